@@ -1,0 +1,26 @@
+# The two commands a new user needs: `make run` and `make test`. Both install missing
+# Debian packages first (scripts/install-deps.sh), then configure and build with CMake.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build run test clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@mkdir -p data
+	./$(BUILD_DIR)/wallet-service --port 18080 --data-dir ./data
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300
+
+clean:
+	rm -rf $(BUILD_DIR)

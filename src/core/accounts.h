@@ -1,0 +1,30 @@
+/* The writer's in-memory account table: ID -> balance, open addressing with linear
+ * probing. IDs are copied into an arena of large chunks, so inserting an account does not
+ * allocate per account, and a slot is 24 bytes. Not thread-safe: one owner (the writer). */
+#ifndef WS_CORE_ACCOUNTS_H
+#define WS_CORE_ACCOUNTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/assert.h"
+#include "core/status.h"
+
+typedef struct ws_accounts ws_accounts;
+
+WS_MUST_USE ws_accounts *ws_accounts_new(void); /* NULL on out of memory */
+void ws_accounts_free(ws_accounts *t);
+
+/* Returns a pointer to the balance of id, or NULL if absent. The pointer stays valid until
+ * the next insert. */
+uint64_t *ws_accounts_find(ws_accounts *t, const char *id, size_t len);
+
+/* Inserts id with balance; id must be absent. WS_INTERNAL on out of memory. */
+WS_MUST_USE ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len,
+                                         uint64_t balance);
+
+size_t ws_accounts_count(const ws_accounts *t);
+/* Bytes held by the table and its arena. */
+size_t ws_accounts_bytes(const ws_accounts *t);
+
+#endif

@@ -1,0 +1,51 @@
+/* Commands: the writes a client asks for, as they travel from an I/O thread through the
+ * queue to the writer, and the pure rules that accept or reject them.
+ *
+ * Ownership: the http layer allocates a command (embedded in its own request job) and
+ * fills the request fields; the writer thread alone fills the result fields, then calls
+ * done() exactly once, after the outcome is durable. The command must stay alive until
+ * done() has been called. */
+#ifndef WS_CORE_COMMAND_H
+#define WS_CORE_COMMAND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/parse.h"
+#include "core/status.h"
+
+typedef enum {
+    WS_CMD_CREATE_ACCOUNT = 1,
+    WS_CMD_TRANSFER = 2,
+} ws_command_kind;
+
+typedef struct ws_command ws_command;
+struct ws_command {
+    /* Request, set by the submitter. */
+    ws_command_kind kind;
+    uint64_t amount;     /* startAmount for create, the amount for a transfer */
+    uint8_t account_len; /* the created account, or the transfer's fromAccount */
+    uint8_t to_len;
+    uint8_t transfer_id_len; /* the transactionID: client's transferID or a generated one */
+    bool transfer_id_given;  /* true if the client chose it (and may retry with it) */
+    char account[WS_ID_LEN_MAX];
+    char to[WS_ID_LEN_MAX];
+    char transfer_id[WS_ID_LEN_MAX];
+
+    /* Result, set by the writer thread before done(). */
+    ws_status status;      /* WS_OK/WS_CREATED or the reason for refusal */
+    bool replayed;         /* an idempotent replay of an earlier outcome */
+    uint8_t missing_side;  /* for WS_ACCOUNT_NOT_FOUND: 1 the from/created account, 2 to */
+    uint64_t from_balance; /* after; for create, the new account's balance */
+    uint64_t to_balance;
+
+    /* Called once on the writer thread when the result is final. */
+    void (*done)(ws_command *cmd);
+};
+
+/* The pure transfer rules, in the order they are checked. Balances are those seen by the
+ * writer including earlier commands of the same batch. */
+WS_MUST_USE ws_status ws_check_transfer(bool same_account, bool from_exists, uint64_t from_balance,
+                                        bool to_exists, uint64_t to_balance, uint64_t amount);
+
+#endif

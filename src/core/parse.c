@@ -1,0 +1,146 @@
+/* Input parsing. Every rule here is strict on purpose: in a money service an input we
+ * cannot read exactly is refused, never guessed at. */
+#include "core/parse.h"
+
+#include <string.h>
+
+ws_status ws_parse_amount(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out) {
+    WS_ASSERT(min <= max);
+    if (len == 0) { /* any number of leading zeros; overflow is caught per digit */
+        return WS_INVALID_PARAMETER;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c < '0' || c > '9') {
+            return WS_INVALID_PARAMETER;
+        }
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return WS_INVALID_PARAMETER;
+        }
+        v = v * 10 + d;
+    }
+    if (v < min || v > max) {
+        return WS_INVALID_PARAMETER;
+    }
+    *out = v;
+    return WS_OK;
+}
+
+bool ws_id_valid(const char *s, size_t len) {
+    if (len == 0 || len > WS_ID_LEN_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Percent-decodes src[0..len) into dst; returns the decoded length or -1 on a bad escape. */
+static long decode(const char *src, size_t len, char *dst) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] != '%') {
+            dst[o++] = src[i];
+            continue;
+        }
+        if (i + 2 >= len) { /* truncated escape */
+            return -1;
+        }
+        int hi = hex_value(src[i + 1]);
+        int lo = hex_value(src[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+        dst[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    return (long)o;
+}
+
+static ws_status fail(ws_query *out, const char *name, size_t name_len, const char *why) {
+    out->bad_name = name;
+    out->bad_name_len = name_len;
+    out->why = why;
+    return WS_INVALID_PARAMETER;
+}
+
+ws_status ws_query_parse(const char *q, size_t len, char *buf, ws_query *out) {
+    memset(out, 0, sizeof(*out));
+    if (len > WS_QUERY_LEN_MAX) {
+        return fail(out, "", 0, "the query string is too long");
+    }
+    size_t pos = 0;
+    size_t used = 0;
+    while (pos < len) {
+        const char *amp = memchr(q + pos, '&', len - pos);
+        size_t end = amp ? (size_t)(amp - q) : len;
+        const char *piece = q + pos;
+        size_t piece_len = end - pos;
+        pos = end + 1;
+        if (piece_len == 0) {
+            continue;
+        }
+        const char *eq = memchr(piece, '=', piece_len);
+        size_t raw_name_len = eq ? (size_t)(eq - piece) : piece_len;
+        long nlen = decode(piece, raw_name_len, buf + used);
+        if (nlen < 0) {
+            return fail(out, "", 0, "a parameter name has a malformed %-escape");
+        }
+        const char *name = buf + used;
+        used += (size_t)nlen;
+        if (nlen == 0) {
+            return fail(out, "", 0, "a parameter has an empty name");
+        }
+        if (!eq) {
+            return fail(out, name, (size_t)nlen, "has no value");
+        }
+        if (out->count == WS_QUERY_PARAMS_MAX) {
+            return fail(out, "", 0, "too many parameters");
+        }
+        for (size_t i = 0; i < out->count; i++) {
+            if (out->params[i].name_len == (size_t)nlen &&
+                memcmp(out->params[i].name, name, (size_t)nlen) == 0) {
+                return fail(out, name, (size_t)nlen, "is given more than once");
+            }
+        }
+        long vlen = decode(eq + 1, piece_len - raw_name_len - 1, buf + used);
+        if (vlen < 0) {
+            return fail(out, name, (size_t)nlen, "has a malformed %-escape");
+        }
+        out->params[out->count++] = (ws_query_param){name, (size_t)nlen, buf + used, (size_t)vlen};
+        used += (size_t)vlen;
+    }
+    WS_ASSERT(used <= len);
+    return WS_OK;
+}
+
+const ws_query_param *ws_query_get(const ws_query *q, const char *name) {
+    size_t n = strlen(name);
+    for (size_t i = 0; i < q->count; i++) {
+        if (q->params[i].name_len == n && memcmp(q->params[i].name, name, n) == 0) {
+            return &q->params[i];
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,118 @@
+/* The writer thread. Its loop is the state machine of sm.h made explicit:
+ *
+ *   LISTEN   -> wait for commands, drain up to batch_max          -> VALIDATE (or exit)
+ *   VALIDATE -> decide each command; if nothing to write          -> answer, LISTEN
+ *   APPLY    -> one synced WriteBatch, then answer every caller   -> LISTEN
+ *
+ * Answers go out only after APPLY, so a caller never sees an outcome that a crash could
+ * take back. */
+#include "engine/service.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "engine/mq.h"
+#include "engine/sm.h"
+
+typedef enum { STATE_LISTEN, STATE_VALIDATE, STATE_APPLY, STATE_DONE } writer_state;
+
+struct service {
+    mq *queue;
+    sm *machine;
+    size_t batch_max;
+    ws_command **batch; /* the commands of the current batch */
+    pthread_t writer;
+    atomic_bool read_only;
+};
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void answer(ws_command **cmds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        cmds[i]->done(cmds[i]);
+    }
+}
+
+static void *writer_main(void *arg) {
+    service *svc = arg;
+    writer_state state = STATE_LISTEN;
+    size_t n = 0;
+    while (state != STATE_DONE) {
+        switch (state) {
+        case STATE_LISTEN:
+            n = mq_pop_batch(svc->queue, svc->batch, svc->batch_max);
+            state = n == 0 ? STATE_DONE : STATE_VALIDATE;
+            break;
+        case STATE_VALIDATE:
+            if (sm_validate(svc->machine, svc->batch, n, now_us())) {
+                state = STATE_APPLY;
+            } else {
+                answer(svc->batch, n);
+                state = STATE_LISTEN;
+            }
+            break;
+        case STATE_APPLY:
+            if (sm_apply(svc->machine, svc->batch, n) != WS_OK) {
+                atomic_store(&svc->read_only, true);
+            }
+            answer(svc->batch, n);
+            state = STATE_LISTEN;
+            break;
+        case STATE_DONE:
+            break;
+        }
+    }
+    return NULL;
+}
+
+ws_status service_start(store *st, const service_config *cfg, service **out) {
+    WS_ASSERT(cfg->queue_max >= 1 && cfg->queue_max <= SERVICE_QUEUE_MAX_LIMIT);
+    WS_ASSERT(cfg->batch_max >= 1 && cfg->batch_max <= SERVICE_BATCH_MAX_LIMIT);
+    service *svc = calloc(1, sizeof(*svc));
+    if (!svc) {
+        return WS_INTERNAL;
+    }
+    svc->batch_max = cfg->batch_max;
+    svc->batch = calloc(cfg->batch_max, sizeof(*svc->batch));
+    svc->queue = mq_new(cfg->queue_max);
+    ws_status s = svc->batch && svc->queue ? WS_OK : WS_INTERNAL;
+    if (s == WS_OK) {
+        s = sm_open(st, cfg->batch_max, &svc->machine);
+    }
+    if (s == WS_OK && pthread_create(&svc->writer, NULL, writer_main, svc) != 0) {
+        s = WS_INTERNAL;
+    }
+    if (s != WS_OK) {
+        sm_free(svc->machine);
+        mq_free(svc->queue);
+        free(svc->batch);
+        free(svc);
+        return s;
+    }
+    *out = svc;
+    return WS_OK;
+}
+
+ws_status service_submit(service *svc, ws_command *cmd) {
+    if (atomic_load_explicit(&svc->read_only, memory_order_relaxed)) {
+        return WS_UNAVAILABLE;
+    }
+    return mq_push(svc->queue, cmd);
+}
+
+bool service_read_only(service *svc) { return atomic_load(&svc->read_only); }
+
+void service_stop(service *svc) {
+    mq_close(svc->queue);
+    pthread_join(svc->writer, NULL);
+    sm_free(svc->machine);
+    mq_free(svc->queue);
+    free(svc->batch);
+    free(svc);
+}

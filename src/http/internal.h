@@ -1,0 +1,52 @@
+/* Shared by the files of src/http only. */
+#ifndef WS_HTTP_INTERNAL_H
+#define WS_HTTP_INTERNAL_H
+
+#include <h2o.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include "http/server.h"
+
+typedef struct io_thread io_thread;
+
+struct io_thread {
+    http_server *srv;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;         /* wakes this loop from other threads */
+    h2o_multithread_receiver_t completions; /* finished commands from the writer */
+    h2o_multithread_receiver_t control;     /* stop-accepting and exit, from the main thread */
+    h2o_multithread_message_t stop_accepting_msg;
+    h2o_multithread_message_t exit_msg;
+    atomic_bool exiting;
+    sem_t ready; /* posted by the thread once its loop is set up */
+};
+
+struct http_server {
+    http_config cfg;
+    service *svc;
+    store *st;
+    h2o_globalconf_t globalconf;
+    io_thread *threads;
+    size_t thread_count;
+    uint16_t port;
+};
+
+/* The h2o handler for every path; routes by path and method. Loop thread. */
+int routes_handle(h2o_handler_t *self, h2o_req_t *req);
+/* The receiver callback for completed commands. Loop thread. */
+void routes_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* The handler h2o calls, carrying the server. */
+typedef struct {
+    h2o_handler_t super;
+    http_server *srv;
+} ws_handler;
+
+#endif

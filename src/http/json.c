@@ -1,0 +1,85 @@
+/* The JSON writers. */
+#include "http/json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void json_raw(json_buf *j, const char *s, size_t len) {
+    WS_ASSERT(j->len + len <= j->cap);
+    memcpy(j->buf + j->len, s, len);
+    j->len += len;
+}
+
+void json_lit(json_buf *j, const char *s) { json_raw(j, s, strlen(s)); }
+
+void json_str(json_buf *j, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    json_raw(j, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            json_raw(j, esc, 2);
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Control and non-ASCII bytes: shown as \u00XX so the body stays valid JSON. */
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            json_raw(j, esc, 6);
+        } else {
+            json_raw(j, (const char *)&c, 1);
+        }
+    }
+    json_raw(j, "\"", 1);
+}
+
+void json_u64(json_buf *j, uint64_t v) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+    json_raw(j, tmp, (size_t)n);
+}
+
+void json_error(json_buf *j, ws_status s, const char *message, size_t message_len) {
+    json_lit(j, "{\"error\":{\"code\":\"");
+    json_lit(j, ws_status_code(s));
+    json_lit(j, "\",\"message\":");
+    json_str(j, message, message_len);
+    json_lit(j, "}}");
+}
+
+void json_account(json_buf *j, const char *id, size_t len, uint64_t balance) {
+    json_lit(j, "{\"accountID\":");
+    json_str(j, id, len);
+    json_lit(j, ",\"balance\":");
+    json_u64(j, balance);
+    json_lit(j, "}");
+}
+
+static void str_or_null(json_buf *j, const char *s, size_t len) {
+    if (len == 0) {
+        json_lit(j, "null");
+    } else {
+        json_str(j, s, len);
+    }
+}
+
+void json_event(json_buf *j, const ws_event *e) {
+    char ts[WS_TIMESTAMP_LEN + 1];
+    ws_format_timestamp(e->timestamp_us, ts);
+    json_lit(j, "{\"seq\":");
+    json_u64(j, e->seq);
+    json_lit(j, ",\"type\":\"");
+    json_lit(j, ws_event_type_name(e->type));
+    json_lit(j, "\",\"accountID\":");
+    json_str(j, e->account, e->account_len);
+    json_lit(j, ",\"amount\":");
+    json_u64(j, e->amount);
+    json_lit(j, ",\"balance\":");
+    json_u64(j, e->balance);
+    json_lit(j, ",\"transactionID\":");
+    str_or_null(j, e->transaction, e->transaction_len);
+    json_lit(j, ",\"counterparty\":");
+    str_or_null(j, e->counterparty, e->counterparty_len);
+    json_lit(j, ",\"timestamp\":\"");
+    json_raw(j, ts, WS_TIMESTAMP_LEN);
+    json_lit(j, "\"}");
+}

@@ -1,0 +1,35 @@
+/* JSON rendering at the edge. A json_buf writes into a caller-provided buffer and never
+ * grows: callers size it from the known maximum of what they render, and overflow is a
+ * programmer error (asserted). Strings are escaped so that the output is valid ASCII JSON
+ * whatever bytes they hold. Any thread. */
+#ifndef WS_HTTP_JSON_H
+#define WS_HTTP_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/status.h"
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+} json_buf;
+
+/* The most one rendered event can take. */
+#define JSON_EVENT_MAX 600
+
+void json_raw(json_buf *j, const char *s, size_t len);
+void json_lit(json_buf *j, const char *s);             /* NUL-terminated literal, copied as is */
+void json_str(json_buf *j, const char *s, size_t len); /* quoted and escaped */
+void json_u64(json_buf *j, uint64_t v);
+
+/* {"error":{"code":"<code of s>","message":"<message>"}} */
+void json_error(json_buf *j, ws_status s, const char *message, size_t message_len);
+/* {"accountID":"id","balance":N} */
+void json_account(json_buf *j, const char *id, size_t len, uint64_t balance);
+/* One event object, as in docs/api.md. */
+void json_event(json_buf *j, const ws_event *e);
+
+#endif

@@ -1,0 +1,199 @@
+/* h2o setup and the I/O threads. Each thread owns an evloop, an h2o context, a listening
+ * socket bound with SO_REUSEPORT (the kernel spreads connections over them) and a
+ * multithread queue through which the writer and the main thread reach it.
+ *
+ * Shutdown, driven by the main thread: http_stop_accepting closes every listener (on its
+ * own loop); service_stop then drains and syncs the queue, posting the last answers;
+ * http_stop lets each loop run briefly to deliver them, then ends it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/internal.h"
+
+#define LISTEN_BACKLOG 1024
+#define ACCEPT_PER_WAKE 64
+#define FLUSH_GRACE_MS 300
+
+static void on_accept(h2o_socket_t *listener, const char *err) {
+    io_thread *t = listener->data;
+    if (err) {
+        return;
+    }
+    for (int i = 0; i < ACCEPT_PER_WAKE; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (!sock) {
+            break;
+        }
+        h2o_accept(&t->accept_ctx, sock);
+    }
+}
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages) {
+    io_thread *t = H2O_STRUCT_FROM_MEMBER(io_thread, control, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        if (m == &t->stop_accepting_msg && t->listener) {
+            h2o_socket_read_stop(t->listener);
+            h2o_socket_close(t->listener);
+            t->listener = NULL;
+        } else if (m == &t->exit_msg) {
+            atomic_store(&t->exiting, true);
+        }
+    }
+}
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void init_loop(io_thread *t);
+
+static void *io_main(void *arg) {
+    io_thread *t = arg;
+    init_loop(t);
+    sem_post(&t->ready);
+    while (!atomic_load(&t->exiting)) {
+        h2o_evloop_run(t->loop, INT32_MAX);
+    }
+    /* The writer has answered everything; give the sockets a moment to take it. */
+    uint64_t until = now_ms() + FLUSH_GRACE_MS;
+    while (now_ms() < until) {
+        h2o_evloop_run(t->loop, 10);
+    }
+    return NULL;
+}
+
+/* Binds a listening socket to addr:port with SO_REUSEPORT. Returns the fd or -1. */
+static int bind_listener(const char *addr, uint16_t port, uint16_t *bound) {
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai;
+    char service[8];
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    if (getaddrinfo(addr, service, &hints, &ai) != 0) {
+        fprintf(stderr, "wallet-service: --bind %s is not a numeric IP address\n", addr);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+              setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == 0 &&
+              bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0;
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (ok && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+        return fd;
+    }
+    fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", addr, (unsigned)port,
+            strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
+static void setup_config(http_server *srv) {
+    h2o_config_init(&srv->globalconf);
+    srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("wallet-service"));
+    srv->globalconf.max_request_entity_size = srv->cfg.max_body_bytes;
+    srv->globalconf.http1.req_timeout = srv->cfg.request_timeout_ms;
+    srv->globalconf.http2.idle_timeout = srv->cfg.request_timeout_ms;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    ws_handler *h = (ws_handler *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = routes_handle;
+    h->srv = srv;
+}
+
+/* Everything h2o of one loop is created on that loop's own thread: h2o keeps per-thread
+ * allocators (the socket buffer recyclers are thread-local), and a socket created on one
+ * thread but read on another would share the creator's recycler across threads. */
+static void init_loop(io_thread *t) {
+    http_server *srv = t->srv;
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &srv->globalconf);
+    t->accept_ctx.ctx = &t->ctx;
+    t->accept_ctx.hosts = srv->globalconf.hosts;
+    t->queue = h2o_multithread_create_queue(t->loop);
+    h2o_multithread_register_receiver(t->queue, &t->completions, routes_on_completions);
+    h2o_multithread_register_receiver(t->queue, &t->control, on_control);
+    t->listener = h2o_evloop_socket_create(t->loop, t->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    t->listener->data = t;
+    h2o_socket_read_start(t->listener, on_accept);
+}
+
+static ws_status start_thread(http_server *srv, io_thread *t) {
+    t->srv = srv;
+    if (pthread_create(&t->tid, NULL, io_main, t) != 0) {
+        return WS_INTERNAL;
+    }
+    sem_wait(&t->ready); /* the receivers exist before anyone may send to them */
+    return WS_OK;
+}
+
+ws_status http_start(const http_config *cfg, service *svc, store *st, http_server **out) {
+    WS_ASSERT(cfg->io_threads >= 1 && cfg->io_threads <= HTTP_IO_THREADS_MAX);
+    http_server *srv = calloc(1, sizeof(*srv));
+    WS_ASSERT(srv);
+    srv->cfg = *cfg;
+    srv->svc = svc;
+    srv->st = st;
+    srv->threads = calloc(cfg->io_threads, sizeof(io_thread));
+    WS_ASSERT(srv->threads);
+    setup_config(srv);
+    /* Bind every socket before any thread starts, so a bad address fails cleanly. The
+     * first picks the port when 0 was asked for; the rest share it. */
+    srv->port = cfg->port;
+    for (size_t i = 0; i < cfg->io_threads; i++) {
+        sem_init(&srv->threads[i].ready, 0, 0);
+        srv->threads[i].listen_fd = bind_listener(cfg->bind, srv->port, &srv->port);
+        if (srv->threads[i].listen_fd < 0) {
+            return WS_UNAVAILABLE; /* the process exits; nothing else to undo */
+        }
+    }
+    for (size_t i = 0; i < cfg->io_threads; i++) {
+        ws_status s = start_thread(srv, &srv->threads[i]);
+        if (s != WS_OK) {
+            return s;
+        }
+        srv->thread_count++;
+    }
+    *out = srv;
+    return WS_OK;
+}
+
+uint16_t http_port(const http_server *srv) { return srv->port; }
+
+void http_stop_accepting(http_server *srv) {
+    for (size_t i = 0; i < srv->thread_count; i++) {
+        io_thread *t = &srv->threads[i];
+        h2o_multithread_send_message(&t->control, &t->stop_accepting_msg);
+    }
+}
+
+void http_stop(http_server *srv) {
+    for (size_t i = 0; i < srv->thread_count; i++) {
+        io_thread *t = &srv->threads[i];
+        h2o_multithread_send_message(&t->control, &t->exit_msg);
+    }
+    for (size_t i = 0; i < srv->thread_count; i++) {
+        pthread_join(srv->threads[i].tid, NULL);
+    }
+    /* The loops are stopped but connections may still be open on them; the process is
+     * about to exit, so they are left to the kernel rather than torn down one by one. */
+}

@@ -1,0 +1,38 @@
+/* The HTTP front: h2o event loops, one per I/O thread, each with its own SO_REUSEPORT
+ * listener. Reads are served on the I/O threads straight from the store; writes become
+ * commands for the service, answered when the writer completes them.
+ *
+ * Threads: every function here is called from the main thread. */
+#ifndef WS_HTTP_SERVER_H
+#define WS_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/service.h"
+#include "store/store.h"
+
+#define HTTP_IO_THREADS_MAX 64
+
+typedef struct http_server http_server;
+
+typedef struct {
+    const char *bind; /* numeric IPv4 or IPv6 address */
+    uint16_t port;    /* 0: an ephemeral port, see http_port */
+    size_t io_threads;
+    size_t max_body_bytes;
+    uint64_t request_timeout_ms;
+} http_config;
+
+/* Binds every listener and starts the I/O threads. The service and store must outlive it. */
+WS_MUST_USE ws_status http_start(const http_config *cfg, service *svc, store *st,
+                                 http_server **out);
+/* The port actually bound. */
+uint16_t http_port(const http_server *srv);
+/* Closes the listeners; open connections are still served. */
+void http_stop_accepting(http_server *srv);
+/* Call after service_stop: gives the loops a moment to flush the last answers, then stops
+ * and joins the I/O threads. */
+void http_stop(http_server *srv);
+
+#endif

@@ -1,0 +1,214 @@
+/* wallet-service: flags, start, signals, orderly stop.
+ *
+ * Start: open the store, load and check the state (service_start), bind and serve
+ * (http_start), print "listening on ADDR:PORT". Stop on SIGINT/SIGTERM: close the listeners,
+ * let the writer finish and sync every queued command, flush the last answers, close the
+ * store, exit 0. Signals are blocked in every thread and taken by sigwait here, so no
+ * handler runs in the middle of anything. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/server.h"
+
+#define EXIT_USAGE 2
+
+typedef struct {
+    http_config http;
+    service_config service;
+    const char *data_dir;
+    bool verify;
+} options;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: wallet-service [flags]\n"
+            "  --port N          listen port, 0 for any free one   (WALLET_PORT, 18080)\n"
+            "  --bind ADDR       numeric IP address to listen on   (WALLET_BIND, 127.0.0.1)\n"
+            "  --data-dir DIR    RocksDB data directory            (WALLET_DATA_DIR, ./data)\n"
+            "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores)\n"
+            "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
+            "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
+            "  --verify          replay the event log against the data and exit\n"
+            "                    (0 consistent, 1 not, 2 usage or cannot open)\n"
+            "  --help, --version\n"
+            "Flags override the environment.\n",
+            HTTP_IO_THREADS_MAX, SERVICE_QUEUE_MAX_LIMIT, SERVICE_QUEUE_MAX_DEFAULT,
+            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT);
+}
+
+static bool parse_count(const char *name, const char *value, uint64_t min, uint64_t max,
+                        uint64_t *out) {
+    if (ws_parse_amount(value, strlen(value), min, max, out) != WS_OK) {
+        fprintf(stderr, "wallet-service: %s must be a whole number from %llu to %llu, not '%s'\n",
+                name, (unsigned long long)min, (unsigned long long)max, value);
+        return false;
+    }
+    return true;
+}
+
+/* Applies one setting by flag name; returns false on a bad value or unknown name. */
+static bool apply(options *o, const char *name, const char *value) {
+    uint64_t v;
+    if (strcmp(name, "--port") == 0) {
+        if (!parse_count(name, value, 0, 65535, &v)) {
+            return false;
+        }
+        o->http.port = (uint16_t)v;
+    } else if (strcmp(name, "--bind") == 0) {
+        o->http.bind = value;
+    } else if (strcmp(name, "--data-dir") == 0) {
+        if (value[0] == '\0') {
+            fprintf(stderr, "wallet-service: --data-dir must not be empty\n");
+            return false;
+        }
+        o->data_dir = value;
+    } else if (strcmp(name, "--io-threads") == 0) {
+        if (!parse_count(name, value, 1, HTTP_IO_THREADS_MAX, &v)) {
+            return false;
+        }
+        o->http.io_threads = (size_t)v;
+    } else if (strcmp(name, "--queue-max") == 0) {
+        if (!parse_count(name, value, 1, SERVICE_QUEUE_MAX_LIMIT, &v)) {
+            return false;
+        }
+        o->service.queue_max = (size_t)v;
+    } else if (strcmp(name, "--batch-max") == 0) {
+        if (!parse_count(name, value, 1, SERVICE_BATCH_MAX_LIMIT, &v)) {
+            return false;
+        }
+        o->service.batch_max = (size_t)v;
+    } else {
+        fprintf(stderr, "wallet-service: unknown flag %s (see --help)\n", name);
+        return false;
+    }
+    return true;
+}
+
+static bool apply_env(options *o) {
+    static const char *const env[][2] = {
+        {"WALLET_PORT", "--port"},           {"WALLET_BIND", "--bind"},
+        {"WALLET_DATA_DIR", "--data-dir"},   {"WALLET_IO_THREADS", "--io-threads"},
+        {"WALLET_QUEUE_MAX", "--queue-max"}, {"WALLET_BATCH_MAX", "--batch-max"},
+    };
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        const char *v = getenv(env[i][0]);
+        if (v && !apply(o, env[i][1], v)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int parse_args(options *o, int argc, char **argv) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (options){.http = {.bind = "127.0.0.1",
+                            .port = 18080,
+                            .io_threads = cores < 1                     ? 1
+                                          : cores > HTTP_IO_THREADS_MAX ? HTTP_IO_THREADS_MAX
+                                                                        : (size_t)cores,
+                            .max_body_bytes = 4096,
+                            .request_timeout_ms = 10000},
+                   .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT},
+                   .data_dir = "./data"};
+    if (!apply_env(o)) {
+        return EXIT_USAGE;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("wallet-service %s\n", WS_VERSION);
+            return 0;
+        }
+        if (strcmp(a, "--verify") == 0) {
+            o->verify = true;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        char name[32];
+        const char *value;
+        if (eq && (size_t)(eq - a) < sizeof(name)) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
+            value = eq + 1;
+        } else if (i + 1 < argc && strncmp(a, "--", 2) == 0 && strlen(a) < sizeof(name)) {
+            snprintf(name, sizeof(name), "%s", a);
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "wallet-service: unknown or incomplete argument '%s' (see --help)\n",
+                    a);
+            return EXIT_USAGE;
+        }
+        if (!apply(o, name, value)) {
+            return EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+static int run_verify(const options *o) {
+    store *st;
+    if (store_open(o->data_dir, true, &st) != WS_OK) {
+        fprintf(stderr, "wallet-service: cannot open %s for --verify\n", o->data_dir);
+        return EXIT_USAGE;
+    }
+    store_verify_report r;
+    ws_status s = store_verify(st, stdout, &r);
+    store_close(st);
+    return s == WS_OK ? 0 : 1;
+}
+
+static int serve(const options *o) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread */
+    signal(SIGPIPE, SIG_IGN);
+
+    store *st;
+    service *svc;
+    http_server *http;
+    if (store_open(o->data_dir, false, &st) != WS_OK) {
+        fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
+        return 1;
+    }
+    ws_status s = service_start(st, &o->service, &svc);
+    if (s != WS_OK) {
+        fprintf(stderr, "wallet-service: cannot start: %s\n", ws_status_message(s));
+        store_close(st);
+        return 1;
+    }
+    if (http_start(&o->http, svc, st, &http) != WS_OK) {
+        return 1;
+    }
+    printf("listening on %s:%u\n", o->http.bind, (unsigned)http_port(http));
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    fprintf(stderr, "wallet-service: %s received, stopping\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_stop_accepting(http);
+    service_stop(svc); /* every queued write is decided, synced and answered */
+    http_stop(http);
+    store_close(st);
+    fprintf(stderr, "wallet-service: stopped cleanly\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    int code = parse_args(&o, argc, argv);
+    if (code >= 0) {
+        return code;
+    }
+    return o.verify ? run_verify(&o) : serve(&o);
+}

@@ -1,0 +1,401 @@
+/* RocksDB behind the store interface. Every value RocksDB hands back (errors, Get
+ * results) is malloc'ed by it; each is freed right where it is taken. */
+#include "store/store.h"
+
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crc32c.h"
+#include "store/internal.h"
+
+#define KEY_MAX (2 + WS_ID_LEN_MAX + 8)
+#define META_SIZE 48 /* format, 7 zero, next_seq, count, total lo, hi, crc32c as u64 */
+#define META_FORMAT 1
+
+struct store {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_block_based_table_options_t *table_options;
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *read_options;
+    rocksdb_writeoptions_t *write_options;
+};
+
+struct store_batch {
+    rocksdb_writebatch_t *wb;
+};
+
+/* Logs and frees a RocksDB error string; returns whether there was one. */
+static bool take_error(char *err, const char *what) {
+    if (!err) {
+        return false;
+    }
+    fprintf(stderr, "wallet-service: rocksdb %s failed: %s\n", what, err);
+    rocksdb_free(err);
+    return true;
+}
+
+ws_status store_open(const char *dir, bool read_only, store **out) {
+    store *st = calloc(1, sizeof(*st));
+    if (!st) {
+        return WS_INTERNAL;
+    }
+    st->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->options, !read_only);
+    rocksdb_options_set_write_buffer_size(st->options, 64u << 20);
+    rocksdb_options_set_max_background_jobs(st->options, 2);
+    st->cache = rocksdb_cache_create_lru(32u << 20);
+    st->table_options = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(st->table_options, st->cache);
+    rocksdb_block_based_options_set_filter_policy(st->table_options,
+                                                  rocksdb_filterpolicy_create_bloom(10));
+    rocksdb_options_set_block_based_table_factory(st->options, st->table_options);
+    st->read_options = rocksdb_readoptions_create();
+    st->write_options = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(st->write_options, 1);
+
+    char *err = NULL;
+    st->db = read_only ? rocksdb_open_for_read_only(st->options, dir, 0, &err)
+                       : rocksdb_open(st->options, dir, &err);
+    if (take_error(err, "open")) {
+        store_close(st);
+        return WS_UNAVAILABLE;
+    }
+    *out = st;
+    return WS_OK;
+}
+
+void store_close(store *st) {
+    if (!st) {
+        return;
+    }
+    if (st->db) {
+        rocksdb_close(st->db);
+    }
+    rocksdb_writeoptions_destroy(st->write_options);
+    rocksdb_readoptions_destroy(st->read_options);
+    rocksdb_options_destroy(st->options);
+    rocksdb_block_based_options_destroy(st->table_options);
+    rocksdb_cache_destroy(st->cache);
+    free(st);
+}
+
+static size_t id_key(char kind, const char *id, size_t len, char *key) {
+    WS_ASSERT(len > 0 && len <= WS_ID_LEN_MAX);
+    key[0] = kind;
+    memcpy(key + 1, id, len);
+    return len + 1;
+}
+
+static size_t event_key(uint64_t seq, char *key) {
+    key[0] = 'e';
+    ws_put_u64be((unsigned char *)key + 1, seq);
+    return 9;
+}
+
+static size_t index_key(const char *id, size_t len, uint64_t seq, char *key) {
+    size_t n = id_key('x', id, len, key);
+    key[n++] = '\0';
+    ws_put_u64be((unsigned char *)key + n, seq);
+    return n + 8;
+}
+
+/* A point read. *val is NULL when the key is absent; otherwise free it with rocksdb_free. */
+static ws_status get(store *st, const char *key, size_t klen, char **val, size_t *vlen) {
+    char *err = NULL;
+    *val = rocksdb_get(st->db, st->read_options, key, klen, vlen, &err);
+    return take_error(err, "get") ? WS_UNAVAILABLE : WS_OK;
+}
+
+ws_status store_get_balance(store *st, const char *id, size_t len, uint64_t *out) {
+    char key[KEY_MAX];
+    size_t klen = id_key('a', id, len, key);
+    char *val;
+    size_t vlen;
+    ws_status s = get(st, key, klen, &val, &vlen);
+    if (s != WS_OK) {
+        return s;
+    }
+    if (!val) {
+        return WS_ACCOUNT_NOT_FOUND;
+    }
+    s = vlen == 8 ? WS_OK : WS_CORRUPT;
+    if (s == WS_OK) {
+        *out = ws_get_u64le((const unsigned char *)val);
+    }
+    rocksdb_free(val);
+    return s;
+}
+
+ws_status store_get_transfer(store *st, const char *id, size_t len, ws_transfer_record *out) {
+    char key[KEY_MAX];
+    size_t klen = id_key('t', id, len, key);
+    char *val;
+    size_t vlen;
+    ws_status s = get(st, key, klen, &val, &vlen);
+    if (s != WS_OK) {
+        return s;
+    }
+    if (!val) {
+        return WS_NOT_FOUND;
+    }
+    s = ws_transfer_record_decode((const unsigned char *)val, vlen, out);
+    rocksdb_free(val);
+    return s;
+}
+
+ws_status store_get_meta(store *st, store_meta *out) {
+    char *val;
+    size_t vlen;
+    ws_status s = get(st, "m", 1, &val, &vlen);
+    if (s != WS_OK) {
+        return s;
+    }
+    memset(out, 0, sizeof(*out));
+    out->next_seq = 1;
+    if (!val) {
+        return WS_OK;
+    }
+    const unsigned char *p = (const unsigned char *)val;
+    s = WS_CORRUPT;
+    if (vlen == META_SIZE && p[0] == META_FORMAT && ws_get_u64le(p + 40) == ws_crc32c(p, 40)) {
+        out->next_seq = ws_get_u64le(p + 8);
+        out->account_count = ws_get_u64le(p + 16);
+        out->total_money = (ws_u128)ws_get_u64le(p + 32) << 64 | ws_get_u64le(p + 24);
+        s = WS_OK;
+    }
+    rocksdb_free(val);
+    return s;
+}
+
+/* Positions a new iterator at the first key >= from; the caller destroys it. */
+rocksdb_iterator_t *store_iterator_(store *st, const char *from, size_t flen) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->read_options);
+    rocksdb_iter_seek(it, from, flen);
+    return it;
+}
+
+static ws_status iter_status(rocksdb_iterator_t *it) {
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    return take_error(err, "iterate") ? WS_UNAVAILABLE : WS_OK;
+}
+
+ws_status store_event_(store *st, uint64_t seq, ws_event *e) {
+    char key[9];
+    event_key(seq, key);
+    char *val;
+    size_t vlen;
+    ws_status s = get(st, key, 9, &val, &vlen);
+    if (s != WS_OK) {
+        return s;
+    }
+    if (!val) {
+        return WS_CORRUPT; /* the index names an event that is not there */
+    }
+    s = ws_event_decode((const unsigned char *)val, vlen, e);
+    rocksdb_free(val);
+    return s == WS_OK && e->seq != seq ? WS_CORRUPT : s;
+}
+
+static ws_status scan_all(store *st, uint64_t after, size_t limit, store_event_fn fn, void *ctx,
+                          bool *more) {
+    char key[9];
+    event_key(after + 1, key);
+    rocksdb_iterator_t *it = store_iterator_(st, key, after == UINT64_MAX ? 1 : 9);
+    ws_status s = WS_OK;
+    size_t n = 0;
+    *more = false;
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen != 9 || k[0] != 'e') {
+            break;
+        }
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        size_t vlen;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        ws_event e;
+        s = ws_event_decode((const unsigned char *)v, vlen, &e);
+        if (s == WS_OK && e.seq != ws_get_u64be((const unsigned char *)k + 1)) {
+            s = WS_CORRUPT;
+        }
+        if (s == WS_OK) {
+            s = fn(ctx, &e);
+        }
+        if (s != WS_OK) {
+            break;
+        }
+        n++;
+    }
+    if (s == WS_OK) {
+        s = iter_status(it);
+    }
+    rocksdb_iter_destroy(it);
+    return s;
+}
+
+static ws_status scan_account(store *st, uint64_t after, size_t limit, const char *acct,
+                              size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
+    char key[KEY_MAX];
+    size_t prefix = index_key(acct, acct_len, 0, key) - 8;
+    if (after == UINT64_MAX) {
+        *more = false;
+        return WS_OK;
+    }
+    index_key(acct, acct_len, after + 1, key);
+    rocksdb_iterator_t *it = store_iterator_(st, key, prefix + 8);
+    ws_status s = WS_OK;
+    size_t n = 0;
+    *more = false;
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen != prefix + 8 || memcmp(k, key, prefix) != 0) {
+            break;
+        }
+        if (n == limit) {
+            *more = true;
+            break;
+        }
+        ws_event e;
+        s = store_event_(st, ws_get_u64be((const unsigned char *)k + prefix), &e);
+        if (s == WS_OK) {
+            s = fn(ctx, &e);
+        }
+        if (s != WS_OK) {
+            break;
+        }
+        n++;
+    }
+    if (s == WS_OK) {
+        s = iter_status(it);
+    }
+    rocksdb_iter_destroy(it);
+    return s;
+}
+
+ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
+                            size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
+    if (acct_len > 0) {
+        return scan_account(st, after, limit, acct, acct_len, fn, ctx, more);
+    }
+    if (after == UINT64_MAX) {
+        *more = false;
+        return WS_OK;
+    }
+    return scan_all(st, after, limit, fn, ctx, more);
+}
+
+ws_status store_scan_accounts(store *st, store_account_fn fn, void *ctx) {
+    rocksdb_iterator_t *it = store_iterator_(st, "a", 1);
+    ws_status s = WS_OK;
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (k[0] != 'a') {
+            break;
+        }
+        size_t vlen;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (klen < 2 || klen > WS_ID_LEN_MAX + 1 || vlen != 8) {
+            s = WS_CORRUPT;
+            break;
+        }
+        s = fn(ctx, k + 1, klen - 1, ws_get_u64le((const unsigned char *)v));
+        if (s != WS_OK) {
+            break;
+        }
+    }
+    if (s == WS_OK) {
+        s = iter_status(it);
+    }
+    rocksdb_iter_destroy(it);
+    return s;
+}
+
+ws_status store_last_seq(store *st, uint64_t *out) {
+    char key[9];
+    event_key(UINT64_MAX, key);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->read_options);
+    rocksdb_iter_seek_for_prev(it, key, 9);
+    *out = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen == 9 && k[0] == 'e') {
+            *out = ws_get_u64be((const unsigned char *)k + 1);
+        }
+    }
+    ws_status s = iter_status(it);
+    rocksdb_iter_destroy(it);
+    return s;
+}
+
+store_batch *store_batch_new(void) {
+    store_batch *b = malloc(sizeof(*b));
+    if (b) {
+        b->wb = rocksdb_writebatch_create();
+    }
+    return b;
+}
+
+void store_batch_free(store_batch *b) {
+    if (b) {
+        rocksdb_writebatch_destroy(b->wb);
+        free(b);
+    }
+}
+
+void store_batch_clear(store_batch *b) { rocksdb_writebatch_clear(b->wb); }
+
+size_t store_batch_count(const store_batch *b) { return (size_t)rocksdb_writebatch_count(b->wb); }
+
+void store_batch_put_account(store_batch *b, const char *id, size_t len, uint64_t balance) {
+    WS_ASSERT(balance <= WS_AMOUNT_MAX);
+    char key[KEY_MAX];
+    size_t klen = id_key('a', id, len, key);
+    unsigned char val[8];
+    ws_put_u64le(val, balance);
+    rocksdb_writebatch_put(b->wb, key, klen, (const char *)val, 8);
+}
+
+void store_batch_put_event(store_batch *b, const ws_event *e) {
+    unsigned char rec[WS_EVENT_SIZE_MAX];
+    size_t n = ws_event_encode(e, rec);
+    /* Check the record right before it is written: a codec bug must not reach the disk. */
+    ws_event check;
+    WS_ASSERT(ws_event_decode(rec, n, &check) == WS_OK && check.seq == e->seq);
+    char key[KEY_MAX];
+    rocksdb_writebatch_put(b->wb, key, event_key(e->seq, key), (const char *)rec, n);
+    size_t klen = index_key(e->account, e->account_len, e->seq, key);
+    rocksdb_writebatch_put(b->wb, key, klen, "", 0);
+}
+
+void store_batch_put_transfer(store_batch *b, const char *id, size_t len,
+                              const ws_transfer_record *r) {
+    unsigned char rec[WS_TRANSFER_RECORD_SIZE_MAX];
+    size_t n = ws_transfer_record_encode(r, rec);
+    char key[KEY_MAX];
+    rocksdb_writebatch_put(b->wb, key, id_key('t', id, len, key), (const char *)rec, n);
+}
+
+void store_batch_put_meta(store_batch *b, const store_meta *m) {
+    unsigned char val[META_SIZE] = {META_FORMAT};
+    ws_put_u64le(val + 8, m->next_seq);
+    ws_put_u64le(val + 16, m->account_count);
+    ws_put_u64le(val + 24, (uint64_t)m->total_money);
+    ws_put_u64le(val + 32, (uint64_t)(m->total_money >> 64));
+    ws_put_u64le(val + 40, ws_crc32c(val, 40));
+    rocksdb_writebatch_put(b->wb, "m", 1, (const char *)val, META_SIZE);
+}
+
+ws_status store_commit(store *st, store_batch *b) {
+    char *err = NULL;
+    rocksdb_write(st->db, st->write_options, b->wb, &err);
+    return take_error(err, "write") ? WS_UNAVAILABLE : WS_OK;
+}

@@ -1,0 +1,81 @@
+/* Unit tests for core/status: the table every error response is built from. Clients match
+ * on the codes, so each status must have one, unique and equal to its enum name. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "core/status.h"
+
+Test(status, every_status_is_complete) {
+    cr_assert_gt(WS_STATUS_COUNT_, 0);
+    for (int i = 0; i < WS_STATUS_COUNT_; i++) {
+        ws_status s = (ws_status)i;
+        const char *code = ws_status_code(s);
+        const char *msg = ws_status_message(s);
+        cr_assert_not_null(code, "status %d", i);
+        cr_assert_gt(strlen(code), 0, "status %d has an empty code", i);
+        cr_assert_not_null(msg, "status %d", i);
+        cr_assert_gt(strlen(msg), 0, "status %d has an empty message", i);
+        cr_assert_geq(ws_status_http(s), 200, "status %d (%s)", i, code);
+        cr_assert_leq(ws_status_http(s), 599, "status %d (%s)", i, code);
+    }
+}
+
+Test(status, codes_are_unique) {
+    for (int i = 0; i < WS_STATUS_COUNT_; i++) {
+        for (int j = i + 1; j < WS_STATUS_COUNT_; j++) {
+            cr_assert_str_neq(ws_status_code((ws_status)i), ws_status_code((ws_status)j),
+                              "statuses %d and %d share a code", i, j);
+        }
+    }
+}
+
+Test(status, code_is_lowercased_enum_name) {
+    /* Walks the same X-macro the table is built from, so each code is checked against the
+     * name of the enumerator it belongs to, not merely against its neighbours. */
+    struct {
+        ws_status s;
+        const char *name;
+    } rows[] = {
+#define ROW(name, code, http, msg) {WS_##name, #name},
+        WS_STATUS_MAP(ROW)
+#undef ROW
+    };
+    cr_assert_eq(sizeof(rows) / sizeof(rows[0]), (size_t)WS_STATUS_COUNT_);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char want[64];
+        size_t n = strlen(rows[i].name);
+        cr_assert_lt(n, sizeof(want));
+        for (size_t k = 0; k <= n; k++) {
+            want[k] = (char)tolower((unsigned char)rows[i].name[k]);
+        }
+        cr_assert_eq((size_t)rows[i].s, i);
+        cr_assert_str_eq(ws_status_code(rows[i].s), want);
+    }
+}
+
+Test(status, success_codes_are_2xx_and_errors_are_not) {
+    cr_assert_eq(ws_status_http(WS_OK), 200);
+    cr_assert_eq(ws_status_http(WS_CREATED), 201);
+    for (int i = 0; i < WS_STATUS_COUNT_; i++) {
+        ws_status s = (ws_status)i;
+        if (s != WS_OK && s != WS_CREATED) {
+            cr_assert_geq(ws_status_http(s), 400, "%s", ws_status_code(s));
+        }
+    }
+}
+
+Test(status, spot_checks) {
+    cr_assert_str_eq(ws_status_code(WS_OK), "ok");
+    cr_assert_str_eq(ws_status_code(WS_INSUFFICIENT_FUNDS), "insufficient_funds");
+    cr_assert_eq(ws_status_http(WS_INSUFFICIENT_FUNDS), 422);
+    cr_assert_str_eq(ws_status_code(WS_ACCOUNT_NOT_FOUND), "account_not_found");
+    cr_assert_eq(ws_status_http(WS_ACCOUNT_NOT_FOUND), 404);
+    cr_assert_str_eq(ws_status_code(WS_INVALID_PARAMETER), "invalid_parameter");
+    cr_assert_eq(ws_status_http(WS_INVALID_PARAMETER), 400);
+    cr_assert_eq(ws_status_http(WS_TRANSFER_ID_CONFLICT), 409);
+    cr_assert_eq(ws_status_http(WS_BALANCE_OVERFLOW), 422);
+    cr_assert_eq(ws_status_http(WS_CORRUPT), 500);
+    cr_assert_eq(ws_status_http(WS_OVERLOADED), 503);
+    cr_assert_str_eq(ws_status_message(WS_SAME_ACCOUNT), "fromAccount and toAccount must differ");
+}
