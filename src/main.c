@@ -198,7 +198,8 @@ static int serve(const options *o) {
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_stop_accepting(http);
     service_stop(svc); /* every queued write is decided, synced and answered */
-    http_stop(http);
+    http_stop(http);   /* no thread can submit any more */
+    service_free(svc);
     store_close(st);
     fprintf(stderr, "wallet-service: stopped cleanly\n");
     return 0;

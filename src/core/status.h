@@ -25,7 +25,8 @@
     X(INTERNAL, "internal", 500, "internal error")                                                 \
     X(CORRUPT, "corrupt", 500, "stored data failed its integrity check")                           \
     X(OVERLOADED, "overloaded", 503, "the service is at capacity, retry shortly")                  \
-    X(UNAVAILABLE, "unavailable", 503, "storage is unavailable; the service is read-only")
+    X(UNAVAILABLE, "unavailable", 503,                                                             \
+      "writes are refused: storage failed (read-only until restart) or the service is stopping")
 
 typedef enum {
 #define WS_STATUS_ENUM(name, code, http, msg) WS_##name,

@@ -111,6 +111,10 @@ bool service_read_only(service *svc) { return atomic_load(&svc->read_only); }
 void service_stop(service *svc) {
     mq_close(svc->queue);
     pthread_join(svc->writer, NULL);
+}
+
+void service_free(service *svc) {
+    WS_ASSERT(mq_depth(svc->queue) == 0);
     sm_free(svc->machine);
     mq_free(svc->queue);
     free(svc->batch);

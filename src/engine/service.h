@@ -1,6 +1,6 @@
 /* The service: the command queue plus the writer thread that runs the state machine.
  *
- * Threads: service_start and service_stop on the main thread; service_submit and
+ * Threads: service_start, service_stop and service_free on the main thread; service_submit and
  * service_read_only from any thread. Every submitted command gets exactly one done() call,
  * on the writer thread, after its outcome is durable (or final, for a refusal). */
 #ifndef WS_ENGINE_SERVICE_H
@@ -34,8 +34,12 @@ WS_MUST_USE ws_status service_submit(service *svc, ws_command *cmd);
 /* True once a commit failed; writes are refused from then on. */
 bool service_read_only(service *svc);
 
-/* Refuses new commands, lets the writer finish (and sync) every queued one, joins it and
- * frees the service. */
+/* Refuses new commands (service_submit answers WS_UNAVAILABLE from now on), lets the
+ * writer finish and sync every queued one, and joins it. The service stays allocated: other
+ * threads may still call service_submit until they are stopped too. */
 void service_stop(service *svc);
+
+/* Frees a stopped service, once no thread can call service_submit any more. */
+void service_free(service *svc);
 
 #endif

@@ -1,0 +1,1306 @@
+/* The integration-test harness: process control for the real binary, a small libcurl
+ * client and a reader for the server's compact JSON. See harness.h for the contract. */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 15000
+#define KILL_TIMEOUT_MS 10000
+#define VERIFY_TIMEOUT_MS 60000
+#define POLL_MS 10
+#define BODY_MAX (8u << 20)
+#define SERVERS_MAX 16
+#define CHILD_FDS_MAX 4096
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+int64_t ws_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ws_sleep_ms(int ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- processes ------------------------------------------------------------------------- */
+
+static ws_server *registry[SERVERS_MAX];
+
+static const char *binary_path(void) {
+    const char *b = getenv("WS_BINARY");
+    if (b == NULL || b[0] == '\0') {
+        fprintf(stderr, "harness: WS_BINARY is not set (path of the wallet-service binary)\n");
+        return NULL;
+    }
+    return b;
+}
+
+/* Between fork and exec only async-signal-safe calls: the test process may have threads. */
+static void child_exec(const char *const *argv, const char *out_path, long fsize_limit) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        _exit(126);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+    }
+    dup2(fd, 1);
+    dup2(fd, 2);
+    for (int i = 3; i < CHILD_FDS_MAX; i++) {
+        close(i); /* the tests' curl sockets must not leak into the server */
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    /* If the test process dies (timeout, crash), its servers die with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (fsize_limit > 0) {
+        struct rlimit lim = {.rlim_cur = (rlim_t)fsize_limit, .rlim_max = (rlim_t)fsize_limit};
+        signal(SIGXFSZ, SIG_IGN); /* ignored dispositions survive exec */
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0) {
+            _exit(125);
+        }
+    }
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+static pid_t spawn(const char *const *argv, const char *out_path, long fsize_limit) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_exec(argv, out_path, fsize_limit);
+    }
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+    }
+    return pid;
+}
+
+/* Waits at most timeout_ms for pid. Returns true and sets *status if it exited. */
+static bool wait_bounded(pid_t pid, int timeout_ms, int *status) {
+    int64_t deadline = ws_now_ms() + timeout_ms;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) {
+            return true;
+        }
+        if (r < 0 && errno != EINTR) {
+            return false;
+        }
+        if (ws_now_ms() >= deadline) {
+            return false;
+        }
+        ws_sleep_ms(POLL_MS);
+    }
+}
+
+static int decode_status(int status) {
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    if (WIFSIGNALED(status)) {
+        return 1000 + WTERMSIG(status);
+    }
+    return -1;
+}
+
+static void kill_and_reap(pid_t pid) {
+    int status;
+    kill(pid, SIGKILL);
+    if (!wait_bounded(pid, KILL_TIMEOUT_MS, &status)) {
+        fprintf(stderr, "harness: pid %d survived SIGKILL for %d ms\n", (int)pid, KILL_TIMEOUT_MS);
+    }
+}
+
+/* Reads at most max bytes of a file, from its end when tail is set; malloc'd. */
+static char *read_file(const char *path, size_t max, bool tail) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    long size = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        size = ftell(f);
+    }
+    long start = 0;
+    if (tail && size > (long)max) {
+        start = size - (long)max;
+    }
+    fseek(f, start, SEEK_SET);
+    char *buf = malloc(max + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, max, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+void ws_server_dump_log(const ws_server *s, size_t max_bytes) {
+    if (s == NULL || s->log_path[0] == '\0') {
+        return;
+    }
+    char *log = read_file(s->log_path, max_bytes, true);
+    fprintf(stderr, "---- %s (last %zu bytes) ----\n%s\n---- end of log ----\n", s->log_path,
+            max_bytes, log != NULL ? log : "(unreadable)");
+    free(log);
+}
+
+ws_server *ws_server_new(const char *const *extra_args) {
+    if (binary_path() == NULL) {
+        return NULL;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ws_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    snprintf(s->root, sizeof s->root, "/tmp/ws-it-XXXXXX");
+    if (mkdtemp(s->root) == NULL) {
+        fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+        free(s);
+        return NULL;
+    }
+    snprintf(s->data_dir, sizeof s->data_dir, "%s/data", s->root);
+    if (mkdir(s->data_dir, 0755) != 0) {
+        fprintf(stderr, "harness: mkdir %s: %s\n", s->data_dir, strerror(errno));
+        rmdir(s->root);
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
+        if (i >= WS_EXTRA_ARGS_MAX) {
+            fprintf(stderr, "harness: too many extra args\n");
+            break;
+        }
+        snprintf(s->extra[i], sizeof s->extra[i], "%s", extra_args[i]);
+        s->extra_count = i + 1;
+    }
+    for (int i = 0; i < SERVERS_MAX; i++) {
+        if (registry[i] == NULL) {
+            registry[i] = s;
+            break;
+        }
+    }
+    return s;
+}
+
+/* Looks for "listening on 127.0.0.1:PORT" followed by a newline in the log. */
+static int find_port(const char *log) {
+    const char *marker = "listening on 127.0.0.1:";
+    const char *p = strstr(log, marker);
+    if (p == NULL) {
+        return 0;
+    }
+    p += strlen(marker);
+    char *end;
+    long port = strtol(p, &end, 10);
+    if (end == p || *end != '\n' || port <= 0 || port > 65535) {
+        return 0;
+    }
+    return (int)port;
+}
+
+bool ws_server_start(ws_server *s) {
+    const char *bin = binary_path();
+    if (bin == NULL || s == NULL || s->pid != 0) {
+        return false;
+    }
+    s->starts++;
+    snprintf(s->log_path, sizeof s->log_path, "%s/server.%d.log", s->root, s->starts);
+    const char *argv[16 + WS_EXTRA_ARGS_MAX];
+    int n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--data-dir";
+    argv[n++] = s->data_dir;
+    argv[n++] = "--io-threads";
+    argv[n++] = "2";
+    for (int i = 0; i < s->extra_count; i++) {
+        argv[n++] = s->extra[i];
+    }
+    argv[n] = NULL;
+    pid_t pid = spawn(argv, s->log_path, s->fsize_limit_bytes);
+    if (pid < 0) {
+        return false;
+    }
+    s->pid = pid;
+    int64_t deadline = ws_now_ms() + START_TIMEOUT_MS;
+    while (ws_now_ms() < deadline) {
+        char *log = read_file(s->log_path, 1u << 20, false);
+        int port = log != NULL ? find_port(log) : 0;
+        free(log);
+        if (port != 0) {
+            s->port = port;
+            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", port);
+            return true;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "harness: server exited during startup (status %d)\n",
+                    decode_status(status));
+            ws_server_dump_log(s, 4096);
+            s->pid = 0;
+            return false;
+        }
+        ws_sleep_ms(POLL_MS);
+    }
+    fprintf(stderr, "harness: no listening line within %d ms\n", START_TIMEOUT_MS);
+    ws_server_dump_log(s, 4096);
+    kill_and_reap(pid);
+    s->pid = 0;
+    return false;
+}
+
+int ws_server_stop(ws_server *s) { return ws_server_stop_signal(s, SIGTERM); }
+
+int ws_server_stop_signal(ws_server *s, int sig) {
+    if (s == NULL || s->pid == 0) {
+        return -1;
+    }
+    pid_t pid = s->pid;
+    s->pid = 0;
+    s->port = 0;
+    kill(pid, sig);
+    int status;
+    if (!wait_bounded(pid, STOP_TIMEOUT_MS, &status)) {
+        fprintf(stderr, "harness: server ignored signal %d for %d ms; SIGKILL\n", sig,
+                STOP_TIMEOUT_MS);
+        ws_server_dump_log(s, 4096);
+        kill_and_reap(pid);
+        return -1;
+    }
+    int code = decode_status(status);
+    if (code != 0) {
+        fprintf(stderr, "harness: server exit status %d after signal %d\n", code, sig);
+        ws_server_dump_log(s, 4096);
+    }
+    return code;
+}
+
+bool ws_server_kill9(ws_server *s) {
+    if (s == NULL || s->pid == 0) {
+        return false;
+    }
+    pid_t pid = s->pid;
+    s->pid = 0;
+    s->port = 0;
+    if (kill(pid, SIGKILL) != 0) {
+        return false;
+    }
+    int status;
+    if (!wait_bounded(pid, KILL_TIMEOUT_MS, &status)) {
+        return false;
+    }
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+        fprintf(stderr, "harness: the server had already ended (status %d) before kill -9\n",
+                decode_status(status));
+        ws_server_dump_log(s, 4096);
+        return false;
+    }
+    return true;
+}
+
+int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeout_ms) {
+    const char *bin = binary_path();
+    if (bin == NULL) {
+        return -1;
+    }
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = bin;
+    for (int i = 0; args[i] != NULL && n < 31; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    char path[] = "/tmp/ws-it-run-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        return -1;
+    }
+    close(fd);
+    pid_t pid = spawn(argv, path, 0);
+    int code = -1;
+    if (pid > 0) {
+        int status;
+        if (wait_bounded(pid, timeout_ms, &status)) {
+            code = decode_status(status);
+        } else {
+            fprintf(stderr, "harness: %s did not finish within %d ms\n", bin, timeout_ms);
+            kill_and_reap(pid);
+        }
+    }
+    if (out != NULL && out_size > 0) {
+        char *text = read_file(path, out_size - 1, false);
+        snprintf(out, out_size, "%s", text != NULL ? text : "");
+        free(text);
+    }
+    unlink(path);
+    return code;
+}
+
+int ws_server_verify(ws_server *s, char *out, size_t out_size) {
+    const char *args[] = {"--verify", "--data-dir", s->data_dir, NULL};
+    return ws_run_binary(args, out, out_size, VERIFY_TIMEOUT_MS);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0) {
+        fprintf(stderr, "harness: remove %s: %s\n", path, strerror(errno));
+    }
+    return 0;
+}
+
+void ws_server_destroy(ws_server *s) {
+    if (s == NULL) {
+        return;
+    }
+    if (s->pid != 0) {
+        /* Still supposed to run: if it died behind the test's back, say how. */
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            fprintf(stderr, "harness: the server had exited unexpectedly (status %d)\n",
+                    decode_status(status));
+            ws_server_dump_log(s, 4096);
+        } else {
+            kill_and_reap(s->pid);
+        }
+        s->pid = 0;
+    }
+    if (getenv("WS_KEEP_TMP") == NULL && strncmp(s->root, "/tmp/ws-it-", 11) == 0) {
+        nftw(s->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    } else {
+        fprintf(stderr, "harness: kept %s\n", s->root);
+    }
+    for (int i = 0; i < SERVERS_MAX; i++) {
+        if (registry[i] == s) {
+            registry[i] = NULL;
+        }
+    }
+    free(s);
+}
+
+void ws_cleanup_all(void) {
+    for (int i = 0; i < SERVERS_MAX; i++) {
+        if (registry[i] != NULL) {
+            ws_server_destroy(registry[i]);
+        }
+    }
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+struct ws_client {
+    CURL *curl;
+    char url[64];
+    long timeout_ms;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+ws_client *ws_client_new(const ws_server *s) {
+    pthread_once(&curl_once, curl_init_once);
+    if (s == NULL || s->port == 0) {
+        return NULL;
+    }
+    ws_client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->curl = curl_easy_init();
+    if (c->curl == NULL) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->url, sizeof c->url, "%s", s->url);
+    c->timeout_ms = 10000;
+    return c;
+}
+
+void ws_client_free(ws_client *c) {
+    if (c != NULL) {
+        curl_easy_cleanup(c->curl);
+        free(c);
+    }
+}
+
+void ws_client_set_timeout_ms(ws_client *c, long timeout_ms) { c->timeout_ms = timeout_ms; }
+
+void ws_response_free(ws_response *r) {
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx) {
+    ws_response *r = ctx;
+    size_t n = size * nmemb;
+    if (r->body_len + n > BODY_MAX) {
+        return 0; /* abort: a runaway body is a failure, not an allocation */
+    }
+    char *grown = realloc(r->body, r->body_len + n + 1);
+    if (grown == NULL) {
+        return 0;
+    }
+    r->body = grown;
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+/* Copies the trimmed value of header line h if its name is `name`, else returns false. */
+static bool header_value(const char *h, size_t len, const char *name, char *out, size_t cap) {
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(h, name, nlen) != 0 || h[nlen] != ':') {
+        return false;
+    }
+    size_t i = nlen + 1;
+    while (i < len && (h[i] == ' ' || h[i] == '\t')) {
+        i++;
+    }
+    size_t end = len;
+    while (end > i && (h[end - 1] == '\r' || h[end - 1] == '\n' || h[end - 1] == ' ')) {
+        end--;
+    }
+    size_t n = end - i < cap - 1 ? end - i : cap - 1;
+    memcpy(out, h + i, n);
+    out[n] = '\0';
+    return true;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx) {
+    ws_response *r = ctx;
+    size_t n = size * nmemb;
+    char v[96];
+    if (header_value(data, n, "Idempotent-Replayed", v, sizeof v)) {
+        r->replayed = strcmp(v, "true") == 0;
+    } else if (header_value(data, n, "Retry-After", v, sizeof v)) {
+        r->has_retry_after = true;
+        snprintf(r->retry_after, sizeof r->retry_after, "%s", v);
+    } else if (header_value(data, n, "Content-Type", v, sizeof v)) {
+        snprintf(r->content_type, sizeof r->content_type, "%s", v);
+    }
+    return n;
+}
+
+static long perform(ws_client *c, const char *method, ws_response *r, const char *fmt, va_list ap) {
+    ws_response_free(r);
+    r->body = calloc(1, 1);
+    char path[4096];
+    int plen = vsnprintf(path, sizeof path, fmt, ap);
+    if (r->body == NULL || plen < 0 || (size_t)plen >= sizeof path) {
+        r->curl_code = -1;
+        return 0;
+    }
+    char url[4200];
+    snprintf(url, sizeof url, "%s%s", c->url, path);
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    r->curl_code = (int)rc;
+    if (rc != CURLE_OK) {
+        r->status = 0;
+        return 0;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    return r->status;
+}
+
+long ws_get(ws_client *c, ws_response *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    long status = perform(c, "GET", r, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+long ws_request(ws_client *c, const char *method, ws_response *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    long status = perform(c, method, r, fmt, ap);
+    va_end(ap);
+    /* A custom method must not stick to the reused handle. */
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+    return status;
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+/* Points just past "key": in json, or NULL. */
+static const char *find_key(const char *json, const char *key) {
+    if (json == NULL) {
+        return NULL;
+    }
+    char pat[96];
+    int n = snprintf(pat, sizeof pat, "\"%s\":", key);
+    if (n < 0 || (size_t)n >= sizeof pat) {
+        return NULL;
+    }
+    const char *p = strstr(json, pat);
+    return p != NULL ? p + n : NULL;
+}
+
+bool ws_json_u64(const char *json, const char *key, uint64_t *out) {
+    const char *p = find_key(json, key);
+    if (p == NULL || *p < '0' || *p > '9') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (*p != ',' && *p != '}') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int ws_json_str(const char *json, const char *key, char *out, size_t out_size) {
+    const char *p = find_key(json, key);
+    if (p == NULL) {
+        return -1;
+    }
+    if (strncmp(p, "null", 4) == 0 && (p[4] == ',' || p[4] == '}')) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (*p != '"') {
+        return -1;
+    }
+    p++;
+    size_t n = 0;
+    while (p[n] != '\0' && p[n] != '"') {
+        if (p[n] == '\\') {
+            n++; /* keep escapes verbatim; IDs never need them */
+            if (p[n] == '\0') {
+                return -1;
+            }
+        }
+        n++;
+    }
+    if (p[n] != '"' || n >= out_size) {
+        return -1;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+bool ws_json_is_error(const char *json, const char *code) {
+    if (json == NULL || strncmp(json, "{\"error\":{", 10) != 0) {
+        return false;
+    }
+    char got[64];
+    return ws_json_str(json, "code", got, sizeof got) == 1 && strcmp(got, code) == 0;
+}
+
+void ws_json_error_message(const char *json, char *out, size_t out_size) {
+    if (ws_json_str(json, "message", out, out_size) != 1) {
+        out[0] = '\0';
+    }
+}
+
+bool ws_is_uuid(const char *s) {
+    if (s == NULL || strlen(s) != 36) {
+        return false;
+    }
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') {
+                return false;
+            }
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void ws_event_list_free(ws_event_list *l) {
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static bool parse_event(const char *obj, ws_event_rec *e) {
+    memset(e, 0, sizeof *e);
+    if (!ws_json_u64(obj, "seq", &e->seq) || !ws_json_u64(obj, "amount", &e->amount) ||
+        !ws_json_u64(obj, "balance", &e->balance)) {
+        return false;
+    }
+    if (ws_json_str(obj, "type", e->type, sizeof e->type) != 1 ||
+        ws_json_str(obj, "accountID", e->account, sizeof e->account) != 1 ||
+        ws_json_str(obj, "timestamp", e->timestamp, sizeof e->timestamp) != 1) {
+        return false;
+    }
+    int t = ws_json_str(obj, "transactionID", e->txn, sizeof e->txn);
+    int c = ws_json_str(obj, "counterparty", e->counterparty, sizeof e->counterparty);
+    if (t < 0 || c < 0) {
+        return false;
+    }
+    e->txn_null = t == 0;
+    e->counterparty_null = c == 0;
+    return true;
+}
+
+bool ws_events_parse(const char *json, ws_event_list *l) {
+    const char *prefix = "{\"events\":[";
+    if (json == NULL || strncmp(json, prefix, strlen(prefix)) != 0) {
+        return false;
+    }
+    const char *p = json + strlen(prefix);
+    for (size_t guard = 0; guard < 100000; guard++) {
+        if (*p == ']') {
+            p++;
+            break;
+        }
+        if (*p != '{') {
+            return false;
+        }
+        const char *end = strchr(p, '}'); /* events hold no nested objects */
+        if (end == NULL || end - p >= 1024) {
+            return false;
+        }
+        char obj[1024];
+        memcpy(obj, p, (size_t)(end - p + 1));
+        obj[end - p + 1] = '\0';
+        if (l->count == l->cap) {
+            size_t cap = l->cap != 0 ? l->cap * 2 : 256;
+            ws_event_rec *items = realloc(l->items, cap * sizeof *items);
+            if (items == NULL) {
+                return false;
+            }
+            l->items = items;
+            l->cap = cap;
+        }
+        if (!parse_event(obj, &l->items[l->count])) {
+            return false;
+        }
+        l->count++;
+        p = end + 1;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    if (strncmp(p, ",\"next\":", 8) != 0) {
+        return false;
+    }
+    p += 8;
+    if (strcmp(p, "null}") == 0) {
+        l->has_next = false;
+        l->next = 0;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (end == p || errno != 0 || strcmp(end, "}") != 0) {
+        return false;
+    }
+    l->has_next = true;
+    l->next = v;
+    return true;
+}
+
+bool ws_events_fetch_all(ws_client *c, const char *acct, ws_event_list *out) {
+    ws_response r = WS_RESPONSE_INIT;
+    uint64_t after = 0;
+    bool ok = false;
+    for (int page = 0; page < 10000; page++) {
+        long st;
+        if (acct != NULL) {
+            st = ws_get(c, &r, "/api/1.0/wallet/events?after=%llu&limit=1000&accountID=%s",
+                        (unsigned long long)after, acct);
+        } else {
+            st = ws_get(c, &r, "/api/1.0/wallet/events?after=%llu&limit=1000",
+                        (unsigned long long)after);
+        }
+        if (st != 200 || !ws_events_parse(r.body, out)) {
+            fprintf(stderr, "harness: events page after=%llu: status %ld body %.300s\n",
+                    (unsigned long long)after, st, r.body != NULL ? r.body : "");
+            break;
+        }
+        if (!out->has_next) {
+            ok = true;
+            break;
+        }
+        if (out->next <= after) {
+            fprintf(stderr, "harness: events next=%llu does not advance past %llu\n",
+                    (unsigned long long)out->next, (unsigned long long)after);
+            break;
+        }
+        after = out->next;
+    }
+    out->has_next = false;
+    ws_response_free(&r);
+    return ok;
+}
+
+bool ws_balance(ws_client *c, const char *acct, uint64_t *out) {
+    ws_response r = WS_RESPONSE_INIT;
+    bool ok = ws_get(c, &r, "/api/1.0/wallet/get_balance?accountID=%s", acct) == 200 &&
+              ws_json_u64(r.body, "balance", out);
+    if (!ok) {
+        fprintf(stderr, "harness: get_balance %s: status %ld body %.300s\n", acct, r.status,
+                r.body != NULL ? r.body : "");
+    }
+    ws_response_free(&r);
+    return ok;
+}
+
+/* ---- load ------------------------------------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+__attribute__((format(printf, 2, 3))) static void load_other(ws_load *l, const char *fmt, ...) {
+    if (l->other++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->first_other, sizeof l->first_other, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static bool load_push_ok(ws_load *l, const ws_transfer_ok *t) {
+    if (l->ok_count == l->ok_cap) {
+        size_t cap = l->ok_cap == 0 ? 256 : l->ok_cap * 2;
+        ws_transfer_ok *grown = realloc(l->ok, cap * sizeof *grown);
+        if (grown == NULL) {
+            return false;
+        }
+        l->ok = grown;
+        l->ok_cap = cap;
+    }
+    l->ok[l->ok_count++] = *t;
+    return true;
+}
+
+static bool push_id(char (**list)[72], size_t *count, size_t *cap, const char *id) {
+    if (id[0] == '\0') {
+        return true;
+    }
+    if (*count == *cap) {
+        size_t grown_cap = *cap == 0 ? 256 : *cap * 2;
+        char(*grown)[72] = realloc(*list, grown_cap * sizeof *grown);
+        if (grown == NULL) {
+            return false;
+        }
+        *list = grown;
+        *cap = grown_cap;
+    }
+    snprintf((*list)[(*count)++], 72, "%s", id);
+    return true;
+}
+
+/* Checks a 200 against the request and records it. */
+static void load_on_ok(ws_load *l, const ws_response *r, const char *id, const char *from,
+                       const char *to, uint64_t amount) {
+    ws_transfer_ok t;
+    memset(&t, 0, sizeof t);
+    uint64_t got_amount = 0;
+    bool shape = ws_json_str(r->body, "transactionID", t.txn, sizeof t.txn) == 1 &&
+                 ws_json_str(r->body, "fromAccount", t.from, sizeof t.from) == 1 &&
+                 ws_json_str(r->body, "toAccount", t.to, sizeof t.to) == 1 &&
+                 ws_json_u64(r->body, "amount", &got_amount) &&
+                 ws_json_u64(r->body, "fromBalance", &t.from_balance) &&
+                 ws_json_u64(r->body, "toBalance", &t.to_balance);
+    if (!shape || strcmp(t.from, from) != 0 || strcmp(t.to, to) != 0 || got_amount != amount ||
+        (id[0] != '\0' ? strcmp(t.txn, id) != 0 : !ws_is_uuid(t.txn)) || r->replayed ||
+        r->body_len >= sizeof t.body) {
+        load_other(l, "200 does not match %s->%s %llu id '%s' (replayed %d): %s", from, to,
+                   (unsigned long long)amount, id, r->replayed, r->body);
+        return;
+    }
+    t.amount = amount;
+    t.explicit_id = id[0] != '\0';
+    memcpy(t.body, r->body, r->body_len + 1);
+    if (!load_push_ok(l, &t)) {
+        load_other(l, "out of memory");
+        return;
+    }
+    if (l->acked != NULL) {
+        atomic_fetch_add(l->acked, 1);
+    }
+}
+
+static void load_classify(ws_load *l, const ws_response *r, const char *id, const char *from,
+                          const char *to, uint64_t amount) {
+    bool same = strcmp(from, to) == 0;
+    if (r->status == 200) {
+        load_on_ok(l, r, id, from, to, amount);
+        return;
+    }
+    bool expected = false;
+    if (r->status == 422 && !r->replayed) {
+        if (!same && ws_json_is_error(r->body, "insufficient_funds")) {
+            l->insufficient++;
+            expected = true;
+        } else if (same && ws_json_is_error(r->body, "same_account")) {
+            l->same_account++;
+            expected = true;
+        }
+    } else if (r->status == 503 && l->allow_overloaded && ws_json_is_error(r->body, "overloaded")) {
+        char *end = NULL;
+        long secs = r->has_retry_after ? strtol(r->retry_after, &end, 10) : -1;
+        if (secs >= 0 && end != r->retry_after && *end == '\0') {
+            l->overloaded++;
+            expected = true;
+        } else {
+            load_other(l, "503 overloaded without a valid Retry-After ('%s'): %s", r->retry_after,
+                       r->body);
+            return;
+        }
+    }
+    if (r->status == 503 && l->allow_unavailable && ws_json_is_error(r->body, "unavailable")) {
+        l->unavailable++;
+        expected = true;
+    }
+    if (!expected) {
+        load_other(l, "unexpected %ld for %s->%s %llu id '%s': %s", r->status, from, to,
+                   (unsigned long long)amount, id, r->body);
+        return;
+    }
+    bool pushed = push_id(&l->rejected, &l->rejected_count, &l->rejected_cap, id);
+    if (pushed && r->status == 503) {
+        pushed = push_id(&l->refused, &l->refused_count, &l->refused_cap, id);
+    }
+    if (!pushed) {
+        load_other(l, "out of memory");
+    }
+}
+
+void *ws_load_thread(void *arg) {
+    ws_load *l = arg;
+    ws_client *c = ws_client_new(l->srv);
+    if (c == NULL || l->account_count < 2 || l->amount_max == 0) {
+        load_other(l, "bad load setup or no client");
+        ws_client_free(c);
+        return NULL;
+    }
+    ws_response r = WS_RESPONSE_INIT;
+    uint64_t rng = l->seed * 1000003u + (uint64_t)l->thread_index;
+    int64_t deadline = ws_now_ms() + (l->time_limit_ms > 0 ? l->time_limit_ms : 120000);
+    const char *prefix = l->id_prefix != NULL ? l->id_prefix : "w";
+    for (size_t i = 0; i < l->transfers_max; i++) {
+        if ((l->stop != NULL && atomic_load(l->stop)) || ws_now_ms() > deadline) {
+            break;
+        }
+        size_t n = l->account_count;
+        size_t f = (size_t)(splitmix64(&rng) % n);
+        size_t t = (size_t)(splitmix64(&rng) % n);
+        bool same = i % 20 == 19;
+        if (same) {
+            t = f;
+            l->planned_same++;
+        } else if (t == f) {
+            t = (f + 1 + (size_t)(splitmix64(&rng) % (n - 1))) % n;
+        }
+        uint64_t amount = 1 + splitmix64(&rng) % l->amount_max;
+        if (!same && l->amount_huge != 0 && i % 50 == 49) {
+            amount = l->amount_huge;
+            l->planned_huge++;
+        }
+        char id[72] = "";
+        if (l->all_explicit || (i & 1) != 0) {
+            snprintf(id, sizeof id, "%s-%d-%zu", prefix, l->thread_index, i);
+        }
+        l->attempts = i + 1;
+        snprintf(l->last_id, sizeof l->last_id, "%s", id);
+        l->last_answered = false;
+        const char *from = l->accounts[f], *to = l->accounts[t];
+        long status;
+        if (id[0] != '\0') {
+            status = ws_get(c, &r,
+                            "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
+                            "&amount=%llu&transferID=%s",
+                            from, to, (unsigned long long)amount, id);
+        } else {
+            status = ws_get(c, &r,
+                            "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
+                            "&amount=%llu",
+                            from, to, (unsigned long long)amount);
+        }
+        if (status == 0) {
+            l->transport_errors++;
+            if (l->stop_on_disconnect) {
+                break;
+            }
+            load_other(l, "transport error (curl %d) on %s->%s", r.curl_code, from, to);
+            continue;
+        }
+        l->last_answered = true;
+        load_classify(l, &r, id, from, to, amount);
+    }
+    ws_response_free(&r);
+    ws_client_free(c);
+    return NULL;
+}
+
+void ws_load_free(ws_load *l) {
+    free(l->ok);
+    free(l->rejected);
+    free(l->refused);
+    l->ok = NULL;
+    l->rejected = NULL;
+    l->refused = NULL;
+    l->refused_count = l->refused_cap = 0;
+    l->ok_count = l->ok_cap = 0;
+    l->rejected_count = l->rejected_cap = 0;
+}
+
+/* ---- invariants ------------------------------------------------------------------------ */
+
+__extension__ typedef unsigned __int128 u128;
+
+typedef struct {
+    const char *txn;
+    size_t index;
+} txn_ref;
+
+static int txn_ref_cmp(const void *a, const void *b) {
+    return strcmp(((const txn_ref *)a)->txn, ((const txn_ref *)b)->txn);
+}
+
+/* A sorted index of n strings; NULL when n == 0. */
+static txn_ref *index_txns(const char *(*name)(const void *, size_t), const void *base, size_t n) {
+    if (n == 0) {
+        return NULL;
+    }
+    txn_ref *refs = malloc(n * sizeof *refs);
+    if (refs == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].txn = name(base, i);
+        refs[i].index = i;
+    }
+    qsort(refs, n, sizeof *refs, txn_ref_cmp);
+    return refs;
+}
+
+static long find_txn(const txn_ref *refs, size_t n, const char *txn) {
+    if (refs == NULL) {
+        return -1;
+    }
+    txn_ref key = {.txn = txn};
+    const txn_ref *hit = bsearch(&key, refs, n, sizeof *refs, txn_ref_cmp);
+    return hit != NULL ? (long)hit->index : -1;
+}
+
+static const char *acked_name(const void *base, size_t i) {
+    return ((const ws_transfer_ok *)base)[i].txn;
+}
+
+static const char *str_name(const void *base, size_t i) { return ((const char *const *)base)[i]; }
+
+static long find_account(const ws_expect *e, const char *id) {
+    for (size_t i = 0; i < e->account_count; i++) {
+        if (strcmp(e->accounts[i], id) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+void ws_state_free(ws_state *s) {
+    free(s->maybe_in_log);
+    free(s->balances);
+    memset(s, 0, sizeof *s);
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, err_size, __VA_ARGS__);                                                      \
+        goto done;                                                                                 \
+    } while (0)
+
+static bool same_event(const ws_event_rec *a, const ws_event_rec *b) {
+    return a->seq == b->seq && strcmp(a->type, b->type) == 0 &&
+           strcmp(a->account, b->account) == 0 && a->amount == b->amount &&
+           a->balance == b->balance && strcmp(a->txn, b->txn) == 0 && a->txn_null == b->txn_null &&
+           strcmp(a->counterparty, b->counterparty) == 0 &&
+           a->counterparty_null == b->counterparty_null && strcmp(a->timestamp, b->timestamp) == 0;
+}
+
+/* Each account's filtered event list equals its events in the full log. */
+static bool check_account_filters(ws_client *c, const ws_expect *e, const ws_event_list *all,
+                                  char *err, size_t err_size) {
+    bool ok = false;
+    ws_event_list mine = {0};
+    for (size_t a = 0; a < e->account_count; a++) {
+        ws_event_list_free(&mine);
+        if (!ws_events_fetch_all(c, e->accounts[a], &mine)) {
+            FAIL("events?accountID=%s failed", e->accounts[a]);
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < all->count; i++) {
+            if (strcmp(all->items[i].account, e->accounts[a]) != 0) {
+                continue;
+            }
+            if (k >= mine.count || !same_event(&mine.items[k], &all->items[i])) {
+                FAIL("events?accountID=%s: entry %zu differs from seq %llu of the full log",
+                     e->accounts[a], k, (unsigned long long)all->items[i].seq);
+            }
+            k++;
+        }
+        if (k != mine.count) {
+            FAIL("events?accountID=%s returned %zu events, the log has %zu", e->accounts[a],
+                 mine.count, k);
+        }
+    }
+    ok = true;
+done:
+    ws_event_list_free(&mine);
+    return ok;
+}
+
+/* A Debit at i must be followed by its Credit at i+1 (same transaction, mirrored). */
+static bool check_pair(const ws_event_list *all, size_t i, char *err, size_t err_size) {
+    const ws_event_rec *d = &all->items[i];
+    if (d->txn_null || d->counterparty_null || strcmp(d->account, d->counterparty) == 0) {
+        snprintf(err, err_size, "Debit seq %llu lacks a transaction or counterparty",
+                 (unsigned long long)d->seq);
+        return false;
+    }
+    const ws_event_rec *c = i + 1 < all->count ? &all->items[i + 1] : NULL;
+    if (c == NULL || strcmp(c->type, "Credit") != 0 || c->txn_null || strcmp(c->txn, d->txn) != 0 ||
+        c->amount != d->amount || strcmp(c->account, d->counterparty) != 0 ||
+        c->counterparty_null || strcmp(c->counterparty, d->account) != 0) {
+        snprintf(err, err_size, "Debit seq %llu (%s) is not followed by its Credit",
+                 (unsigned long long)d->seq, d->txn);
+        return false;
+    }
+    return true;
+}
+
+bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, size_t err_size) {
+    bool ok = false;
+    memset(out, 0, sizeof *out);
+    err[0] = '\0';
+    size_t n = e->account_count;
+    ws_event_list all = {0};
+    uint64_t *running = calloc(n + 1, sizeof *running);
+    bool *created = calloc(n + 1, sizeof *created);
+    size_t *ack_debit = calloc(e->acked_count + 1, sizeof *ack_debit);
+    size_t *maybe_debits = calloc(e->maybe_count + 1, sizeof *maybe_debits);
+    txn_ref *acked = index_txns(acked_name, e->acked, e->acked_count);
+    txn_ref *maybe = index_txns(str_name, e->maybe, e->maybe_count);
+    txn_ref *rejected = index_txns(str_name, e->rejected, e->rejected_count);
+    out->balances = calloc(n + 1, sizeof *out->balances);
+    out->maybe_in_log = calloc(e->maybe_count + 1, sizeof *out->maybe_in_log);
+    if (running == NULL || created == NULL || ack_debit == NULL || maybe_debits == NULL ||
+        out->balances == NULL || out->maybe_in_log == NULL ||
+        (e->acked_count > 0 && acked == NULL) || (e->maybe_count > 0 && maybe == NULL) ||
+        (e->rejected_count > 0 && rejected == NULL)) {
+        FAIL("out of memory");
+    }
+    for (size_t i = 1; acked != NULL && i < e->acked_count; i++) {
+        if (strcmp(acked[i - 1].txn, acked[i].txn) == 0) {
+            FAIL("transactionID %s was acknowledged twice", acked[i].txn);
+        }
+    }
+
+    /* Money is conserved. */
+    u128 sum_start = 0, sum_balance = 0;
+    for (size_t a = 0; a < n; a++) {
+        if (!ws_balance(c, e->accounts[a], &out->balances[a])) {
+            FAIL("get_balance %s failed", e->accounts[a]);
+        }
+        sum_start += e->start_amounts[a];
+        sum_balance += out->balances[a];
+    }
+    if (sum_start != sum_balance) {
+        FAIL("sum of balances %llu != sum of start amounts %llu", (unsigned long long)sum_balance,
+             (unsigned long long)sum_start);
+    }
+
+    if (!ws_events_fetch_all(c, NULL, &all)) {
+        FAIL("fetching /events failed");
+    }
+    out->events = all.count;
+    for (size_t i = 0; i < all.count; i++) {
+        const ws_event_rec *ev = &all.items[i];
+        if (ev->seq != i + 1) {
+            FAIL("event %zu has seq %llu: the log is not gapless from 1", i,
+                 (unsigned long long)ev->seq);
+        }
+        long a = find_account(e, ev->account);
+        if (a < 0) {
+            FAIL("seq %llu names unknown account %s", (unsigned long long)ev->seq, ev->account);
+        }
+        if (strcmp(ev->type, "AccountCreated") == 0) {
+            if (created[a] || ev->amount != e->start_amounts[a] || ev->balance != ev->amount ||
+                !ev->txn_null || !ev->counterparty_null) {
+                FAIL("AccountCreated seq %llu for %s is wrong or repeated",
+                     (unsigned long long)ev->seq, ev->account);
+            }
+            created[a] = true;
+            running[a] = ev->amount;
+            continue;
+        }
+        bool debit = strcmp(ev->type, "Debit") == 0;
+        if (!debit && strcmp(ev->type, "Credit") != 0) {
+            FAIL("seq %llu has unknown type %s", (unsigned long long)ev->seq, ev->type);
+        }
+        if (!created[a]) {
+            FAIL("seq %llu moves money of %s before its AccountCreated",
+                 (unsigned long long)ev->seq, ev->account);
+        }
+        if (ev->amount == 0) {
+            FAIL("seq %llu has amount 0", (unsigned long long)ev->seq);
+        }
+        if (debit) {
+            if (!check_pair(&all, i, err, err_size)) {
+                goto done;
+            }
+            if (running[a] < ev->amount) {
+                FAIL("Debit seq %llu overdraws %s", (unsigned long long)ev->seq, ev->account);
+            }
+            running[a] -= ev->amount;
+        } else {
+            if (i == 0 || strcmp(all.items[i - 1].type, "Debit") != 0 ||
+                strcmp(all.items[i - 1].txn, ev->txn) != 0) {
+                FAIL("Credit seq %llu is not preceded by its Debit", (unsigned long long)ev->seq);
+            }
+            if (running[a] > (uint64_t)INT64_MAX - ev->amount) {
+                FAIL("Credit seq %llu overflows %s", (unsigned long long)ev->seq, ev->account);
+            }
+            running[a] += ev->amount;
+        }
+        if (ev->balance != running[a]) {
+            FAIL("seq %llu: balance %llu, replay gives %llu", (unsigned long long)ev->seq,
+                 (unsigned long long)ev->balance, (unsigned long long)running[a]);
+        }
+        if (!debit) {
+            continue; /* a transfer is judged at its Debit; the pair is checked there */
+        }
+        out->transfers++;
+        const ws_event_rec *cr = &all.items[i + 1];
+        long k = find_txn(acked, e->acked_count, ev->txn);
+        if (k >= 0) {
+            const ws_transfer_ok *t = &e->acked[k];
+            if (ack_debit[k] != 0) {
+                FAIL("transaction %s is in the log twice (seq %llu and %zu)", ev->txn,
+                     (unsigned long long)ev->seq, ack_debit[k]);
+            }
+            ack_debit[k] = (size_t)ev->seq;
+            if (strcmp(t->from, ev->account) != 0 || strcmp(t->to, cr->account) != 0 ||
+                t->amount != ev->amount || t->from_balance != ev->balance ||
+                t->to_balance != cr->balance) {
+                FAIL("transaction %s: log (%s->%s %llu, balances %llu/%llu) differs from its "
+                     "200 response %s",
+                     ev->txn, ev->account, cr->account, (unsigned long long)ev->amount,
+                     (unsigned long long)ev->balance, (unsigned long long)cr->balance, t->body);
+            }
+            continue;
+        }
+        k = find_txn(maybe, e->maybe_count, ev->txn);
+        if (k >= 0) {
+            if (maybe_debits[k]++ != 0) {
+                FAIL("in-flight transaction %s is in the log twice", ev->txn);
+            }
+            out->maybe_in_log[k] = true;
+            out->maybe_found++;
+            continue;
+        }
+        if (find_txn(rejected, e->rejected_count, ev->txn) >= 0) {
+            FAIL("transaction %s was answered with an error but is in the log (seq %llu)", ev->txn,
+                 (unsigned long long)ev->seq);
+        }
+        FAIL("transaction %s (seq %llu) in the log was never acknowledged", ev->txn,
+             (unsigned long long)ev->seq);
+    }
+    for (size_t k = 0; k < e->acked_count; k++) {
+        if (ack_debit[k] == 0) {
+            FAIL("acknowledged transaction %s (%s) is missing from the log", e->acked[k].txn,
+                 e->acked[k].body);
+        }
+    }
+    for (size_t a = 0; a < n; a++) {
+        if (!created[a]) {
+            FAIL("account %s has no AccountCreated event", e->accounts[a]);
+        }
+        if (running[a] != out->balances[a]) {
+            FAIL("account %s: get_balance %llu, replay of the log %llu", e->accounts[a],
+                 (unsigned long long)out->balances[a], (unsigned long long)running[a]);
+        }
+    }
+    if (!check_account_filters(c, e, &all, err, err_size)) {
+        goto done;
+    }
+    ok = true;
+done:
+    ws_event_list_free(&all);
+    free(running);
+    free(created);
+    free(ack_debit);
+    free(maybe_debits);
+    free(acked);
+    free(maybe);
+    free(rejected);
+    return ok;
+}

@@ -1,0 +1,254 @@
+/* kill -9 under load (SQLite's crash testing is the standard): 8 threads of random
+ * transfers; after ~1000 acknowledgements (or 20 s) the server is SIGKILLed mid-stream, the
+ * clients stop on their connection errors, and the server restarts on the same data. Every
+ * transfer acknowledged before the kill must be in the log (Debit + Credit, with the
+ * balances the client was told), the only unacknowledged ones allowed are those in flight
+ * at the kill, money is conserved, the log replays to every balance and --verify passes.
+ * Two rounds on the same data directory, so the second crash lands on recovered state.
+ * The same with SIGTERM and SIGINT instead of SIGKILL: the server must exit 0, and a write
+ * it refused while stopping (503 unavailable) must not be in the log. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define API "/api/1.0/wallet"
+#define ACCOUNTS 20
+#define THREADS 8
+#define ROUNDS 2
+#define ACKS_BEFORE_KILL 1000
+#define LOAD_TIME_MAX_MS 20000
+#define SEED 777u
+
+static void teardown(void) { ws_cleanup_all(); }
+
+TestSuite(crash, .fini = teardown, .timeout = 200);
+
+static char account_names[ACCOUNTS][16];
+static const char *accounts[ACCOUNTS];
+static uint64_t starts[ACCOUNTS];
+
+/* Everything acknowledged over all rounds, and the transfers that were in flight. */
+static ws_transfer_ok *acked;
+static size_t acked_count, acked_cap;
+static char in_flight[ROUNDS * THREADS][72];
+static const char *maybe[ROUNDS * THREADS];
+static size_t maybe_count;
+static char (*refused)[72];
+static const char **refused_ptrs;
+static size_t refused_count, refused_cap;
+
+static void add_refused(const char *id) {
+    if (refused_count == refused_cap) {
+        refused_cap = refused_cap == 0 ? 1024 : refused_cap * 2;
+        refused = realloc(refused, refused_cap * sizeof *refused);
+        refused_ptrs = realloc(refused_ptrs, refused_cap * sizeof *refused_ptrs);
+        cr_assert(refused != NULL && refused_ptrs != NULL);
+    }
+    snprintf(refused[refused_count], sizeof refused[refused_count], "%s", id);
+    refused_count++;
+    for (size_t i = 0; i < refused_count; i++) {
+        refused_ptrs[i] = refused[i]; /* the array may have moved */
+    }
+}
+
+static void reset_totals(void) {
+    free(acked);
+    free(refused);
+    free(refused_ptrs);
+    acked = NULL;
+    refused = NULL;
+    refused_ptrs = NULL;
+    acked_count = acked_cap = refused_count = refused_cap = maybe_count = 0;
+}
+
+static void add_acked(const ws_transfer_ok *t) {
+    if (acked_count == acked_cap) {
+        acked_cap = acked_cap == 0 ? 4096 : acked_cap * 2;
+        acked = realloc(acked, acked_cap * sizeof *acked);
+        cr_assert_not_null(acked);
+    }
+    acked[acked_count++] = *t;
+}
+
+static void verify_ok(ws_server *srv) {
+    char out[4096];
+    int rc = ws_server_verify(srv, out, sizeof out);
+    cr_assert_eq(rc, 0, "--verify exited %d:\n%s", rc, out);
+}
+
+/* How a round ends: 0 for SIGKILL, else the signal of a graceful stop. */
+static int run_round(ws_server *srv, int round, int stop_signal) {
+    static ws_load loads[THREADS];
+    pthread_t threads[THREADS];
+    _Atomic bool stop = false;
+    _Atomic long acks = 0;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "c%d", round);
+    for (int i = 0; i < THREADS; i++) {
+        memset(&loads[i], 0, sizeof loads[i]);
+        loads[i].srv = srv;
+        loads[i].thread_index = i;
+        loads[i].accounts = accounts;
+        loads[i].account_count = ACCOUNTS;
+        loads[i].seed = SEED + (uint64_t)round;
+        loads[i].transfers_max = 1000000;
+        loads[i].amount_max = 400;
+        loads[i].amount_huge = 0;
+        loads[i].all_explicit = true; /* so an unacknowledged transfer in the log has a name */
+        loads[i].stop_on_disconnect = true;
+        loads[i].allow_unavailable = stop_signal != 0; /* refusals while stopping */
+        loads[i].id_prefix = prefix;
+        loads[i].time_limit_ms = LOAD_TIME_MAX_MS + 15000;
+        loads[i].stop = &stop;
+        loads[i].acked = &acks;
+        cr_assert_eq(pthread_create(&threads[i], NULL, ws_load_thread, &loads[i]), 0);
+    }
+    int64_t deadline = ws_now_ms() + LOAD_TIME_MAX_MS;
+    while (atomic_load(&acks) < ACKS_BEFORE_KILL && ws_now_ms() < deadline) {
+        ws_sleep_ms(5);
+    }
+    long acks_at_kill = atomic_load(&acks);
+    bool killed = false;
+    int exit_code = -1;
+    if (stop_signal == 0) {
+        killed = ws_server_kill9(srv); /* the load is still running */
+    } else {
+        exit_code = ws_server_stop_signal(srv, stop_signal); /* likewise */
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    if (stop_signal == 0) {
+        cr_assert(killed, "round %d: kill -9 failed", round);
+    }
+    /* A graceful stop's exit code is asserted after the data is checked, so a failure
+     * also tells whether anything was lost. */
+    cr_log_info("round %d: stopped (signal %d) after %ld acknowledgements", round,
+                stop_signal == 0 ? 9 : stop_signal, acks_at_kill);
+    cr_assert_geq(acks_at_kill, 100, "round %d: only %ld transfers acknowledged in %d ms", round,
+                  acks_at_kill, LOAD_TIME_MAX_MS);
+
+    size_t transport = 0;
+    for (int i = 0; i < THREADS; i++) {
+        ws_load *l = &loads[i];
+        cr_assert_eq(l->other, 0, "round %d thread %d: %zu unexpected responses, first: %s", round,
+                     i, l->other, l->first_other);
+        for (size_t k = 0; k < l->ok_count; k++) {
+            add_acked(&l->ok[k]);
+        }
+        transport += l->transport_errors;
+        for (size_t k = 0; k < l->refused_count; k++) {
+            add_refused(l->refused[k]);
+        }
+        /* At most one request per thread was unanswered: the one in flight at the kill. */
+        if (!l->last_answered && l->last_id[0] != '\0') {
+            snprintf(in_flight[maybe_count], sizeof in_flight[maybe_count], "%s", l->last_id);
+            maybe[maybe_count] = in_flight[maybe_count];
+            maybe_count++;
+        }
+        ws_load_free(l);
+    }
+    cr_log_info("round %d: %zu threads saw the connection drop", round, transport);
+    return exit_code;
+}
+
+static void check_after_restart(ws_client *c, int round) {
+    ws_expect e = {
+        .accounts = accounts,
+        .start_amounts = starts,
+        .account_count = ACCOUNTS,
+        .acked = acked,
+        .acked_count = acked_count,
+        .maybe = maybe,
+        .maybe_count = maybe_count,
+        .rejected = refused_ptrs,
+        .rejected_count = refused_count,
+    };
+    ws_state st;
+    char err[1024];
+    bool ok = ws_check_state(c, &e, &st, err, sizeof err);
+    cr_assert(ok, "round %d after restart: %s", round, err);
+    cr_assert_eq(st.transfers, acked_count + st.maybe_found,
+                 "round %d: %zu transfers in the log, %zu acknowledged + %zu in flight", round,
+                 st.transfers, acked_count, st.maybe_found);
+    cr_log_info("round %d: %zu acknowledged transfers all present; %zu of %zu in-flight applied",
+                round, acked_count, st.maybe_found, maybe_count);
+
+    /* Acknowledged transfers replay byte for byte from the recovered idempotency records. */
+    ws_response r = WS_RESPONSE_INIT;
+    for (size_t i = acked_count > 50 ? acked_count - 50 : 0; i < acked_count; i++) {
+        const ws_transfer_ok *a = &acked[i];
+        ws_get(c, &r, API "/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&transferID=%s",
+               a->from, a->to, (unsigned long long)a->amount, a->txn);
+        cr_assert_eq(r.status, 200, "replay %s: %ld %s", a->txn, r.status, r.body);
+        cr_assert_str_eq(r.body, a->body, "replay %s after the crash: body differs", a->txn);
+        cr_assert(r.replayed, "replay %s: no Idempotent-Replayed", a->txn);
+    }
+    /* An in-flight transfer that reached the log is recorded: it can only replay. */
+    for (size_t k = 0; k < maybe_count; k++) {
+        if (!st.maybe_in_log[k]) {
+            continue;
+        }
+        ws_get(c, &r, API "/balance_transfer?fromAccount=%s&toAccount=%s&amount=1&transferID=%s",
+               accounts[0], accounts[1], maybe[k]);
+        cr_assert(r.status == 409 || (r.status == 200 && r.replayed),
+                  "in-flight %s is in the log, yet a retry got %ld %s", maybe[k], r.status, r.body);
+    }
+    ws_response_free(&r);
+    ws_state_free(&st);
+}
+
+static void run_test(const int *stops) {
+    reset_totals();
+    ws_server *srv = ws_server_new(NULL);
+    cr_assert_not_null(srv, "could not prepare a server (is WS_BINARY set?)");
+    cr_assert(ws_server_start(srv), "server did not start");
+    ws_client *c = ws_client_new(srv);
+    cr_assert_not_null(c);
+    ws_response r = WS_RESPONSE_INIT;
+    for (int i = 0; i < ACCOUNTS; i++) {
+        snprintf(account_names[i], sizeof account_names[i], "crash-%02d", i);
+        accounts[i] = account_names[i];
+        starts[i] = 1000 + (uint64_t)i * 100;
+        long st = ws_get(c, &r, API "/create_account?startAmount=%llu&accountID=%s",
+                         (unsigned long long)starts[i], accounts[i]);
+        cr_assert_eq(st, 201, "create %s: %ld %s", accounts[i], st, r.body);
+    }
+    ws_response_free(&r);
+    ws_client_free(c);
+
+    for (int round = 1; round <= ROUNDS; round++) {
+        int exit_code = run_round(srv, round, stops[round - 1]);
+        cr_assert(ws_server_start(srv), "round %d: restart failed", round);
+        verify_ok(srv);
+        c = ws_client_new(srv);
+        cr_assert_not_null(c);
+        check_after_restart(c, round);
+        ws_client_free(c);
+        if (stops[round - 1] != 0) {
+            cr_assert_eq(exit_code, 0,
+                         "round %d: exit %d after signal %d under load (data checked intact)",
+                         round, exit_code, stops[round - 1]);
+        }
+    }
+    cr_assert_eq(ws_server_stop(srv), 0, "server did not exit 0 on SIGTERM");
+    verify_ok(srv);
+    reset_totals();
+}
+
+Test(crash, kill9_under_load) {
+    static const int stops[ROUNDS] = {0, 0};
+    run_test(stops);
+}
+
+Test(crash, graceful_stop_under_load) {
+    static const int stops[ROUNDS] = {SIGTERM, SIGINT};
+    run_test(stops);
+}
