@@ -22,8 +22,22 @@ struct store {
     rocksdb_writeoptions_t *write_options;
 };
 
+/* One put staged in a batch (see store_batch_new). */
+typedef struct {
+    uint32_t key_off;
+    uint32_t key_len;
+    uint32_t val_len; /* the value follows the key in the arena */
+    uint32_t order;   /* put order, to keep the last of equal keys */
+} staged;
+
 struct store_batch {
     rocksdb_writebatch_t *wb;
+    staged *entries;
+    size_t entries_cap;
+    size_t count;
+    char *arena;
+    size_t arena_cap;
+    size_t used;
 };
 
 /* Logs and frees a RocksDB error string; returns whether there was one. */
@@ -336,8 +350,60 @@ ws_status store_last_seq(store *st, uint64_t *out) {
     return s;
 }
 
+/* A batch stages its puts in its own arena and hands them to RocksDB at commit sorted by
+ * key, the last put of a key winning. RocksDB's memtable is a skiplist that remembers where
+ * its previous insert landed; keys in order let it reuse most of that search, where the
+ * random keys of a transfer (two accounts, index entries, a transaction ID) would make it
+ * start from the top each time. The arena and the entry array grow to the largest batch and
+ * are then reused, so a warmed-up batch does not allocate. */
+static void *grow_array(void *p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) {
+        return p;
+    }
+    size_t n = *cap ? *cap : 256;
+    while (n < need) {
+        n *= 2;
+    }
+    void *q = realloc(p, n * elem);
+    WS_ASSERT(q); /* out of memory on the writer: nothing sane to do but stop */
+    *cap = n;
+    return q;
+}
+
+static void stage(store_batch *b, const char *key, size_t klen, const void *val, size_t vlen) {
+    b->entries = grow_array(b->entries, &b->entries_cap, b->count + 1, sizeof(staged));
+    b->arena = grow_array(b->arena, &b->arena_cap, b->used + klen + vlen, 1);
+    WS_ASSERT(b->used + klen + vlen <= UINT32_MAX);
+    memcpy(b->arena + b->used, key, klen);
+    memcpy(b->arena + b->used + klen, val, vlen);
+    b->entries[b->count] =
+        (staged){(uint32_t)b->used, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->count};
+    b->count++;
+    b->used += klen + vlen;
+}
+
+static int compare_staged(const void *pa, const void *pb, void *ctx) {
+    const char *sort_arena = ctx;
+    const staged *a = pa;
+    const staged *b = pb;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(sort_arena + a->key_off, sort_arena + b->key_off, n);
+    if (c == 0 && a->key_len != b->key_len) {
+        c = a->key_len < b->key_len ? -1 : 1;
+    }
+    if (c == 0) {
+        c = a->order < b->order ? -1 : 1;
+    }
+    return c;
+}
+
+static bool same_key(const store_batch *b, const staged *x, const staged *y) {
+    return x->key_len == y->key_len &&
+           memcmp(b->arena + x->key_off, b->arena + y->key_off, x->key_len) == 0;
+}
+
 store_batch *store_batch_new(void) {
-    store_batch *b = malloc(sizeof(*b));
+    store_batch *b = calloc(1, sizeof(*b));
     if (b) {
         b->wb = rocksdb_writebatch_create();
     }
@@ -347,13 +413,19 @@ store_batch *store_batch_new(void) {
 void store_batch_free(store_batch *b) {
     if (b) {
         rocksdb_writebatch_destroy(b->wb);
+        free(b->entries);
+        free(b->arena);
         free(b);
     }
 }
 
-void store_batch_clear(store_batch *b) { rocksdb_writebatch_clear(b->wb); }
+void store_batch_clear(store_batch *b) {
+    rocksdb_writebatch_clear(b->wb);
+    b->count = 0;
+    b->used = 0;
+}
 
-size_t store_batch_count(const store_batch *b) { return (size_t)rocksdb_writebatch_count(b->wb); }
+size_t store_batch_count(const store_batch *b) { return b->count; }
 
 void store_batch_put_account(store_batch *b, const char *id, size_t len, uint64_t balance) {
     WS_ASSERT(balance <= WS_AMOUNT_MAX);
@@ -361,7 +433,7 @@ void store_batch_put_account(store_batch *b, const char *id, size_t len, uint64_
     size_t klen = id_key('a', id, len, key);
     unsigned char val[8];
     ws_put_u64le(val, balance);
-    rocksdb_writebatch_put(b->wb, key, klen, (const char *)val, 8);
+    stage(b, key, klen, val, 8);
 }
 
 void store_batch_put_event(store_batch *b, const ws_event *e) {
@@ -371,9 +443,9 @@ void store_batch_put_event(store_batch *b, const ws_event *e) {
     ws_event check;
     WS_ASSERT(ws_event_decode(rec, n, &check) == WS_OK && check.seq == e->seq);
     char key[KEY_MAX];
-    rocksdb_writebatch_put(b->wb, key, event_key(e->seq, key), (const char *)rec, n);
+    stage(b, key, event_key(e->seq, key), rec, n);
     size_t klen = index_key(e->account, e->account_len, e->seq, key);
-    rocksdb_writebatch_put(b->wb, key, klen, "", 0);
+    stage(b, key, klen, "", 0);
 }
 
 void store_batch_put_transfer(store_batch *b, const char *id, size_t len,
@@ -381,7 +453,7 @@ void store_batch_put_transfer(store_batch *b, const char *id, size_t len,
     unsigned char rec[WS_TRANSFER_RECORD_SIZE_MAX];
     size_t n = ws_transfer_record_encode(r, rec);
     char key[KEY_MAX];
-    rocksdb_writebatch_put(b->wb, key, id_key('t', id, len, key), (const char *)rec, n);
+    stage(b, key, id_key('t', id, len, key), rec, n);
 }
 
 void store_batch_put_meta(store_batch *b, const store_meta *m) {
@@ -391,10 +463,20 @@ void store_batch_put_meta(store_batch *b, const store_meta *m) {
     ws_put_u64le(val + 24, (uint64_t)m->total_money);
     ws_put_u64le(val + 32, (uint64_t)(m->total_money >> 64));
     ws_put_u64le(val + 40, ws_crc32c(val, 40));
-    rocksdb_writebatch_put(b->wb, "m", 1, (const char *)val, META_SIZE);
+    stage(b, "m", 1, val, META_SIZE);
 }
 
 ws_status store_commit(store *st, store_batch *b) {
+    staged *e = b->entries;
+    qsort_r(e, b->count, sizeof(staged), compare_staged, b->arena);
+    rocksdb_writebatch_clear(b->wb);
+    for (size_t i = 0; i < b->count; i++) {
+        if (i + 1 < b->count && same_key(b, &e[i], &e[i + 1])) {
+            continue; /* a later put of the same key follows */
+        }
+        const char *k = b->arena + e[i].key_off;
+        rocksdb_writebatch_put(b->wb, k, e[i].key_len, k + e[i].key_len, e[i].val_len);
+    }
     char *err = NULL;
     rocksdb_write(st->db, st->write_options, b->wb, &err);
     return take_error(err, "write") ? WS_UNAVAILABLE : WS_OK;
