@@ -263,8 +263,12 @@ bool sm_validate(sm *m, ws_command **cmds, size_t n, uint64_t now_us) {
     bool staged = false;
     for (size_t i = 0; i < n; i++) {
         ws_command *c = cmds[i];
+        /* Results are written here only: clear them, so that nothing a caller left in
+         * the command can reach an idempotency record. */
         c->replayed = false;
         c->missing_side = 0;
+        c->from_balance = 0;
+        c->to_balance = 0;
         if (m->read_only) {
             c->status = WS_UNAVAILABLE;
         } else if (c->kind == WS_CMD_CREATE_ACCOUNT) {

@@ -636,8 +636,15 @@ Test(event, rejects_timestamp_past_year_9999) {
 }
 
 Test(transfer_record, rejects_out_of_range_amounts) {
-    ws_transfer_record r = {.status = WS_OK, .amount = 5, .from_balance = 1, .to_balance = 2,
-                            .seq = 3, .from_len = 1, .to_len = 1, .from = "a", .to = "b"};
+    ws_transfer_record r = {.status = WS_OK,
+                            .amount = 5,
+                            .from_balance = 1,
+                            .to_balance = 2,
+                            .seq = 3,
+                            .from_len = 1,
+                            .to_len = 1,
+                            .from = "a",
+                            .to = "b"};
     unsigned char buf[WS_TRANSFER_RECORD_SIZE_MAX];
     size_t n = ws_transfer_record_encode(&r, buf);
     ws_transfer_record d;
