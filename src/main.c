@@ -1,7 +1,8 @@
 /* wallet-service: flags, start, signals, orderly stop.
  *
- * Start: open the store, load and check the state (service_start), bind and serve
- * (http_start), print "listening on ADDR:PORT". Stop on SIGINT/SIGTERM: close the listeners,
+ * Start: bind the listeners (a bad address or a taken port fails here, before any data is
+ * touched), open the store, load and check the state (service_start), serve (http_serve),
+ * print "listening on ADDR:PORT". Stop on SIGINT/SIGTERM: close the listeners,
  * let the writer finish and sync every queued command, flush the last answers, close the
  * store, exit 0. Signals are blocked in every thread and taken by sigwait here, so no
  * handler runs in the middle of anything. */
@@ -176,20 +177,26 @@ static int serve(const options *o) {
     store *st;
     service *svc;
     http_server *http;
+    ws_status s = http_listen(&o->http, &http);
+    if (s != WS_OK) {
+        return s == WS_INVALID_PARAMETER ? EXIT_USAGE : 1;
+    }
     if (store_open(o->data_dir, false, &st) != WS_OK) {
         fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
         return 1;
     }
-    ws_status s = service_start(st, &o->service, &svc);
+    s = service_start(st, &o->service, &svc);
     if (s != WS_OK) {
         fprintf(stderr, "wallet-service: cannot start: %s\n", ws_status_message(s));
         store_close(st);
         return 1;
     }
-    if (http_start(&o->http, svc, st, &http) != WS_OK) {
+    if (http_serve(http, svc, st) != WS_OK) {
         return 1;
     }
-    printf("listening on %s:%u\n", o->http.bind, (unsigned)http_port(http));
+    bool v6 = strchr(o->http.bind, ':') != NULL;
+    printf("listening on %s%s%s:%u\n", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
+           (unsigned)http_port(http));
     fflush(stdout);
 
     int sig = 0;

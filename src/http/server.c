@@ -74,23 +74,54 @@ static void *io_main(void *arg) {
     return NULL;
 }
 
-/* Binds a listening socket to addr:port with SO_REUSEPORT. Returns the fd or -1. */
-static int bind_listener(const char *addr, uint16_t port, uint16_t *bound) {
+/* Resolves a numeric address; NULL (after a message) if it is not one. Free with
+ * freeaddrinfo. */
+static struct addrinfo *resolve(const char *addr, uint16_t port) {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
                              .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
     char service[8];
     snprintf(service, sizeof(service), "%u", (unsigned)port);
     if (getaddrinfo(addr, service, &hints, &ai) != 0) {
-        fprintf(stderr, "wallet-service: --bind %s is not a numeric IP address\n", addr);
-        return -1;
+        fprintf(stderr, "wallet-service: --bind %s is not a numeric IPv4 or IPv6 address\n", addr);
+        return NULL;
     }
+    return ai;
+}
+
+static void set_port(struct sockaddr *sa, uint16_t port) {
+    if (sa->sa_family == AF_INET6) {
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+    } else {
+        ((struct sockaddr_in *)sa)->sin_port = htons(port);
+    }
+}
+
+/* SO_REUSEPORT lets every socket of the same user join a port's group, another
+ * wallet-service with another data directory included: the kernel would then spread
+ * clients over two ledgers. So a fixed port is first bound once without SO_REUSEPORT; that
+ * fails while anything listens there, and every wallet-service does it before listening. */
+static WS_MUST_USE bool port_is_free(struct addrinfo *ai, uint16_t port) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    set_port(ai->ai_addr, port);
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+              bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/* Binds a listening socket with SO_REUSEPORT to port (0: any free port); sets *bound to
+ * the port it got. Returns the fd or -1. */
+static WS_MUST_USE int bind_listener(struct addrinfo *ai, uint16_t port, uint16_t *bound) {
+    set_port(ai->ai_addr, port);
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
     bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
               setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == 0 &&
               bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0;
-    freeaddrinfo(ai);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (ok && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -98,8 +129,6 @@ static int bind_listener(const char *addr, uint16_t port, uint16_t *bound) {
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
         return fd;
     }
-    fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", addr, (unsigned)port,
-            strerror(errno));
     if (fd >= 0) {
         close(fd);
     }
@@ -137,7 +166,7 @@ static void init_loop(io_thread *t) {
     h2o_socket_read_start(t->listener, on_accept);
 }
 
-static ws_status start_thread(http_server *srv, io_thread *t) {
+static WS_MUST_USE ws_status start_thread(http_server *srv, io_thread *t) {
     t->srv = srv;
     if (pthread_create(&t->tid, NULL, io_main, t) != 0) {
         return WS_INTERNAL;
@@ -146,34 +175,51 @@ static ws_status start_thread(http_server *srv, io_thread *t) {
     return WS_OK;
 }
 
-ws_status http_start(const http_config *cfg, service *svc, store *st, http_server **out) {
+ws_status http_listen(const http_config *cfg, http_server **out) {
     WS_ASSERT(cfg->io_threads >= 1 && cfg->io_threads <= HTTP_IO_THREADS_MAX);
+    struct addrinfo *ai = resolve(cfg->bind, cfg->port);
+    if (!ai) {
+        return WS_INVALID_PARAMETER;
+    }
+    if (cfg->port != 0 && !port_is_free(ai, cfg->port)) {
+        fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", cfg->bind,
+                (unsigned)cfg->port, strerror(errno));
+        freeaddrinfo(ai);
+        return WS_UNAVAILABLE;
+    }
     http_server *srv = calloc(1, sizeof(*srv));
     WS_ASSERT(srv);
     srv->cfg = *cfg;
-    srv->svc = svc;
-    srv->st = st;
     srv->threads = calloc(cfg->io_threads, sizeof(io_thread));
     WS_ASSERT(srv->threads);
-    setup_config(srv);
-    /* Bind every socket before any thread starts, so a bad address fails cleanly. The
-     * first picks the port when 0 was asked for; the rest share it. */
+    /* The first socket picks the port when 0 was asked for; the rest join it. */
     srv->port = cfg->port;
     for (size_t i = 0; i < cfg->io_threads; i++) {
-        sem_init(&srv->threads[i].ready, 0, 0);
-        srv->threads[i].listen_fd = bind_listener(cfg->bind, srv->port, &srv->port);
+        srv->threads[i].listen_fd = bind_listener(ai, srv->port, &srv->port);
         if (srv->threads[i].listen_fd < 0) {
+            fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", cfg->bind,
+                    (unsigned)srv->port, strerror(errno));
+            freeaddrinfo(ai);
             return WS_UNAVAILABLE; /* the process exits; nothing else to undo */
         }
     }
-    for (size_t i = 0; i < cfg->io_threads; i++) {
+    freeaddrinfo(ai);
+    *out = srv;
+    return WS_OK;
+}
+
+ws_status http_serve(http_server *srv, service *svc, store *st) {
+    srv->svc = svc;
+    srv->st = st;
+    setup_config(srv);
+    for (size_t i = 0; i < srv->cfg.io_threads; i++) {
+        sem_init(&srv->threads[i].ready, 0, 0);
         ws_status s = start_thread(srv, &srv->threads[i]);
         if (s != WS_OK) {
             return s;
         }
         srv->thread_count++;
     }
-    *out = srv;
     return WS_OK;
 }
 

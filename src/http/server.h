@@ -24,9 +24,12 @@ typedef struct {
     uint64_t request_timeout_ms;
 } http_config;
 
-/* Binds every listener and starts the I/O threads. The service and store must outlive it. */
-WS_MUST_USE ws_status http_start(const http_config *cfg, service *svc, store *st,
-                                 http_server **out);
+/* Binds every listener (SO_REUSEPORT, one per I/O thread) without serving yet, so that a
+ * bad address or a taken port fails before any data is opened. WS_INVALID_PARAMETER: bind
+ * is not a numeric address. WS_UNAVAILABLE: the port is in use or cannot be bound. */
+WS_MUST_USE ws_status http_listen(const http_config *cfg, http_server **out);
+/* Starts the I/O threads on the bound listeners. The service and store must outlive it. */
+WS_MUST_USE ws_status http_serve(http_server *srv, service *svc, store *st);
 /* The port actually bound. */
 uint16_t http_port(const http_server *srv);
 /* Closes the listeners; open connections are still served. */

@@ -583,6 +583,30 @@ Test(store, verify_detects_record_without_debit) {
     cr_assert_not_null(strstr(text, "idempotency record does not match its Debit"), "%s", text);
 }
 
+/* A replay answers from the idempotency record alone, so verify checks every field it
+ * would return against the Debit and the Credit. */
+static void assert_record_field_checked(ws_transfer_record r) {
+    write_log(DEFECT_NONE);
+    store_batch *b = new_batch();
+    store_batch_put_transfer(b, "tx-1", 4, &r);
+    commit(b);
+    store_verify_report rep;
+    char text[4096];
+    cr_assert_eq(verify(st, &rep, text, sizeof(text)), WS_CORRUPT, "%s", text);
+    cr_assert_not_null(strstr(text, "idempotency record does not match its Debit and Credit"), "%s",
+                       text);
+}
+
+Test(store, verify_detects_record_fields_that_differ_from_the_log) {
+    assert_record_field_checked(ok_record("alice", "bob", 30, 70, 31, 3)); /* to_balance */
+    teardown();
+    setup();
+    assert_record_field_checked(ok_record("alice", "bob", 30, 71, 30, 3)); /* from_balance */
+    teardown();
+    setup();
+    assert_record_field_checked(ok_record("alice", "carol", 30, 70, 30, 3)); /* to */
+}
+
 Test(store, verify_accepts_rejected_record) {
     /* A rejection's record points at no event; verify must not count it as a transfer. */
     write_log(DEFECT_NONE);
