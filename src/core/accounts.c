@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/siphash.h"
+
 #define ARENA_CHUNK (1u << 20)
 
 typedef struct {
@@ -22,6 +24,8 @@ typedef struct chunk {
 } chunk;
 
 struct ws_accounts {
+    ws_hash_key key;
+    uint32_t (*hash_override)(const char *id, size_t len); /* tests only */
     slot *slots;
     size_t cap; /* a power of two */
     size_t count;
@@ -29,12 +33,20 @@ struct ws_accounts {
     size_t arena_bytes;
 };
 
-static uint32_t hash_id(const char *s, size_t len) {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+static uint32_t hash_id(const ws_accounts *t, const char *s, size_t len) {
+    if (t->hash_override) {
+        return t->hash_override(s, len);
     }
+    uint64_t h = ws_siphash(t->key, s, len);
     return (uint32_t)(h ^ (h >> 32));
+}
+
+ws_accounts *ws_accounts_new_with_hash(uint32_t (*hash)(const char *id, size_t len)) {
+    ws_accounts *t = ws_accounts_new();
+    if (t) {
+        t->hash_override = hash;
+    }
+    return t;
 }
 
 ws_accounts *ws_accounts_new(void) {
@@ -42,6 +54,7 @@ ws_accounts *ws_accounts_new(void) {
     if (!t) {
         return NULL;
     }
+    t->key = ws_hash_key_random();
     t->cap = 1024;
     t->slots = calloc(t->cap, sizeof(slot));
     if (!t->slots) {
@@ -77,7 +90,7 @@ static slot *probe(slot *slots, size_t cap, const char *id, size_t len, uint32_t
 }
 
 uint64_t *ws_accounts_find(ws_accounts *t, const char *id, size_t len) {
-    slot *s = probe(t->slots, t->cap, id, len, hash_id(id, len));
+    slot *s = probe(t->slots, t->cap, id, len, hash_id(t, id, len));
     return s->id ? &s->balance : NULL;
 }
 
@@ -121,7 +134,7 @@ ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len, uint64_
     if ((t->count + 1) * 10 > t->cap * 7 && grow(t) != WS_OK) {
         return WS_INTERNAL;
     }
-    uint32_t h = hash_id(id, len);
+    uint32_t h = hash_id(t, id, len);
     slot *s = probe(t->slots, t->cap, id, len, h);
     WS_ASSERT(s->id == NULL);
     const char *copy = arena_copy(t, id, len);

@@ -1,6 +1,8 @@
 /* The writer's in-memory account table: ID -> balance, open addressing with linear
- * probing. IDs are copied into an arena of large chunks, so inserting an account does not
- * allocate per account, and a slot is 24 bytes. Not thread-safe: one owner (the writer). */
+ * probing, hashed with SipHash under a random key drawn when the table is made (IDs are
+ * client-chosen: an unkeyed hash would let a client pile them into one probe run). IDs are copied
+ * into an arena of large chunks, so inserting an account does not allocate per account, and a slot
+ * is 24 bytes. Not thread-safe: one owner (the writer). */
 #ifndef WS_CORE_ACCOUNTS_H
 #define WS_CORE_ACCOUNTS_H
 
@@ -13,6 +15,9 @@
 typedef struct ws_accounts ws_accounts;
 
 WS_MUST_USE ws_accounts *ws_accounts_new(void); /* NULL on out of memory */
+/* For tests: a table that hashes with the given function instead (e.g. a constant, so that
+ * every ID collides). */
+WS_MUST_USE ws_accounts *ws_accounts_new_with_hash(uint32_t (*hash)(const char *id, size_t len));
 void ws_accounts_free(ws_accounts *t);
 
 /* Returns a pointer to the balance of id, or NULL if absent. The pointer stays valid until

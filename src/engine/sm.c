@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/accounts.h"
+#include "core/siphash.h"
 
 struct sm {
     store *st;
@@ -19,8 +20,9 @@ struct sm {
     size_t batch_max;
     /* The transferIDs first used in the current batch: slot -> index + 1 into the batch. */
     uint32_t *seen;
-    size_t seen_cap;     /* a power of two, >= 2 * batch_max */
-    uint32_t *seen_used; /* the slots to clear after the batch */
+    size_t seen_cap;      /* a power of two, >= 2 * batch_max */
+    uint32_t *seen_used;  /* the slots to clear after the batch */
+    ws_hash_key seen_key; /* transferIDs are client-chosen: hash them with a secret key */
     size_t seen_nused;
 };
 
@@ -67,6 +69,7 @@ ws_status sm_open(store *st, size_t batch_max, sm **out) {
     }
     m->st = st;
     m->batch_max = batch_max;
+    m->seen_key = ws_hash_key_random();
     m->seen_cap = 16;
     while (m->seen_cap < 2 * batch_max) {
         m->seen_cap *= 2;
@@ -146,10 +149,7 @@ static void replay(ws_command *c, ws_status status, uint8_t missing_side, uint64
 }
 
 static uint32_t *seen_slot(sm *m, ws_command **cmds, const ws_command *c) {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < c->transfer_id_len; i++) {
-        h = (h ^ (unsigned char)c->transfer_id[i]) * 0x100000001b3u;
-    }
+    uint64_t h = ws_siphash(m->seen_key, c->transfer_id, c->transfer_id_len);
     for (size_t i = (size_t)h & (m->seen_cap - 1);; i = (i + 1) & (m->seen_cap - 1)) {
         uint32_t v = m->seen[i];
         if (v == 0) {

@@ -125,28 +125,53 @@ Test(accounts, length_extremes) {
     cr_assert_null(ws_accounts_find(t, max, WS_ID_LEN_MAX));
 }
 
-/* These pairs have the same 32-bit hash under the table's folded FNV-1a (found by a brute
- * search), so only the length and byte comparisons can tell them apart. */
-static const char collide_short[] = "9hy7BKoPErZhiFVz";
-static const char collide_long[] = "9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd-nqaPuLolTmv";
-static const char collide_a[] = "bcIORZ_.";
-static const char collide_b[] = "V_Ohjc5U";
+/* A table whose hash is a constant: every ID collides, so only the length and byte
+ * comparisons (and the probing past occupied slots) can tell IDs apart. */
+static uint32_t same_hash(const char *id, size_t len) {
+    (void)id;
+    (void)len;
+    return 7;
+}
+
+static void use_colliding_table(void) {
+    ws_accounts_free(t);
+    t = ws_accounts_new_with_hash(same_hash);
+    cr_assert_not_null(t);
+}
 
 Test(accounts, hash_collision_prefix) {
-    insert(collide_long, 49);
-    cr_assert_null(find(collide_short), "a prefix with the same hash matched the longer ID");
-    insert(collide_short, 16);
+    use_colliding_table();
+    insert("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd", 49);
+    cr_assert_null(find("9hy7BKoPErZhiFVz"), "a prefix with the same hash matched the longer ID");
+    insert("9hy7BKoPErZhiFVz", 16);
     cr_assert_eq(ws_accounts_count(t), 2);
-    cr_assert_eq(*find(collide_long), 49);
-    cr_assert_eq(*find(collide_short), 16);
+    cr_assert_eq(*find("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd"), 49);
+    cr_assert_eq(*find("9hy7BKoPErZhiFVz"), 16);
 }
 
 Test(accounts, hash_collision_same_length) {
-    insert(collide_a, 1);
-    cr_assert_null(find(collide_b), "an ID with the same hash and length matched another");
-    insert(collide_b, 2);
-    cr_assert_eq(*find(collide_a), 1);
-    cr_assert_eq(*find(collide_b), 2);
+    use_colliding_table();
+    insert("bcIORZ_.", 1);
+    cr_assert_null(find("V_Ohjc5U"), "an ID with the same hash and length matched another");
+    insert("V_Ohjc5U", 2);
+    cr_assert_eq(*find("bcIORZ_."), 1);
+    cr_assert_eq(*find("V_Ohjc5U"), 2);
+}
+
+Test(accounts, all_colliding_ids_through_grows) {
+    use_colliding_table();
+    char id[32];
+    for (unsigned i = 0; i < 3000; i++) { /* past two doublings of the 1024-slot start */
+        int n = snprintf(id, sizeof(id), "c%u", i);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, i), WS_OK);
+    }
+    for (unsigned i = 0; i < 3000; i++) {
+        int n = snprintf(id, sizeof(id), "c%u", i);
+        uint64_t *b = ws_accounts_find(t, id, (size_t)n);
+        cr_assert_not_null(b, "%s", id);
+        cr_assert_eq(*b, i);
+    }
+    cr_assert_null(find("c3000"));
 }
 
 static int format_id(char *buf, size_t size, unsigned i) {
