@@ -94,7 +94,7 @@ uint64_t *ws_accounts_find(ws_accounts *t, const char *id, size_t len) {
     return s->id ? &s->balance : NULL;
 }
 
-static ws_status grow(ws_accounts *t) {
+static WS_MUST_USE ws_status grow(ws_accounts *t) {
     size_t cap = t->cap * 2;
     slot *slots = calloc(cap, sizeof(slot));
     if (!slots) {

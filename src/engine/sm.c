@@ -40,7 +40,7 @@ static ws_status load_account(void *ctx, const char *id, size_t len, uint64_t ba
     return ws_accounts_insert(l->m->accounts, id, len, balance);
 }
 
-static ws_status check_loaded(sm *m, ws_u128 sum) {
+static WS_MUST_USE ws_status check_loaded(sm *m, ws_u128 sum) {
     uint64_t last_seq;
     ws_status s = store_last_seq(m->st, &last_seq);
     if (s != WS_OK) {

@@ -141,6 +141,10 @@ static void setup_config(http_server *srv) {
     srv->globalconf.max_request_entity_size = srv->cfg.max_body_bytes;
     srv->globalconf.http1.req_timeout = srv->cfg.request_timeout_ms;
     srv->globalconf.http2.idle_timeout = srv->cfg.request_timeout_ms;
+    /* The API is HTTP/1.1. HTTP/2 would let one connection hold ~100 events pages at once
+     * (a page is built whole before it is sent); with the upgrade off, h2o 2.2 refuses both
+     * the h2c upgrade and HTTP/2 with prior knowledge (checked with curl). */
+    srv->globalconf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);

@@ -116,7 +116,8 @@ static size_t index_key(const char *id, size_t len, uint64_t seq, char *key) {
 }
 
 /* A point read. *val is NULL when the key is absent; otherwise free it with rocksdb_free. */
-static ws_status get(store *st, const char *key, size_t klen, char **val, size_t *vlen) {
+static WS_MUST_USE ws_status get(store *st, const char *key, size_t klen, char **val,
+                                 size_t *vlen) {
     char *err = NULL;
     *val = rocksdb_get(st->db, st->read_options, key, klen, vlen, &err);
     return take_error(err, "get") ? WS_UNAVAILABLE : WS_OK;
@@ -190,7 +191,7 @@ rocksdb_iterator_t *store_iterator_(store *st, const char *from, size_t flen) {
     return it;
 }
 
-static ws_status iter_status(rocksdb_iterator_t *it) {
+static WS_MUST_USE ws_status iter_status(rocksdb_iterator_t *it) {
     char *err = NULL;
     rocksdb_iter_get_error(it, &err);
     return take_error(err, "iterate") ? WS_UNAVAILABLE : WS_OK;
@@ -213,8 +214,8 @@ ws_status store_event_(store *st, uint64_t seq, ws_event *e) {
     return s == WS_OK && e->seq != seq ? WS_CORRUPT : s;
 }
 
-static ws_status scan_all(store *st, uint64_t after, size_t limit, store_event_fn fn, void *ctx,
-                          bool *more) {
+static WS_MUST_USE ws_status scan_all(store *st, uint64_t after, size_t limit, store_event_fn fn,
+                                      void *ctx, bool *more) {
     char key[9];
     event_key(after + 1, key);
     rocksdb_iterator_t *it = store_iterator_(st, key, after == UINT64_MAX ? 1 : 9);
@@ -253,8 +254,9 @@ static ws_status scan_all(store *st, uint64_t after, size_t limit, store_event_f
     return s;
 }
 
-static ws_status scan_account(store *st, uint64_t after, size_t limit, const char *acct,
-                              size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
+static WS_MUST_USE ws_status scan_account(store *st, uint64_t after, size_t limit, const char *acct,
+                                          size_t acct_len, store_event_fn fn, void *ctx,
+                                          bool *more) {
     char key[KEY_MAX];
     size_t prefix = index_key(acct, acct_len, 0, key) - 8;
     if (after == UINT64_MAX) {
