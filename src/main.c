@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "http/server.h"
@@ -173,6 +174,13 @@ static int serve(const options *o) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
+    /* Each connection is a file descriptor; the soft limit (often 1024) is raised to the
+     * hard one so that the connection count, not an accident of the shell, is the limit. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     store *st;
     service *svc;

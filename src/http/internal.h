@@ -19,6 +19,8 @@ struct io_thread {
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
     h2o_socket_t *listener;
+    h2o_timeout_t accept_pause; /* how long accepting rests after running out of fds */
+    h2o_timeout_entry_t accept_resume;
     h2o_multithread_queue_t *queue;         /* wakes this loop from other threads */
     h2o_multithread_receiver_t completions; /* finished commands from the writer */
     h2o_multithread_receiver_t control;     /* stop-accepting and exit, from the main thread */

@@ -20,6 +20,16 @@
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_PER_WAKE 64
 #define FLUSH_GRACE_MS 300
+#define ACCEPT_PAUSE_MS 100
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void resume_accepting(h2o_timeout_entry_t *entry) {
+    io_thread *t = H2O_STRUCT_FROM_MEMBER(io_thread, accept_resume, entry);
+    if (t->listener) {
+        h2o_socket_read_start(t->listener, on_accept);
+    }
+}
 
 static void on_accept(h2o_socket_t *listener, const char *err) {
     io_thread *t = listener->data;
@@ -29,6 +39,12 @@ static void on_accept(h2o_socket_t *listener, const char *err) {
     for (int i = 0; i < ACCEPT_PER_WAKE; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock) {
+            /* Out of file descriptors, the listener stays readable: without a pause the
+             * loop would spin on it at full CPU. Rest, serve the open connections, retry. */
+            if ((errno == EMFILE || errno == ENFILE) && !h2o_timeout_is_linked(&t->accept_resume)) {
+                h2o_socket_read_stop(listener);
+                h2o_timeout_link(t->loop, &t->accept_pause, &t->accept_resume);
+            }
             break;
         }
         h2o_accept(&t->accept_ctx, sock);
@@ -42,6 +58,9 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
             H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->link);
         if (m == &t->stop_accepting_msg && t->listener) {
+            if (h2o_timeout_is_linked(&t->accept_resume)) {
+                h2o_timeout_unlink(&t->accept_resume);
+            }
             h2o_socket_read_stop(t->listener);
             h2o_socket_close(t->listener);
             t->listener = NULL;
@@ -165,6 +184,8 @@ static void init_loop(io_thread *t) {
     t->queue = h2o_multithread_create_queue(t->loop);
     h2o_multithread_register_receiver(t->queue, &t->completions, routes_on_completions);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
+    h2o_timeout_init(t->loop, &t->accept_pause, ACCEPT_PAUSE_MS);
+    t->accept_resume.cb = resume_accepting;
     t->listener = h2o_evloop_socket_create(t->loop, t->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);

@@ -57,7 +57,8 @@ static const char *binary_path(void) {
 }
 
 /* Between fork and exec only async-signal-safe calls: the test process may have threads. */
-static void child_exec(const char *const *argv, const char *out_path, long fsize_limit) {
+static void child_exec(const char *const *argv, const char *out_path, long fsize_limit,
+                       long nofile_limit) {
     int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         _exit(126);
@@ -86,14 +87,21 @@ static void child_exec(const char *const *argv, const char *out_path, long fsize
             _exit(125);
         }
     }
+    if (nofile_limit > 0) {
+        struct rlimit lim = {.rlim_cur = (rlim_t)nofile_limit, .rlim_max = (rlim_t)nofile_limit};
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            _exit(125);
+        }
+    }
     execv(argv[0], (char *const *)argv);
     _exit(127);
 }
 
-static pid_t spawn(const char *const *argv, const char *out_path, long fsize_limit) {
+static pid_t spawn(const char *const *argv, const char *out_path, long fsize_limit,
+                   long nofile_limit) {
     pid_t pid = fork();
     if (pid == 0) {
-        child_exec(argv, out_path, fsize_limit);
+        child_exec(argv, out_path, fsize_limit, nofile_limit);
     }
     if (pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
@@ -250,7 +258,7 @@ bool ws_server_start(ws_server *s) {
         argv[n++] = s->extra[i];
     }
     argv[n] = NULL;
-    pid_t pid = spawn(argv, s->log_path, s->fsize_limit_bytes);
+    pid_t pid = spawn(argv, s->log_path, s->fsize_limit_bytes, s->nofile_limit);
     if (pid < 0) {
         return false;
     }
@@ -349,7 +357,7 @@ int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeo
         return -1;
     }
     close(fd);
-    pid_t pid = spawn(argv, path, 0);
+    pid_t pid = spawn(argv, path, 0, 0);
     int code = -1;
     if (pid > 0) {
         int status;

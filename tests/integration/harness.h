@@ -38,6 +38,8 @@ typedef struct ws_server {
     /* If non-zero, the next starts run with RLIMIT_FSIZE at this many bytes and SIGXFSZ
      * ignored, so any write past it fails with EFBIG: a way to make storage fail. */
     long fsize_limit_bytes;
+    /* If non-zero, the next starts run with RLIMIT_NOFILE (soft and hard) at this many. */
+    long nofile_limit;
 } ws_server;
 
 /* Creates the temporary directory (mkdtemp under /tmp) and records extra_args (a
