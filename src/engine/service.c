@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -25,6 +26,10 @@ struct service {
     ws_command **batch; /* the commands of the current batch */
     pthread_t writer;
     atomic_bool read_only;
+    /* Written by the writer only; read after it is joined. */
+    uint64_t batches;
+    uint64_t commands;
+    uint64_t commits; /* batches that had something to write (one fsync each) */
 };
 
 static uint64_t now_us(void) {
@@ -48,6 +53,8 @@ static void *writer_main(void *arg) {
         case STATE_LISTEN:
             n = mq_pop_batch(svc->queue, svc->batch, svc->batch_max);
             state = n == 0 ? STATE_DONE : STATE_VALIDATE;
+            svc->batches += n > 0;
+            svc->commands += n;
             break;
         case STATE_VALIDATE:
             if (sm_validate(svc->machine, svc->batch, n, now_us())) {
@@ -58,6 +65,7 @@ static void *writer_main(void *arg) {
             }
             break;
         case STATE_APPLY:
+            svc->commits++;
             if (sm_apply(svc->machine, svc->batch, n) != WS_OK) {
                 atomic_store(&svc->read_only, true);
             }
@@ -111,6 +119,12 @@ bool service_read_only(service *svc) { return atomic_load(&svc->read_only); }
 void service_stop(service *svc) {
     mq_close(svc->queue);
     pthread_join(svc->writer, NULL);
+    fprintf(stderr,
+            "wallet-service: writer: %llu commands in %llu batches (%.1f per batch), %llu "
+            "synced commits\n",
+            (unsigned long long)svc->commands, (unsigned long long)svc->batches,
+            svc->batches ? (double)svc->commands / (double)svc->batches : 0.0,
+            (unsigned long long)svc->commits);
 }
 
 void service_free(service *svc) {
