@@ -5,7 +5,6 @@
  * conserves money and passes the offline verifier after a restart. Waits are bounded by
  * deadlines; no assertion depends on timing. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "engine/service.h"
+#include "tmpdir.h"
 
 #define DIR_TEMPLATE "/tmp/ws_service_test_XXXXXX"
 #define WAIT_MS_MAX 30000u
@@ -24,16 +24,8 @@ static store *st;
 static service *svc;
 static atomic_size_t done_total;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void) {
-    memcpy(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+    tmpdir_make(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
     cr_assert_eq(store_open(dir, false, &st), WS_OK);
     atomic_store(&done_total, 0);
 }
@@ -46,7 +38,7 @@ static void teardown(void) {
     }
     store_close(st);
     st = NULL;
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 TestSuite(service, .init = setup, .fini = teardown, .timeout = 120);

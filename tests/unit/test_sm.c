@@ -5,12 +5,12 @@
  * each other's effects, that a retried transferID replays instead of applying twice, that
  * a reopened machine carries on where it stopped, and that it refuses tampered data. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/sm.h"
+#include "tmpdir.h"
 
 #define NOW_US 1700000000000000u
 #define BATCH_MAX 512
@@ -20,16 +20,8 @@ static char dir[sizeof(DIR_TEMPLATE)];
 static store *st;
 static sm *m;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void) {
-    memcpy(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+    tmpdir_make(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
     cr_assert_eq(store_open(dir, false, &st), WS_OK);
     cr_assert_eq(sm_open(st, BATCH_MAX, &m), WS_OK);
 }
@@ -39,7 +31,7 @@ static void teardown(void) {
     store_close(st);
     m = NULL;
     st = NULL;
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 TestSuite(sm, .init = setup, .fini = teardown, .timeout = 60);

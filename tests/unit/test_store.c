@@ -4,12 +4,12 @@
  * that verify must accept, and ones with a single defect (a missing Credit, a gap, a wrong
  * balance, a wrong meta) that verify must report. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
+#include "tmpdir.h"
 
 #define NOW_US 1700000000000000u
 
@@ -19,16 +19,8 @@ static char dir[sizeof(DIR_TEMPLATE)];
 static store *st;
 static store *st_ro;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void) {
-    memcpy(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp");
+    tmpdir_make(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
     cr_assert_eq(store_open(dir, false, &st), WS_OK);
 }
 
@@ -37,7 +29,7 @@ static void teardown(void) {
     store_close(st);
     st_ro = NULL;
     st = NULL;
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(dir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);

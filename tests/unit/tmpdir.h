@@ -1,0 +1,30 @@
+/* A fresh temporary directory per test, for the tests that open a real RocksDB store, and
+ * its recursive removal. Header-only: tests/CMakeLists.txt makes one binary per .c file. */
+#ifndef WS_TEST_TMPDIR_H
+#define WS_TEST_TMPDIR_H
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+
+static inline int tmpdir_remove_entry(const char *path, const struct stat *sb, int flag,
+                                      struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Copies template (ending in XXXXXX) into dir and creates the directory; asserts. */
+static inline void tmpdir_make(char *dir, const char *template, size_t size) {
+    memcpy(dir, template, size);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", template);
+}
+
+/* Removes dir and everything below it. */
+static inline void tmpdir_remove(const char *dir) {
+    nftw(dir, tmpdir_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
