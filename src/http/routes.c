@@ -69,7 +69,7 @@ static void send_body(h2o_req_t *req, int status, json_buf *body) {
     req->res.status = status;
     req->res.reason = reason(status);
     req->res.content_length = body->len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type",
                    H2O_STRLIT("application/json"));
     h2o_start_response(req, &no_generator);
     h2o_iovec_t buf = h2o_iovec_init(body->buf, body->len);
@@ -92,10 +92,11 @@ __attribute__((format(printf, 3, 4))) static int send_error(h2o_req_t *req, ws_s
     json_buf body = pool_buf(req, 64 + 6 * MESSAGE_MAX);
     json_error(&body, s, msg, len);
     if (s == WS_OVERLOADED) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, "Retry-After",
+                       H2O_STRLIT("1"));
     }
     if (s == WS_METHOD_NOT_ALLOWED) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, "Allow", H2O_STRLIT("GET"));
     }
     send_body(req, ws_status_http(s), &body);
     return 0;
@@ -487,7 +488,7 @@ static void answer_refusal(h2o_req_t *req, const ws_command *c) {
 static void answer(h2o_req_t *req, const ws_command *c) {
     if (c->replayed) {
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0,
-                              NULL, H2O_STRLIT("true"));
+                              "Idempotent-Replayed", H2O_STRLIT("true"));
     }
     if (c->status == WS_CREATED) {
         json_buf body = pool_buf(req, BODY_SMALL_MAX);
