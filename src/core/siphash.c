@@ -58,13 +58,17 @@ uint64_t ws_siphash(ws_hash_key key, const void *data, size_t len) {
     return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-ws_hash_key ws_hash_key_random(void) {
-    uint64_t k[2];
+void ws_random_fill(void *buf, size_t len) {
     size_t got = 0;
-    while (got < sizeof(k)) {
-        ssize_t n = getrandom((char *)k + got, sizeof(k) - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom((char *)buf + got, len - got, 0);
         WS_ASSERT(n > 0 || errno == EINTR);
         got += n > 0 ? (size_t)n : 0;
     }
+}
+
+ws_hash_key ws_hash_key_random(void) {
+    uint64_t k[2];
+    ws_random_fill(k, sizeof(k));
     return (ws_hash_key){k[0], k[1]};
 }

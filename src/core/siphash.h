@@ -15,7 +15,11 @@ typedef struct {
 /* The 64-bit SipHash-2-4 of data[0..len) under key. */
 uint64_t ws_siphash(ws_hash_key key, const void *data, size_t len);
 
-/* A fresh random key from the kernel (getrandom). Asserts on failure. */
+/* Fills buf[0..len) from the kernel's random source (getrandom), retrying on
+ * interruption and short reads. Asserts on any other failure. Any thread. */
+void ws_random_fill(void *buf, size_t len);
+
+/* A fresh random key from ws_random_fill. */
 ws_hash_key ws_hash_key_random(void);
 
 #endif

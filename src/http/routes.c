@@ -7,15 +7,14 @@
  * the request's pool, which also marks the job orphaned) and one for the writer (dropped
  * after the completion is handled on the loop thread). The completion answers only a job
  * that is not orphaned; an h2o_req_t is touched only on its own loop thread. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <uuid/uuid.h>
 
 #include "core/parse.h"
+#include "core/siphash.h"
 #include "http/internal.h"
 #include "http/json.h"
 
@@ -180,12 +179,7 @@ static __thread size_t random_used = RANDOM_POOL_BYTES;
 
 static void generate_id(char *out, uint8_t *len) {
     if (random_used + sizeof(uuid_t) > RANDOM_POOL_BYTES) {
-        size_t got = 0;
-        while (got < RANDOM_POOL_BYTES) {
-            ssize_t n = getrandom(random_pool + got, RANDOM_POOL_BYTES - got, 0);
-            WS_ASSERT(n > 0 || errno == EINTR);
-            got += n > 0 ? (size_t)n : 0;
-        }
+        ws_random_fill(random_pool, RANDOM_POOL_BYTES);
         random_used = 0;
     }
     uuid_t u;

@@ -13,19 +13,9 @@
 #include <time.h>
 
 #include "engine/mq.h"
+#include "testutil.h"
 
 #define WAIT_MS_MAX 10000
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Joins t, waiting at most timeout_ms; false if the thread is still running by then. */
 static bool join_within(pthread_t t, long timeout_ms) {

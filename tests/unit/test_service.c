@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "engine/service.h"
-#include "tmpdir.h"
+#include "testutil.h"
 
 #define DIR_TEMPLATE "/tmp/ws_service_test_XXXXXX"
 #define WAIT_MS_MAX 30000u
@@ -42,17 +42,6 @@ static void teardown(void) {
 }
 
 TestSuite(service, .init = setup, .fini = teardown, .timeout = 120);
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* A submission: the command plus what the test learns about its done() calls. cmd is the
  * first member, so done() can recover the job from the command. */

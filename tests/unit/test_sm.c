@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "engine/sm.h"
-#include "tmpdir.h"
+#include "testutil.h"
 
 #define NOW_US 1700000000000000u
 #define BATCH_MAX 512

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "store/store.h"
-#include "tmpdir.h"
+#include "testutil.h"
 
 #define NOW_US 1700000000000000u
 

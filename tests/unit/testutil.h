@@ -1,12 +1,15 @@
-/* A fresh temporary directory per test, for the tests that open a real RocksDB store, and
- * its recursive removal. Header-only: tests/CMakeLists.txt makes one binary per .c file. */
-#ifndef WS_TEST_TMPDIR_H
-#define WS_TEST_TMPDIR_H
+/* Helpers shared by the unit tests: a fresh temporary directory per test (for the tests
+ * that open a real RocksDB store) and its recursive removal, and bounded-wait clocks.
+ * Header-only: tests/CMakeLists.txt makes one binary per .c file. */
+#ifndef WS_TEST_TESTUTIL_H
+#define WS_TEST_TESTUTIL_H
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static inline int tmpdir_remove_entry(const char *path, const struct stat *sb, int flag,
                                       struct FTW *ftw) {
@@ -25,6 +28,18 @@ static inline void tmpdir_make(char *dir, const char *template, size_t size) {
 /* Removes dir and everything below it. */
 static inline void tmpdir_remove(const char *dir) {
     nftw(dir, tmpdir_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
+static inline uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 #endif
