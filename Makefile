@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test bench clean
 
 all: build
 
@@ -22,5 +22,13 @@ run: build
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300
 
+# The comparison with PostgreSQL 15 and Redis 7 (bench/run.sh; docs/performance.md).
+# A Release build of its own, without the tests; installs the peers on first use.
+bench:
+	@bash scripts/install-deps.sh --bench
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWS_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-release -j $(JOBS) --target wallet-service >/dev/null
+	@bash bench/run.sh build-release/wallet-service
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-release
