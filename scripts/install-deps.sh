@@ -11,6 +11,7 @@ packages=(
     uuid-dev
     libcriterion-dev
     libcurl4-openssl-dev curl
+    openssl
     wrk
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -23,6 +23,7 @@ typedef struct {
     service_config service;
     const char *data_dir;
     bool verify;
+    const char *api_key_file; /* NULL: no access control */
 } options;
 
 static void usage(FILE *out) {
@@ -34,6 +35,12 @@ static void usage(FILE *out) {
             "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores)\n"
             "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
             "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
+            "  --api-key-file PATH\n"
+            "                    API keys, one per line, file mode 0600: every endpoint but\n"
+            "                    /health then needs 'Authorization: Bearer <key>'\n"
+            "                    (WALLET_API_KEY_FILE, none)\n"
+            "  --tls-cert PATH   PEM certificate chain: serve HTTPS     (WALLET_TLS_CERT, none)\n"
+            "  --tls-key PATH    its PEM private key; both or neither  (WALLET_TLS_KEY, none)\n"
             "  --verify          replay the event log against the data and exit\n"
             "                    (0 consistent, 1 not, 2 usage or cannot open)\n"
             "  --help, --version\n"
@@ -83,6 +90,16 @@ static bool apply(options *o, const char *name, const char *value) {
             return false;
         }
         o->service.batch_max = (size_t)v;
+    } else if (strcmp(name, "--api-key-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
+               strcmp(name, "--tls-key") == 0) {
+        if (value[0] == '\0') {
+            fprintf(stderr, "wallet-service: %s must not be empty\n", name);
+            return false;
+        }
+        const char **slot = strcmp(name, "--api-key-file") == 0 ? &o->api_key_file
+                            : strcmp(name, "--tls-cert") == 0   ? &o->http.tls_cert_path
+                                                                : &o->http.tls_key_path;
+        *slot = value;
     } else {
         fprintf(stderr, "wallet-service: unknown flag %s (see --help)\n", name);
         return false;
@@ -91,11 +108,15 @@ static bool apply(options *o, const char *name, const char *value) {
 }
 
 static bool apply_env(options *o) {
+    // clang-format off
     static const char *const env[][2] = {
         {"WALLET_PORT", "--port"},           {"WALLET_BIND", "--bind"},
         {"WALLET_DATA_DIR", "--data-dir"},   {"WALLET_IO_THREADS", "--io-threads"},
         {"WALLET_QUEUE_MAX", "--queue-max"}, {"WALLET_BATCH_MAX", "--batch-max"},
+        {"WALLET_API_KEY_FILE", "--api-key-file"},
+        {"WALLET_TLS_CERT", "--tls-cert"},   {"WALLET_TLS_KEY", "--tls-key"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
         const char *v = getenv(env[i][0]);
         if (v && !apply(o, env[i][1], v)) {
@@ -152,6 +173,11 @@ static int parse_args(options *o, int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
+    if ((o->http.tls_cert_path == NULL) != (o->http.tls_key_path == NULL)) {
+        fprintf(stderr, "wallet-service: --tls-cert and --tls-key go together: give both or "
+                        "neither\n");
+        return EXIT_USAGE;
+    }
     return -1;
 }
 
@@ -202,6 +228,15 @@ static int serve(const options *o) {
     if (http_serve(http, svc, st) != WS_OK) {
         return 1;
     }
+    if (o->http.auth != NULL) {
+        fprintf(stderr,
+                "wallet-service: API keys required on every endpoint but /health (%zu "
+                "key(s) loaded)\n",
+                auth_key_count(o->http.auth));
+    }
+    if (o->http.tls_cert_path != NULL) {
+        fprintf(stderr, "wallet-service: serving HTTPS (TLS 1.2 or later, HTTP/1.1)\n");
+    }
     bool v6 = strchr(o->http.bind, ':') != NULL;
     printf("listening on %s%s%s:%u\n", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
            (unsigned)http_port(http));
@@ -226,5 +261,18 @@ int main(int argc, char **argv) {
     if (code >= 0) {
         return code;
     }
-    return o.verify ? run_verify(&o) : serve(&o);
+    if (o.verify) {
+        return run_verify(&o);
+    }
+    /* The keys are read before anything is bound or opened, and wiped on every way out. */
+    http_auth *auth = NULL;
+    if (o.api_key_file != NULL) {
+        if (auth_load_file(o.api_key_file, &auth) != WS_OK) {
+            return EXIT_USAGE;
+        }
+        o.http.auth = auth;
+    }
+    code = serve(&o);
+    auth_free(auth);
+    return code;
 }

@@ -38,6 +38,7 @@ struct http_server {
     io_thread *threads;
     size_t thread_count;
     uint16_t port;
+    SSL_CTX *ssl_ctx; /* NULL: plain HTTP */
 };
 
 /* The h2o handler for every path; routes by path and method. Loop thread. */

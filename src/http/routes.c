@@ -393,8 +393,50 @@ static route_fn find_route(h2o_iovec_t path) {
     return NULL;
 }
 
+/* Answers 401 unauthorized with the challenge RFC 6750 asks for. */
+static int unauthorized(h2o_req_t *req, const char *why) {
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, "WWW-Authenticate",
+                   H2O_STRLIT("Bearer"));
+    return send_error(req, WS_UNAUTHORIZED, "%s", why);
+}
+
+/* With API keys configured, every path but /health needs "Authorization: Bearer <key>".
+ * Checked before the path, method or query is looked at, so a 401 says nothing about what
+ * exists, and nothing of a refused request reaches the store or the writer. The messages
+ * never repeat what the client sent. Answers and returns false when refused. */
+static bool authorized(const http_server *srv, h2o_req_t *req) {
+    if (srv->cfg.auth == NULL ||
+        h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/health"))) {
+        return true;
+    }
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (at < 0) {
+        unauthorized(req, "this endpoint requires the header 'Authorization: Bearer <API key>'");
+        return false;
+    }
+    if (h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, at) >= 0) {
+        unauthorized(req, "more than one Authorization header");
+        return false;
+    }
+    h2o_iovec_t v = req->headers.entries[at].value;
+    switch (auth_check(srv->cfg.auth, v.base, v.len)) {
+    case AUTH_OK:
+        return true;
+    case AUTH_MALFORMED:
+        unauthorized(req, "the Authorization header must be 'Bearer' followed by an API key");
+        return false;
+    case AUTH_WRONG:
+        break;
+    }
+    unauthorized(req, "the API key is not valid");
+    return false;
+}
+
 int routes_handle(h2o_handler_t *self, h2o_req_t *req) {
     http_server *srv = ((ws_handler *)self)->srv;
+    if (!authorized(srv, req)) {
+        return 0;
+    }
     route_fn fn = find_route(req->path_normalized);
     if (!fn) {
         return send_error(req, WS_NOT_FOUND, "no endpoint at this path; see docs/api.md");

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -154,6 +155,69 @@ static WS_MUST_USE int bind_listener(struct addrinfo *ai, uint16_t port, uint16_
     return -1;
 }
 
+/* ---- TLS ----
+ * One SSL_CTX shared by every loop (OpenSSL's contexts are thread-safe once set up).
+ * TLS 1.2 is the minimum; TLS 1.2 ciphers are limited to forward-secret AEAD ones (TLS 1.3
+ * has only such). ALPN offers http/1.1 alone, so a client asking for h2 gets HTTP/1.1 and
+ * one without ALPN gets HTTP/1.1 as well: h2o starts HTTP/2 only when "h2" was selected. */
+
+static const h2o_iovec_t alpn_protocols[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+
+/* An encrypted private key would make OpenSSL prompt on the terminal; refuse it instead. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return 0;
+}
+
+/* Prints "wallet-service: <what>: <OpenSSL's reason>" (never key material). */
+static void tls_error(const char *what, const char *path) {
+    char reason[256] = "unknown error";
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0) {
+        ERR_error_string_n(e, reason, sizeof(reason));
+    }
+    ERR_clear_error();
+    fprintf(stderr, "wallet-service: %s %s: %s\n", what, path, reason);
+}
+
+static WS_MUST_USE SSL_CTX *tls_context_new(const http_config *cfg) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        tls_error("cannot create a TLS context for", cfg->tls_cert_path);
+        return NULL;
+    }
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    bool ok = SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+              SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") == 1;
+    if (!ok) {
+        tls_error("cannot configure TLS for", cfg->tls_cert_path);
+    } else if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_path) != 1) {
+        tls_error("cannot load the certificate (PEM) --tls-cert", cfg->tls_cert_path);
+        ok = false;
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_path, SSL_FILETYPE_PEM) != 1 &&
+               ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        tls_error("cannot load the private key (unencrypted PEM) --tls-key", cfg->tls_key_path);
+        ok = false;
+    } else if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        fprintf(stderr,
+                "wallet-service: --tls-key %s does not match the certificate --tls-cert %s\n",
+                cfg->tls_key_path, cfg->tls_cert_path);
+        ok = false;
+    }
+    if (!ok) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, alpn_protocols);
+    return ctx;
+}
+
 static void setup_config(http_server *srv) {
     h2o_config_init(&srv->globalconf);
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("wallet-service"));
@@ -181,6 +245,7 @@ static void init_loop(io_thread *t) {
     h2o_context_init(&t->ctx, t->loop, &srv->globalconf);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = srv->globalconf.hosts;
+    t->accept_ctx.ssl_ctx = srv->ssl_ctx;
     t->queue = h2o_multithread_create_queue(t->loop);
     h2o_multithread_register_receiver(t->queue, &t->completions, routes_on_completions);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
@@ -202,19 +267,27 @@ static WS_MUST_USE ws_status start_thread(http_server *srv, io_thread *t) {
 
 ws_status http_listen(const http_config *cfg, http_server **out) {
     WS_ASSERT(cfg->io_threads >= 1 && cfg->io_threads <= HTTP_IO_THREADS_MAX);
+    WS_ASSERT((cfg->tls_cert_path == NULL) == (cfg->tls_key_path == NULL));
+    SSL_CTX *ssl_ctx = NULL;
+    if (cfg->tls_cert_path != NULL && (ssl_ctx = tls_context_new(cfg)) == NULL) {
+        return WS_INVALID_PARAMETER;
+    }
     struct addrinfo *ai = resolve(cfg->bind, cfg->port);
     if (!ai) {
+        SSL_CTX_free(ssl_ctx);
         return WS_INVALID_PARAMETER;
     }
     if (cfg->port != 0 && !port_is_free(ai, cfg->port)) {
         fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", cfg->bind,
                 (unsigned)cfg->port, strerror(errno));
         freeaddrinfo(ai);
+        SSL_CTX_free(ssl_ctx);
         return WS_UNAVAILABLE;
     }
     http_server *srv = calloc(1, sizeof(*srv));
     WS_ASSERT(srv);
     srv->cfg = *cfg;
+    srv->ssl_ctx = ssl_ctx;
     srv->threads = calloc(cfg->io_threads, sizeof(io_thread));
     WS_ASSERT(srv->threads);
     /* The first socket picks the port when 0 was asked for; the rest join it. */
@@ -267,4 +340,6 @@ void http_stop(http_server *srv) {
     }
     /* The loops are stopped but connections may still be open on them; the process is
      * about to exit, so they are left to the kernel rather than torn down one by one. */
+    SSL_CTX_free(srv->ssl_ctx); /* drops our reference; OpenSSL clears the key it frees */
+    srv->ssl_ctx = NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "engine/service.h"
+#include "http/auth.h"
 #include "store/store.h"
 
 #define HTTP_IO_THREADS_MAX 64
@@ -22,11 +23,19 @@ typedef struct {
     size_t io_threads;
     size_t max_body_bytes;
     uint64_t request_timeout_ms;
+    /* Access control and TLS. auth: the API keys, NULL for none; owned by the caller and
+     * kept until after http_stop. tls_cert_path/tls_key_path: PEM files, both or neither
+     * (NULL: plain HTTP). */
+    const http_auth *auth;
+    const char *tls_cert_path;
+    const char *tls_key_path;
 } http_config;
 
-/* Binds every listener (SO_REUSEPORT, one per I/O thread) without serving yet, so that a
- * bad address or a taken port fails before any data is opened. WS_INVALID_PARAMETER: bind
- * is not a numeric address. WS_UNAVAILABLE: the port is in use or cannot be bound. */
+/* Loads the TLS certificate and key when configured, then binds every listener
+ * (SO_REUSEPORT, one per I/O thread) without serving yet, so that a bad certificate, a bad
+ * address or a taken port fails before any data is opened. WS_INVALID_PARAMETER: the
+ * certificate or key cannot be loaded or do not match, or bind is not a numeric address.
+ * WS_UNAVAILABLE: the port is in use or cannot be bound. */
 WS_MUST_USE ws_status http_listen(const http_config *cfg, http_server **out);
 /* Starts the I/O threads on the bound listeners. The service and store must outlive it. */
 WS_MUST_USE ws_status http_serve(http_server *srv, service *svc, store *st);

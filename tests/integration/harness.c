@@ -435,6 +435,9 @@ struct ws_client {
     CURL *curl;
     char url[64];
     long timeout_ms;
+    struct curl_slist *headers; /* extra request headers, NULL for none */
+    bool tls;
+    char ca_file[WS_PATH_MAX]; /* "" : the system's CAs */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -462,11 +465,36 @@ ws_client *ws_client_new(const ws_server *s) {
 void ws_client_free(ws_client *c) {
     if (c != NULL) {
         curl_easy_cleanup(c->curl);
+        curl_slist_free_all(c->headers);
         free(c);
     }
 }
 
 void ws_client_set_timeout_ms(ws_client *c, long timeout_ms) { c->timeout_ms = timeout_ms; }
+
+bool ws_client_add_header(ws_client *c, const char *line) {
+    struct curl_slist *l = curl_slist_append(c->headers, line);
+    if (l == NULL) {
+        return false;
+    }
+    c->headers = l;
+    return true;
+}
+
+void ws_client_clear_headers(ws_client *c) {
+    curl_slist_free_all(c->headers);
+    c->headers = NULL;
+}
+
+void ws_client_use_tls(ws_client *c, const char *ca_file) {
+    size_t len = strlen(c->url);
+    if (!c->tls && strncmp(c->url, "http://", 7) == 0 && len + 2 <= sizeof c->url) {
+        memmove(c->url + 5, c->url + 4, len - 4 + 1); /* "http://..." -> "https://..." */
+        c->url[4] = 's';
+    }
+    c->tls = true;
+    snprintf(c->ca_file, sizeof c->ca_file, "%s", ca_file != NULL ? ca_file : "");
+}
 
 void ws_response_free(ws_response *r) {
     free(r->body);
@@ -521,6 +549,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx) {
         snprintf(r->retry_after, sizeof r->retry_after, "%s", v);
     } else if (header_value(data, n, "Content-Type", v, sizeof v)) {
         snprintf(r->content_type, sizeof r->content_type, "%s", v);
+    } else if (header_value(data, n, "WWW-Authenticate", v, sizeof v)) {
+        snprintf(r->www_authenticate, sizeof r->www_authenticate, "%s", v);
     }
     return n;
 }
@@ -546,6 +576,14 @@ static long perform(ws_client *c, const char *method, ws_response *r, const char
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+    if (c->tls) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->ca_file[0] != '\0') {
+            curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        }
+    }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);

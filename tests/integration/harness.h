@@ -99,6 +99,7 @@ typedef struct {
     bool has_retry_after;
     char retry_after[96];
     char content_type[96];
+    char www_authenticate[96]; /* the WWW-Authenticate header, "" if absent */
 } ws_response;
 
 /* Zero-initialise a response before its first use; each request frees the previous body. */
@@ -112,6 +113,15 @@ ws_client *ws_client_new(const ws_server *s);
 void ws_client_free(ws_client *c);
 /* Per-request timeout (default 10000 ms). */
 void ws_client_set_timeout_ms(ws_client *c, long timeout_ms);
+/* Adds a request header line sent with every later request, e.g.
+ * "Authorization: Bearer KEY" (copied). False on out of memory. */
+bool ws_client_add_header(ws_client *c, const char *line);
+/* Removes every header added with ws_client_add_header. */
+void ws_client_clear_headers(ws_client *c);
+/* Speaks HTTPS to the same host and port from now on, verifying the server's certificate
+ * (and that it names 127.0.0.1) against the PEM CA file ca_file; NULL leaves libcurl's
+ * default CAs. */
+void ws_client_use_tls(ws_client *c, const char *ca_file);
 
 /* GET url+path where path is built with printf formatting; returns r->status. */
 long ws_get(ws_client *c, ws_response *r, const char *fmt, ...)
