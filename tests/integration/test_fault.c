@@ -18,7 +18,8 @@
  *     conserved and --verify passes. The failed batch comes back whole or not at all: not
  *     after a write failure, and whole after a sync failure, as RocksDB replays its bytes
  *     from the WAL. Its transferIDs then answer as recorded, so a retry is safe either way.
- * Finally the release binary ignores the switches. */
+ * A failed commit that creates an account behaves the same way. Finally the release binary
+ * ignores the switches. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -455,6 +456,67 @@ static void run_fault(const char *variable, bool sync_failure) {
 Test(fault, write_failure_under_load) { run_fault("WS_FAULT_WRITE_FAIL_AT", false); }
 
 Test(fault, sync_failure_under_load) { run_fault("WS_FAULT_SYNC_FAIL_AT", true); }
+
+/* A failed commit that creates an account: 503, the account does not exist while the
+ * service runs (get_balance 404, no event), and after a restart it is absent (write failure)
+ * or there whole, with its event and the account count in the meta (sync failure). */
+static void failed_create(const char *variable, bool sync_failure) {
+    const char *release = getenv("WS_RELEASE_BINARY");
+    cr_assert(release != NULL && release[0] != '\0', "WS_RELEASE_BINARY is not set");
+    ws_server *srv = ws_server_new(NULL);
+    cr_assert_not_null(srv);
+    cr_assert(ws_server_add_env(srv, variable, "3"));
+    cr_assert(ws_server_start(srv));
+    ws_client *c = ws_client_new(srv);
+    cr_assert_not_null(c);
+    ws_response r = WS_RESPONSE_INIT;
+    cr_assert_eq(ws_get(c, &r, API "/create_account?startAmount=10&accountID=a"), 201);
+    cr_assert_eq(ws_get(c, &r, API "/balance_transfer?fromAccount=a&toAccount=a&amount=1"), 422);
+    cr_assert_eq(ws_get(c, &r, API "/create_account?startAmount=7&accountID=b"), 201);
+    long st = ws_get(c, &r, API "/create_account?startAmount=5&accountID=c");
+    cr_assert(st == 503 && ws_json_is_error(r.body, "unavailable"), "%s: %ld %s", variable, st,
+              r.body);
+    cr_assert_eq(ws_get(c, &r, API "/get_balance?accountID=c"), 404, "%s", r.body);
+    ws_event_list all = {0};
+    cr_assert(ws_events_fetch_all(c, NULL, &all));
+    cr_assert_eq(all.count, 2, "%s: %zu events while read-only", variable, all.count);
+    ws_event_list_free(&all);
+    cr_assert_eq(ws_get(c, &r, API "/create_account?startAmount=5&accountID=c"), 503);
+    ws_client_free(c);
+    cr_assert_eq(ws_server_stop(srv), 0);
+
+    cr_assert_eq(setenv("WS_BINARY", release, 1), 0);
+    srv->env_count = 0;
+    char out[2048];
+    int rc = ws_server_verify(srv, out, sizeof out);
+    cr_assert_eq(rc, 0, "--verify exited %d:\n%s", rc, out);
+    cr_assert(strstr(out, sync_failure ? "3 accounts" : "2 accounts") != NULL, "%s", out);
+    cr_assert(ws_server_start(srv));
+    c = ws_client_new(srv);
+    cr_assert_not_null(c);
+    st = ws_get(c, &r, API "/get_balance?accountID=c");
+    cr_assert_eq(st, sync_failure ? 200 : 404, "%s: account c after restart: %ld %s", variable, st,
+                 r.body);
+    st = ws_get(c, &r, API "/create_account?startAmount=5&accountID=c");
+    cr_assert_eq(st, sync_failure ? 409 : 201, "%s: retry after restart: %ld %s", variable, st,
+                 r.body);
+    ws_response_free(&r);
+    ws_client_free(c);
+    cr_assert_eq(ws_server_stop(srv), 0);
+    rc = ws_server_verify(srv, out, sizeof out);
+    cr_assert_eq(rc, 0, "--verify exited %d:\n%s", rc, out);
+    ws_server_destroy(srv);
+}
+
+Test(fault, failed_create_account) {
+    const char *faulty = getenv("WS_BINARY");
+    cr_assert(faulty != NULL);
+    char faulty_path[WS_PATH_MAX];
+    snprintf(faulty_path, sizeof faulty_path, "%s", faulty);
+    failed_create("WS_FAULT_WRITE_FAIL_AT", false);
+    cr_assert_eq(setenv("WS_BINARY", faulty_path, 1), 0);
+    failed_create("WS_FAULT_SYNC_FAIL_AT", true);
+}
 
 Test(fault, release_binary_has_no_switch) {
     const char *release = getenv("WS_RELEASE_BINARY");
