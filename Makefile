@@ -32,3 +32,12 @@ bench:
 
 clean:
 	rm -rf $(BUILD_DIR) build-release
+
+# The crash loop: kill -9 under concurrent transfer load CRASH_ROUNDS times (at most 100),
+# restarting on the same data each time and checking every acknowledged transfer, the
+# money and --verify after each. `make test` runs the same test with 3 rounds.
+CRASH_ROUNDS ?= 20
+.PHONY: crashtest
+crashtest: build
+	@cd $(BUILD_DIR) && WS_BINARY="$$(pwd)/wallet-service" WS_CRASH_ROUNDS=$(CRASH_ROUNDS) \
+		./tests/test_crash --jobs 1 --verbose --filter 'crash/kill9_under_load'

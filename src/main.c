@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/server.h"
@@ -181,9 +182,21 @@ static int parse_args(options *o, int argc, char **argv) {
     return -1;
 }
 
+/* Beside a running service, a compaction can delete a table file between --verify reading
+ * the MANIFEST that lists it and opening it (every table file is opened at open, so only the
+ * open races); the next attempt reads the newer MANIFEST. */
+#define VERIFY_OPEN_ATTEMPTS 5
+#define VERIFY_OPEN_PAUSE_MS 100
+
 static int run_verify(const options *o) {
-    store *st;
-    if (store_open(o->data_dir, true, &st) != WS_OK) {
+    store *st = NULL;
+    ws_status open_status = store_open(o->data_dir, true, &st);
+    for (int i = 1; i < VERIFY_OPEN_ATTEMPTS && open_status != WS_OK; i++) {
+        fprintf(stderr, "wallet-service: --verify: trying the open again\n");
+        nanosleep(&(struct timespec){0, VERIFY_OPEN_PAUSE_MS * 1000000L}, NULL);
+        open_status = store_open(o->data_dir, true, &st);
+    }
+    if (open_status != WS_OK) {
         fprintf(stderr, "wallet-service: cannot open %s for --verify\n", o->data_dir);
         return EXIT_USAGE;
     }

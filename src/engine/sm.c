@@ -294,7 +294,10 @@ ws_status sm_apply(sm *m, ws_command **cmds, size_t n) {
     store_batch_clear(m->batch);
     if (s != WS_OK) {
         m->read_only = true;
-        fprintf(stderr, "wallet-service: a batch failed to commit; now read-only until restart\n");
+        fprintf(stderr,
+                "wallet-service: a batch of %zu commands failed to commit; now read-only until "
+                "restart\n",
+                n);
         for (size_t i = 0; i < n; i++) {
             cmds[i]->status = WS_UNAVAILABLE;
             cmds[i]->replayed = false;

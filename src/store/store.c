@@ -8,6 +8,9 @@
 
 #include "core/crc32c.h"
 #include "store/internal.h"
+#ifdef WS_FAULT_INJECTION
+#include "store/fault.h"
+#endif
 
 #define KEY_MAX (2 + WS_ID_LEN_MAX + 8)
 #define META_SIZE 48 /* format, 7 zero, next_seq, count, total lo, hi, crc32c as u64 */
@@ -480,6 +483,11 @@ ws_status store_commit(store *st, store_batch *b) {
         rocksdb_writebatch_put(b->wb, k, e[i].key_len, k + e[i].key_len, e[i].val_len);
     }
     char *err = NULL;
+#ifdef WS_FAULT_INJECTION
+    /* Test builds only (wallet-service-faulty): may fail this write or its sync on purpose. */
+    store_fault_write(st->db, st->write_options, b->wb, &err);
+#else
     rocksdb_write(st->db, st->write_options, b->wb, &err);
+#endif
     return take_error(err, "write") ? WS_UNAVAILABLE : WS_OK;
 }

@@ -57,8 +57,8 @@ static const char *binary_path(void) {
 }
 
 /* Between fork and exec only async-signal-safe calls: the test process may have threads. */
-static void child_exec(const char *const *argv, const char *out_path, long fsize_limit,
-                       long nofile_limit) {
+static void child_exec(const char *const *argv, char *const *envp, const char *out_path,
+                       long fsize_limit, long nofile_limit) {
     int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         _exit(126);
@@ -93,15 +93,15 @@ static void child_exec(const char *const *argv, const char *out_path, long fsize
             _exit(125);
         }
     }
-    execv(argv[0], (char *const *)argv);
+    execve(argv[0], (char *const *)argv, envp != NULL ? envp : environ);
     _exit(127);
 }
 
-static pid_t spawn(const char *const *argv, const char *out_path, long fsize_limit,
-                   long nofile_limit) {
+static pid_t spawn(const char *const *argv, char *const *envp, const char *out_path,
+                   long fsize_limit, long nofile_limit) {
     pid_t pid = fork();
     if (pid == 0) {
-        child_exec(argv, out_path, fsize_limit, nofile_limit);
+        child_exec(argv, envp, out_path, fsize_limit, nofile_limit);
     }
     if (pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
@@ -236,6 +236,44 @@ static int find_port(const char *log) {
     return (int)port;
 }
 
+bool ws_server_add_env(ws_server *s, const char *name, const char *value) {
+    if (s->env_count >= WS_EXTRA_ENV_MAX) {
+        return false;
+    }
+    int n = snprintf(s->env[s->env_count], sizeof s->env[0], "%s=%s", name, value);
+    if (n < 0 || (size_t)n >= sizeof s->env[0]) {
+        return false;
+    }
+    s->env_count++;
+    return true;
+}
+
+/* The child's environment: s's extra entries first (getenv takes the first match), then
+ * the inherited ones. Built before fork, since the child may not allocate. NULL (inherit
+ * as is) when there are no extras or no memory; free the result. */
+static char **server_env(ws_server *s) {
+    if (s->env_count == 0) {
+        return NULL;
+    }
+    size_t inherited = 0;
+    while (environ[inherited] != NULL) {
+        inherited++;
+    }
+    char **envp = malloc((inherited + (size_t)s->env_count + 1) * sizeof *envp);
+    if (envp == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (int i = 0; i < s->env_count; i++) {
+        envp[n++] = s->env[i];
+    }
+    for (size_t i = 0; i < inherited; i++) {
+        envp[n++] = environ[i];
+    }
+    envp[n] = NULL;
+    return envp;
+}
+
 bool ws_server_start(ws_server *s) {
     const char *bin = binary_path();
     if (bin == NULL || s == NULL || s->pid != 0) {
@@ -258,7 +296,9 @@ bool ws_server_start(ws_server *s) {
         argv[n++] = s->extra[i];
     }
     argv[n] = NULL;
-    pid_t pid = spawn(argv, s->log_path, s->fsize_limit_bytes, s->nofile_limit);
+    char **envp = server_env(s);
+    pid_t pid = spawn(argv, envp, s->log_path, s->fsize_limit_bytes, s->nofile_limit);
+    free(envp);
     if (pid < 0) {
         return false;
     }
@@ -357,7 +397,7 @@ int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeo
         return -1;
     }
     close(fd);
-    pid_t pid = spawn(argv, path, 0, 0);
+    pid_t pid = spawn(argv, NULL, path, 0, 0);
     int code = -1;
     if (pid > 0) {
         int status;

@@ -22,6 +22,7 @@
 
 #define WS_PATH_MAX 512
 #define WS_EXTRA_ARGS_MAX 8
+#define WS_EXTRA_ENV_MAX 8
 
 /* ---- the server process ---------------------------------------------------------------- */
 
@@ -40,6 +41,10 @@ typedef struct ws_server {
     long fsize_limit_bytes;
     /* If non-zero, the next starts run with RLIMIT_NOFILE (soft and hard) at this many. */
     long nofile_limit;
+    /* "NAME=value" entries the next starts get on top of the inherited environment (they
+     * win over an inherited NAME). Add with ws_server_add_env; set env_count = 0 to drop. */
+    int env_count;
+    char env[WS_EXTRA_ENV_MAX][128];
 } ws_server;
 
 /* Creates the temporary directory (mkdtemp under /tmp) and records extra_args (a
@@ -47,6 +52,10 @@ typedef struct ws_server {
  * Returns NULL (after printing why) if WS_BINARY is unset or the directory cannot be made.
  * The server is registered for ws_cleanup_all. Caller frees with ws_server_destroy. */
 ws_server *ws_server_new(const char *const *extra_args);
+
+/* Adds NAME=value to the environment of the next starts. False if the table is full or
+ * the entry too long. */
+bool ws_server_add_env(ws_server *s, const char *name, const char *value);
 
 /* Starts the binary on the same data directory and waits (at most 10 s, polling the log
  * every 10 ms) for "listening on 127.0.0.1:PORT". False if it exits or never listens; the
