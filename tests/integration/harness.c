@@ -1477,11 +1477,13 @@ int ws_raw_exchange(int port, const void *data, size_t len, ws_raw_response *out
     if (fd < 0) {
         return -1;
     }
-    if (!ws_raw_send(fd, data, len, timeout_ms)) {
-        close(fd);
-        return -1;
-    }
+    /* A server that refuses a request early may close before all of it is sent; its answer
+     * can still be waiting to be read, so a failed send is not the end. */
+    bool sent = ws_raw_send(fd, data, len, timeout_ms);
     int got = ws_raw_read(fd, out, want, NULL, timeout_ms, NULL);
+    if (!sent && got == 0) {
+        got = -1;
+    }
     close(fd);
     return got;
 }

@@ -128,7 +128,7 @@ long ws_request(ws_client *c, const char *method, ws_response *r, const char *fm
 typedef struct {
     int status; /* 0 if no complete response */
     char content_type[96];
-    bool close;            /* "Connection: close" */
+    bool close; /* "Connection: close" */
     bool has_retry_after;
     char body[2048]; /* NUL-terminated; truncated past 2047 bytes */
     size_t body_len; /* the full Content-Length */
@@ -144,8 +144,9 @@ bool ws_raw_send(int fd, const void *data, size_t len, int timeout_ms);
  * tells whether the peer closed the connection. */
 int ws_raw_read(int fd, ws_raw_response *out, int want, const bool *head, int timeout_ms,
                 bool *closed);
-/* Connects, sends data, reads at most want responses (timeout_ms in all), closes. Returns
- * the number of responses, or -1 if it could not connect or send. */
+/* Connects, sends data, reads at most want responses (timeout_ms for each step), closes.
+ * Returns the number of responses, or -1 if it could not connect, or could not send and
+ * got no answer either. */
 int ws_raw_exchange(int port, const void *data, size_t len, ws_raw_response *out, int want,
                     int timeout_ms);
 
