@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uuid/uuid.h>
 
 #include "core/parse.h"
@@ -417,6 +418,46 @@ static size_t header_bytes(const h2o_req_t *req) {
     return n;
 }
 
+/* True if the request's framing is ambiguous: more than one Content-Length or
+ * Transfer-Encoding field, or both. h2o 2.2 keeps the first Content-Length and ignores the
+ * others, and lets Transfer-Encoding win; a proxy in front that chose otherwise would see
+ * other request boundaries than the service does (request smuggling), so such a request is
+ * refused. h2o does not hand these fields to the handler, so they are read from the raw
+ * request head, which h2o keeps at the start of the socket's input buffer until the answer
+ * is sent. If that buffer does not start with this request's method, nothing is checked. */
+static bool framing_ambiguous(h2o_req_t *req) {
+    if (req->conn->callbacks->get_socket == NULL) {
+        return false;
+    }
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->input == NULL || sock->input->size < req->input.method.len ||
+        memcmp(sock->input->bytes, req->input.method.base, req->input.method.len) != 0) {
+        return false;
+    }
+    const char *end = sock->input->bytes + sock->input->size;
+    const char *line = memchr(sock->input->bytes, '\n', sock->input->size);
+    int framing_fields = 0;
+    bool content_length = false;
+    bool transfer_encoding = false;
+    while (line != NULL && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        size_t n = eol != NULL ? (size_t)(eol - line) : 0;
+        n -= n > 0 && line[n - 1] == '\r';
+        if (n == 0) {
+            break; /* the blank line that ends the head */
+        }
+        if (n > 15 && strncasecmp(line, "content-length:", 15) == 0) {
+            framing_fields++;
+            content_length = true;
+        } else if (n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0) {
+            framing_fields++;
+            transfer_encoding = true;
+        }
+        line = eol;
+    }
+    return framing_fields > 1 || (content_length && transfer_encoding);
+}
+
 /* The connection and size limits, checked before routing. Answers and returns false when
  * one is passed. */
 static bool within_limits(http_server *srv, h2o_req_t *req) {
@@ -439,6 +480,12 @@ static bool within_limits(http_server *srv, h2o_req_t *req) {
         req->http1_is_persistent = 0;
         send_error(req, WS_HEADERS_TOO_LARGE, "the header fields are larger than %zu bytes",
                    srv->cfg.max_header_bytes);
+        return false;
+    }
+    if (framing_ambiguous(req)) {
+        req->http1_is_persistent = 0; /* where this request ends is in doubt */
+        send_error(req, WS_BAD_REQUEST,
+                   "more than one Content-Length or Transfer-Encoding field, or both");
         return false;
     }
     return true;
