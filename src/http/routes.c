@@ -418,27 +418,29 @@ static size_t header_bytes(const h2o_req_t *req) {
     return n;
 }
 
-/* True if the request's framing is ambiguous: more than one Content-Length or
- * Transfer-Encoding field, or both. h2o 2.2 keeps the first Content-Length and ignores the
- * others, and lets Transfer-Encoding win; a proxy in front that chose otherwise would see
- * other request boundaries than the service does (request smuggling), so such a request is
- * refused. h2o does not hand these fields to the handler, so they are read from the raw
- * request head, which h2o keeps at the start of the socket's input buffer until the answer
- * is sent. If that buffer does not start with this request's method, nothing is checked. */
-static bool framing_ambiguous(h2o_req_t *req) {
-    if (req->conn->callbacks->get_socket == NULL) {
-        return false;
-    }
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+/* How often the fields that h2o consumes itself appear in the raw request head. h2o 2.2
+ * keeps the first Content-Length and ignores the others, lets Transfer-Encoding win over
+ * Content-Length, and keeps the last Host, without telling the handler that there were
+ * several. These are counted in the raw head, which h2o keeps at the start of the socket's
+ * input buffer until the answer is sent; checked is false (nothing counted) if that buffer
+ * does not start with this request's method. */
+typedef struct {
+    bool checked;
+    int content_length, transfer_encoding, host;
+} raw_fields;
+
+static raw_fields count_raw_fields(h2o_req_t *req) {
+    raw_fields f = {0};
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
     if (sock == NULL || sock->input == NULL || sock->input->size < req->input.method.len ||
         memcmp(sock->input->bytes, req->input.method.base, req->input.method.len) != 0) {
-        return false;
+        return f;
     }
+    f.checked = true;
     const char *end = sock->input->bytes + sock->input->size;
     const char *line = memchr(sock->input->bytes, '\n', sock->input->size);
-    int framing_fields = 0;
-    bool content_length = false;
-    bool transfer_encoding = false;
     while (line != NULL && ++line < end) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         size_t n = eol != NULL ? (size_t)(eol - line) : 0;
@@ -446,16 +448,34 @@ static bool framing_ambiguous(h2o_req_t *req) {
         if (n == 0) {
             break; /* the blank line that ends the head */
         }
-        if (n > 15 && strncasecmp(line, "content-length:", 15) == 0) {
-            framing_fields++;
-            content_length = true;
-        } else if (n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0) {
-            framing_fields++;
-            transfer_encoding = true;
-        }
+        f.content_length += n > 15 && strncasecmp(line, "content-length:", 15) == 0;
+        f.transfer_encoding += n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0;
+        f.host += n > 5 && strncasecmp(line, "host:", 5) == 0;
         line = eol;
     }
-    return framing_fields > 1 || (content_length && transfer_encoding);
+    return f;
+}
+
+/* Where a request ends, and which host it is for, must not be in doubt: with two
+ * Content-Length fields a proxy in front that chose the other one would see other request
+ * boundaries than the service (request smuggling). HTTP/1.1 requires exactly one Host
+ * (RFC 9112, 3.2). Answers and returns false when the framing or Host is wrong. */
+static bool framing_clear(h2o_req_t *req) {
+    raw_fields f = count_raw_fields(req);
+    if (!f.checked) {
+        return true;
+    }
+    if (f.content_length + f.transfer_encoding > 1) {
+        req->http1_is_persistent = 0; /* where this request ends is in doubt */
+        send_error(req, WS_BAD_REQUEST,
+                   "more than one Content-Length or Transfer-Encoding field, or both");
+        return false;
+    }
+    if (f.host > 1 || (f.host == 0 && req->version >= 0x101)) {
+        send_error(req, WS_BAD_REQUEST, "an HTTP/1.1 request needs exactly one Host field");
+        return false;
+    }
+    return true;
 }
 
 /* The connection and size limits, checked before routing. Answers and returns false when
@@ -482,13 +502,7 @@ static bool within_limits(http_server *srv, h2o_req_t *req) {
                    srv->cfg.max_header_bytes);
         return false;
     }
-    if (framing_ambiguous(req)) {
-        req->http1_is_persistent = 0; /* where this request ends is in doubt */
-        send_error(req, WS_BAD_REQUEST,
-                   "more than one Content-Length or Transfer-Encoding field, or both");
-        return false;
-    }
-    return true;
+    return framing_clear(req);
 }
 
 int routes_handle(h2o_handler_t *self, h2o_req_t *req) {

@@ -205,6 +205,17 @@ static const bad_case catalogue[] = {
       "invalid_parameter"),
     P("empty startAmount", CA "accountID=n1&startAmount=", 400, "invalid_parameter"),
     P("padded startAmount", CA "accountID=n1&startAmount=%201", 400, "invalid_parameter"),
+    P("escaped '&' and '=' inside a value", GB "A%26amount%3D5", 400, "invalid_parameter"),
+    P("fragment after an ID", GB "A#frag", 400, "invalid_parameter"),
+    P("double-encoded escape", GB "%2541", 400, "invalid_parameter"),
+    P("%00 as events accountID", API "events?accountID=%00", 400, "invalid_parameter"),
+    /* events paging */
+    P("limit 0", API "events?limit=0", 400, "invalid_parameter"),
+    P("limit past 1000", API "events?limit=1001", 400, "invalid_parameter"),
+    P("negative limit", API "events?limit=-1", 400, "invalid_parameter"),
+    P("negative after", API "events?after=-1", 400, "invalid_parameter"),
+    P("after 2^64", API "events?after=18446744073709551616", 400, "invalid_parameter"),
+    P("after 2^64-1", API "events?after=18446744073709551615", 200, OK),
     /* parameters */
     P("parameter given twice", GB "A&accountID=B", 400, "invalid_parameter"),
     P("unknown parameter", API "get_balance?accountId=A", 400, "invalid_parameter"),
@@ -240,6 +251,9 @@ static const bad_case catalogue[] = {
     /* the protocol */
     R("HTTP/1.0", "GET " GB "A HTTP/1.0\r\n\r\n", 200, OK),
     R("HTTP/1.0 with a bad amount", "GET " XFER("x") " HTTP/1.0\r\n\r\n", 400, "invalid_parameter"),
+    R("HTTP/1.1 without Host", "GET /health HTTP/1.1\r\n\r\n", 400, "bad_request"),
+    R("two Host fields", "GET /health" HDR "Host: u\r\n\r\n", 400, "bad_request"),
+    P("matrix parameter in the path", API "get_balance;x?accountID=A", 404, "not_found"),
     R("bare LF line ends", "GET /health HTTP/1.1\nHost: t\n\n", 200, OK),
     R("HTTP/2.0 in the request line", "GET /health HTTP/2.0\r\n\r\n", 400, PLAIN),
     R("two spaces in the request line", "GET  /health" HDR "\r\n", 400, PLAIN),
