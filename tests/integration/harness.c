@@ -50,6 +50,22 @@ void ws_sleep_ms(int ms) {
 
 /* ---- processes ------------------------------------------------------------------------- */
 
+long ws_process_cpu_ticks(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    long utime = 0;
+    long stime = 0;
+    /* Fields 14 and 15; the command name (field 2) has no spaces for our binaries. */
+    int n =
+        fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    fclose(f);
+    return n == 2 ? utime + stime : -1;
+}
+
 static ws_server *registry[SERVERS_MAX];
 
 static const char *binary_path(void) {

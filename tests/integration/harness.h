@@ -82,6 +82,9 @@ void ws_cleanup_all(void);
  * captured into out, at most timeout_ms. Returns the exit code, or -1 on timeout/failure. */
 int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeout_ms);
 
+/* The user+system CPU time of a process in clock ticks (from /proc), or -1. */
+long ws_process_cpu_ticks(pid_t pid);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t ws_now_ms(void);
 void ws_sleep_ms(int ms);

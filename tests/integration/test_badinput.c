@@ -22,6 +22,10 @@
 #define OK ""
 #define GEN_MAX (640u << 10)
 #define HDR " HTTP/1.1\r\nHost: t\r\n"
+#define PAD10 "aaaaaaaaaa"
+#define PAD100 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 "bbbbbbbb"
+#define PAD100_LESS1 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 PAD10 "bbbbbbb"
+#define PAD300 PAD100 PAD100 PAD100
 
 static ws_server *srv;
 static ws_client *cli;
@@ -533,6 +537,8 @@ Test(badinput, slow_and_idle_clients, .fini = teardown, .timeout = 60) {
 /* At --max-connections, a new connection's request is answered 503 overloaded (JSON,
  * Retry-After, Connection: close); connections already open are still served; once some
  * close, new ones are served again. */
+#define FLOOD 200
+
 Test(badinput, connection_cap, .fini = teardown, .timeout = 60) {
     static const char *const args[] = {"--max-connections", "4", NULL};
     start(args);
@@ -551,6 +557,23 @@ Test(badinput, connection_cap, .fini = teardown, .timeout = 60) {
     cr_assert(ws_json_is_error(r.body, "overloaded"), "%s", r.body);
     cr_assert(r.has_retry_after && r.close, "Retry-After and Connection: close");
     cr_assert_eq(ws_get(cli, &resp, "/health"), 200, "an open connection is still served");
+    /* A flood far past the cap (and past the 64 accepted only to be refused): the server
+     * rests its listeners instead of spinning, and keeps serving the connection it has. */
+    int flood[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        flood[i] = ws_raw_connect(srv->port);
+    }
+    ws_sleep_ms(300);
+    long before = ws_process_cpu_ticks(srv->pid);
+    ws_sleep_ms(1000);
+    long spent = ws_process_cpu_ticks(srv->pid) - before;
+    cr_assert(before >= 0 && spent < 30, "the server used %ld ticks in 1 s of flood", spent);
+    cr_assert_eq(ws_get(cli, &resp, "/health"), 200, "served during the flood");
+    for (int i = 0; i < FLOOD; i++) {
+        if (flood[i] >= 0) {
+            close(flood[i]);
+        }
+    }
     for (int i = 0; i < 3; i++) {
         close(held[i]);
     }
@@ -561,5 +584,48 @@ Test(badinput, connection_cap, .fini = teardown, .timeout = 60) {
     }
     cr_assert_eq(status, 200, "no connection served after the others closed");
     ws_response_free(&resp);
+    stop_and_verify();
+}
+
+/* The limit flags reach the server: small values refuse what the defaults let through, and
+ * a bad value (flag or environment) stops the binary with exit 2 before it opens data. */
+Test(badinput, limit_flags, .fini = teardown, .timeout = 60) {
+    static const char *const bad[][3] = {
+        {"--max-connections", "0", NULL},       {"--max-request-line", "63", NULL},
+        {"--max-header-bytes", "262145", NULL}, {"--max-body-bytes", "-1", NULL},
+        {"--request-timeout", "99", NULL},      {"--idle-timeout", "1e4", NULL},
+    };
+    char out[4096];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(ws_run_binary(bad[i], out, sizeof(out), 10000), 2, "%s %s: %s", bad[i][0],
+                     bad[i][1], out);
+        cr_assert(strstr(out, bad[i][0]) != NULL, "the message names %s: %s", bad[i][0], out);
+    }
+    static const char *const help[] = {"--help", NULL};
+    cr_assert_eq(ws_run_binary(help, out, sizeof(out), 10000), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert(strstr(out, bad[i][0]) != NULL, "--help lists %s", bad[i][0]);
+    }
+    static const char *const port0[] = {"--port", "0", "--data-dir", "/nonexistent-ws", NULL};
+    setenv("WALLET_MAX_BODY_BYTES", "lots", 1);
+    cr_assert_eq(ws_run_binary(port0, out, sizeof(out), 10000), 2);
+    cr_assert(strstr(out, "--max-body-bytes") != NULL, "the env value is checked: %s", out);
+    unsetenv("WALLET_MAX_BODY_BYTES");
+
+    static const char *const args[] = {
+        "--max-body-bytes", "10", "--max-header-bytes", "256", "--max-request-line", "128", NULL};
+    start(args);
+    static const bad_case small[] = {
+        R("10-byte body", "GET /health" HDR "Content-Length: 10\r\n\r\n0123456789", 200, OK),
+        R("11-byte body", "GET /health" HDR "Content-Length: 11\r\n\r\n0123456789a", 413,
+          "payload_too_large"),
+        R("300 bytes of headers", "GET /health" HDR "X-Pad: " PAD300 "\r\n\r\n", 431,
+          "headers_too_large"),
+        P("a 129-byte request line", "/health?" PAD100, 414, "uri_too_long"),
+        P("a 128-byte request line", "/health?" PAD100_LESS1, 400, "invalid_parameter"),
+    };
+    for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+        run_case(&small[i]);
+    }
     stop_and_verify();
 }
