@@ -407,8 +407,8 @@ static route_fn find_route(h2o_iovec_t path) {
 }
 
 /* The size of the header fields as h2o hands them over: each "name: value\r\n", and Host
- * (which h2o moves out of the list). Content-Length, Transfer-Encoding, Expect and Upgrade
- * are checked by h2o itself and not counted. */
+ * (which h2o moves out of the list). Only used when the raw head cannot be measured
+ * (count_raw_fields): Content-Length, Transfer-Encoding, Expect and Upgrade are missing. */
 static size_t header_bytes(const h2o_req_t *req) {
     size_t n =
         req->input.authority.len > 0 ? sizeof("host: \r\n") - 1 + req->input.authority.len : 0;
@@ -427,6 +427,7 @@ static size_t header_bytes(const h2o_req_t *req) {
 typedef struct {
     bool checked;
     int content_length, transfer_encoding, host;
+    size_t header_bytes; /* from the end of the request line to the blank line */
 } raw_fields;
 
 static raw_fields count_raw_fields(h2o_req_t *req) {
@@ -441,6 +442,7 @@ static raw_fields count_raw_fields(h2o_req_t *req) {
     f.checked = true;
     const char *end = sock->input->bytes + sock->input->size;
     const char *line = memchr(sock->input->bytes, '\n', sock->input->size);
+    const char *fields = line != NULL ? line + 1 : end;
     while (line != NULL && ++line < end) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         size_t n = eol != NULL ? (size_t)(eol - line) : 0;
@@ -448,6 +450,7 @@ static raw_fields count_raw_fields(h2o_req_t *req) {
         if (n == 0) {
             break; /* the blank line that ends the head */
         }
+        f.header_bytes = (size_t)(eol + 1 - fields);
         f.content_length += n > 15 && strncasecmp(line, "content-length:", 15) == 0;
         f.transfer_encoding += n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0;
         f.host += n > 5 && strncasecmp(line, "host:", 5) == 0;
@@ -460,18 +463,17 @@ static raw_fields count_raw_fields(h2o_req_t *req) {
  * Content-Length fields a proxy in front that chose the other one would see other request
  * boundaries than the service (request smuggling). HTTP/1.1 requires exactly one Host
  * (RFC 9112, 3.2). Answers and returns false when the framing or Host is wrong. */
-static bool framing_clear(h2o_req_t *req) {
-    raw_fields f = count_raw_fields(req);
-    if (!f.checked) {
+static bool framing_clear(h2o_req_t *req, const raw_fields *f) {
+    if (!f->checked) {
         return true;
     }
-    if (f.content_length + f.transfer_encoding > 1) {
+    if (f->content_length + f->transfer_encoding > 1) {
         req->http1_is_persistent = 0; /* where this request ends is in doubt */
         send_error(req, WS_BAD_REQUEST,
                    "more than one Content-Length or Transfer-Encoding field, or both");
         return false;
     }
-    if (f.host > 1 || (f.host == 0 && req->version >= 0x101)) {
+    if (f->host > 1 || (f->host == 0 && req->version >= 0x101)) {
         send_error(req, WS_BAD_REQUEST, "an HTTP/1.1 request needs exactly one Host field");
         return false;
     }
@@ -496,13 +498,14 @@ static bool within_limits(http_server *srv, h2o_req_t *req) {
                    srv->cfg.max_request_line_bytes);
         return false;
     }
-    if (header_bytes(req) > srv->cfg.max_header_bytes) {
+    raw_fields f = count_raw_fields(req);
+    if ((f.checked ? f.header_bytes : header_bytes(req)) > srv->cfg.max_header_bytes) {
         req->http1_is_persistent = 0;
         send_error(req, WS_HEADERS_TOO_LARGE, "the header fields are larger than %zu bytes",
                    srv->cfg.max_header_bytes);
         return false;
     }
-    return framing_clear(req);
+    return framing_clear(req, &f);
 }
 
 int routes_handle(h2o_handler_t *self, h2o_req_t *req) {

@@ -123,6 +123,16 @@ static void gen_long_id(void) { /* 65 characters */
     sprintf(gen_buf + n, HDR "\r\n");
 }
 
+/* Header fields of exactly n bytes ("Host: t\r\n" and one padding field), for a server
+ * started with --max-header-bytes 256. */
+static void gen_headers(size_t n) {
+    size_t k = (size_t)sprintf(gen_buf, "GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+    k += fill(gen_buf + k, 'p', n - 18);
+    sprintf(gen_buf + k, "\r\n\r\n");
+}
+static void gen_headers_256(void) { gen_headers(256); }
+static void gen_headers_257(void) { gen_headers(257); }
+
 /* ---- the catalogue -------------------------------------------------------------------- */
 
 typedef struct {
@@ -619,6 +629,8 @@ Test(badinput, limit_flags, .fini = teardown, .timeout = 60) {
         R("10-byte body", "GET /health" HDR "Content-Length: 10\r\n\r\n0123456789", 200, OK),
         R("11-byte body", "GET /health" HDR "Content-Length: 11\r\n\r\n0123456789a", 413,
           "payload_too_large"),
+        G("256 bytes of headers", gen_headers_256, 200, OK),
+        G("257 bytes of headers", gen_headers_257, 431, "headers_too_large"),
         R("300 bytes of headers", "GET /health" HDR "X-Pad: " PAD300 "\r\n\r\n", 431,
           "headers_too_large"),
         P("a 129-byte request line", "/health?" PAD100, 414, "uri_too_long"),
