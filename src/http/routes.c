@@ -640,9 +640,6 @@ void routes_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
  * swaps the body for our JSON error, keeping h2o's status and using its text as the
  * message. (Requests h2o cannot parse at all are answered by h2o's HTTP/1 parser with a
  * fixed plain-text 400 written straight to the socket, past any filter: see docs/api.md.) */
-typedef struct {
-    h2o_ostream_t super;
-} json_error_ostream;
 
 static ws_status status_for_http(int http) {
     switch (http) {
@@ -707,9 +704,9 @@ static void on_setup_error_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
                   H2O_STRLIT("text/plain; charset=utf-8"))) {
         req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
         req->res.headers.entries[ct].orig_name = "Content-Type";
-        json_error_ostream *o = (json_error_ostream *)h2o_add_ostream(req, sizeof(*o), slot);
-        o->super.do_send = json_error_do_send;
-        slot = &o->super.next;
+        h2o_ostream_t *o = h2o_add_ostream(req, sizeof(*o), slot);
+        o->do_send = json_error_do_send;
+        slot = &o->next;
     }
     h2o_setup_next_ostream(req, slot);
 }
