@@ -117,6 +117,11 @@ static void gen_chunked_too_large(void) { /* a chunked body past --max-body-byte
     sprintf(gen_buf + n, "\r\n0\r\n\r\n");
 }
 
+static void gen_long_method(void) {
+    size_t n = fill(gen_buf, 'X', 5000);
+    sprintf(gen_buf + n, " /health" HDR "\r\n");
+}
+
 static void gen_long_id(void) { /* 65 characters */
     size_t n = (size_t)sprintf(gen_buf, "GET " GB);
     n += fill(gen_buf + n, 'i', 65);
@@ -260,6 +265,13 @@ static const bad_case catalogue[] = {
       "method_not_allowed"),
     R("DELETE", "DELETE " GB "A" HDR "\r\n", 405, "method_not_allowed"),
     R("unknown method", "FROB /health" HDR "\r\n", 405, "method_not_allowed"),
+    R("lowercase get", "get /health" HDR "\r\n", 405, "method_not_allowed"),
+    G("method of 5000 letters", gen_long_method, 414, "uri_too_long"),
+    P("escaped non-ASCII path", "/h%C3%A9alth", 404, "not_found"),
+    R("raw UTF-8 in the path",
+      "GET /h\xc3\xa9"
+      "alth" HDR "\r\n",
+      404, "not_found"),
     R("OPTIONS *", "OPTIONS *" HDR "\r\n", 400, "bad_request"),
     R("target without a slash", "GET health" HDR "\r\n", 400, "bad_request"),
     /* the protocol */
@@ -638,6 +650,22 @@ Test(badinput, limit_flags, .fini = teardown, .timeout = 60) {
     };
     for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
         run_case(&small[i]);
+    }
+    stop_and_verify();
+    ws_server_destroy(srv);
+
+    /* The environment alone sets a limit too (the server inherits it). */
+    setenv("WALLET_MAX_REQUEST_LINE", "64", 1);
+    start(NULL);
+    unsetenv("WALLET_MAX_REQUEST_LINE");
+    static const bad_case env[] = {
+        P("a 64-byte request line", "/health?" PAD10 PAD10 PAD10 "abcdefghijklm", 400,
+          "invalid_parameter"),
+        P("a 65-byte request line", "/health?" PAD10 PAD10 PAD10 "abcdefghijklmn", 414,
+          "uri_too_long"),
+    };
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        run_case(&env[i]);
     }
     stop_and_verify();
 }
