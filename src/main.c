@@ -36,6 +36,14 @@ static void usage(FILE *out) {
             "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores)\n"
             "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
             "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
+            "  limits (past one: 503, 414, 431, 413 or 408 with a JSON error; docs/api.md):\n"
+            "  --max-connections N   open connections, 1..%u     (WALLET_MAX_CONNECTIONS, %u)\n"
+            "  --max-request-line N  request line bytes, %u..%u  (WALLET_MAX_REQUEST_LINE, %u)\n"
+            "  --max-header-bytes N  header bytes, %u..%u       (WALLET_MAX_HEADER_BYTES, %u)\n"
+            "  --max-body-bytes N    body bytes, 0..%u          (WALLET_MAX_BODY_BYTES, %u)\n"
+            "  --request-timeout MS  a request's first to last byte (WALLET_REQUEST_TIMEOUT, %u)\n"
+            "  --idle-timeout MS     connection with no request  (WALLET_IDLE_TIMEOUT, %u)\n"
+            "                        (timeouts %u..%u ms)\n"
             "  --api-key-file PATH\n"
             "                    API keys, one per line, file mode 0600: every endpoint but\n"
             "                    /health then needs 'Authorization: Bearer <key>'\n"
@@ -47,7 +55,12 @@ static void usage(FILE *out) {
             "  --help, --version\n"
             "Flags override the environment.\n",
             HTTP_IO_THREADS_MAX, SERVICE_QUEUE_MAX_LIMIT, SERVICE_QUEUE_MAX_DEFAULT,
-            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT);
+            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT, HTTP_MAX_CONNECTIONS_LIMIT,
+            HTTP_MAX_CONNECTIONS_DEFAULT, HTTP_MAX_REQUEST_LINE_MIN, HTTP_MAX_REQUEST_LINE_LIMIT,
+            HTTP_MAX_REQUEST_LINE_DEFAULT, HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT,
+            HTTP_MAX_HEADER_BYTES_DEFAULT, HTTP_MAX_BODY_BYTES_LIMIT, HTTP_MAX_BODY_BYTES_DEFAULT,
+            HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MIN,
+            HTTP_TIMEOUT_MS_MAX);
 }
 
 static bool parse_count(const char *name, const char *value, uint64_t min, uint64_t max,
@@ -60,8 +73,46 @@ static bool parse_count(const char *name, const char *value, uint64_t min, uint6
     return true;
 }
 
+/* The limit flags. Returns 1 if applied, 0 on a bad value, -1 if name is not one of them. */
+static int apply_limit(http_config *h, const char *name, const char *value) {
+    static const struct {
+        const char *name;
+        uint64_t min, max;
+    } limits[] = {
+        {"--max-connections", 1, HTTP_MAX_CONNECTIONS_LIMIT},
+        {"--max-request-line", HTTP_MAX_REQUEST_LINE_MIN, HTTP_MAX_REQUEST_LINE_LIMIT},
+        {"--max-header-bytes", HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT},
+        {"--max-body-bytes", 0, HTTP_MAX_BODY_BYTES_LIMIT},
+        {"--request-timeout", HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX},
+        {"--idle-timeout", HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX},
+    };
+    size_t *sizes[] = {&h->max_connections, &h->max_request_line_bytes, &h->max_header_bytes,
+                       &h->max_body_bytes};
+    uint64_t *times[] = {&h->request_timeout_ms, &h->idle_timeout_ms};
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        uint64_t v;
+        if (strcmp(name, limits[i].name) != 0) {
+            continue;
+        }
+        if (!parse_count(name, value, limits[i].min, limits[i].max, &v)) {
+            return 0;
+        }
+        if (i < 4) {
+            *sizes[i] = (size_t)v;
+        } else {
+            *times[i - 4] = v;
+        }
+        return 1;
+    }
+    return -1;
+}
+
 /* Applies one setting by flag name; returns false on a bad value or unknown name. */
 static bool apply(options *o, const char *name, const char *value) {
+    int limit = apply_limit(&o->http, name, value);
+    if (limit >= 0) {
+        return limit == 1;
+    }
     uint64_t v;
     if (strcmp(name, "--port") == 0) {
         if (!parse_count(name, value, 0, 65535, &v)) {
@@ -111,11 +162,23 @@ static bool apply(options *o, const char *name, const char *value) {
 static bool apply_env(options *o) {
     // clang-format off
     static const char *const env[][2] = {
-        {"WALLET_PORT", "--port"},           {"WALLET_BIND", "--bind"},
-        {"WALLET_DATA_DIR", "--data-dir"},   {"WALLET_IO_THREADS", "--io-threads"},
-        {"WALLET_QUEUE_MAX", "--queue-max"}, {"WALLET_BATCH_MAX", "--batch-max"},
+        {"WALLET_PORT", "--port"},
+        {"WALLET_BIND", "--bind"},
+        {"WALLET_DATA_DIR", "--data-dir"},
+        {"WALLET_IO_THREADS", "--io-threads"},
+        {"WALLET_QUEUE_MAX", "--queue-max"},
+        {"WALLET_BATCH_MAX", "--batch-max"},
+        /* limits */
+        {"WALLET_MAX_CONNECTIONS", "--max-connections"},
+        {"WALLET_MAX_REQUEST_LINE", "--max-request-line"},
+        {"WALLET_MAX_HEADER_BYTES", "--max-header-bytes"},
+        {"WALLET_MAX_BODY_BYTES", "--max-body-bytes"},
+        {"WALLET_REQUEST_TIMEOUT", "--request-timeout"},
+        {"WALLET_IDLE_TIMEOUT", "--idle-timeout"},
+        /* access control and TLS */
         {"WALLET_API_KEY_FILE", "--api-key-file"},
-        {"WALLET_TLS_CERT", "--tls-cert"},   {"WALLET_TLS_KEY", "--tls-key"},
+        {"WALLET_TLS_CERT", "--tls-cert"},
+        {"WALLET_TLS_KEY", "--tls-key"},
     };
     // clang-format on
     for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
@@ -135,8 +198,12 @@ static int parse_args(options *o, int argc, char **argv) {
                             .io_threads = cores < 1                     ? 1
                                           : cores > HTTP_IO_THREADS_MAX ? HTTP_IO_THREADS_MAX
                                                                         : (size_t)cores,
-                            .max_body_bytes = 4096,
-                            .request_timeout_ms = 10000},
+                            .max_body_bytes = HTTP_MAX_BODY_BYTES_DEFAULT,
+                            .request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
+                            .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS_DEFAULT,
+                            .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
+                            .max_request_line_bytes = HTTP_MAX_REQUEST_LINE_DEFAULT,
+                            .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT},
                    .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT},
                    .data_dir = "./data"};
     if (!apply_env(o)) {

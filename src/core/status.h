@@ -1,6 +1,9 @@
 /* Operating errors as values. One X-macro table yields the enum, the stable JSON code a
  * client sees, the HTTP status and a default message (libuv's UV_ERRNO_MAP pattern).
- * Thread-safe: everything here is constant data. */
+ * Thread-safe: everything here is constant data.
+ *
+ * The enum values are stored on disk (the status byte of an idempotency record), so the
+ * order is fixed: add new statuses at the end only, never insert, remove or reorder. */
 #ifndef WS_CORE_STATUS_H
 #define WS_CORE_STATUS_H
 
@@ -26,7 +29,11 @@
     X(CORRUPT, "corrupt", 500, "stored data failed its integrity check")                           \
     X(OVERLOADED, "overloaded", 503, "the service is at capacity, retry shortly")                  \
     X(UNAVAILABLE, "unavailable", 503,                                                             \
-      "writes are refused: storage failed (read-only until restart) or the service is stopping")
+      "writes are refused: storage failed (read-only until restart) or the service is stopping")   \
+    X(BAD_REQUEST, "bad_request", 400, "the request is not valid HTTP/1.1")                        \
+    X(REQUEST_TIMEOUT, "request_timeout", 408, "the request did not arrive in time")               \
+    X(EXPECTATION_FAILED, "expectation_failed", 417, "only Expect: 100-continue is supported")     \
+    X(HEADERS_TOO_LARGE, "headers_too_large", 431, "the request header fields are too large")
 
 typedef enum {
 #define WS_STATUS_ENUM(name, code, http, msg) WS_##name,

@@ -28,7 +28,28 @@ struct io_thread {
     h2o_multithread_message_t exit_msg;
     atomic_bool exiting;
     sem_t ready; /* posted by the thread once its loop is set up */
+    /* Limits: this loop's open connections and the timer that enforces their timeouts. */
+    h2o_linklist_t conns; /* http_conn.link */
+    h2o_timeout_t sweep_period;
+    h2o_timeout_entry_t sweep;
 };
+
+/* What the server tracks of one accepted connection, for the connection cap and the idle
+ * and request timeouts (h2o 2.2 has one timer per HTTP/1 connection, and it runs from the
+ * moment the connection is ready for a request). Allocated at accept, freed by the socket's
+ * on_close callback; owned by and touched only on its loop's thread. */
+typedef enum { CONN_IDLE, CONN_RECEIVING, CONN_BUSY, CONN_STALLED } conn_phase;
+
+typedef struct {
+    h2o_linklist_t link;
+    io_thread *owner;
+    h2o_socket_t *sock;
+    bool over_cap; /* accepted past --max-connections: its request is answered 503, then closed */
+    bool closing;  /* shut down by the sweep; h2o closes it on its next read or write */
+    conn_phase phase;
+    uint64_t phase_since_ms;
+    size_t bytes_written; /* at the last sweep, to see a response that makes no progress */
+} http_conn;
 
 struct http_server {
     http_config cfg;
@@ -39,10 +60,17 @@ struct http_server {
     size_t thread_count;
     uint16_t port;
     SSL_CTX *ssl_ctx; /* NULL: plain HTTP */
+    atomic_size_t open_connections; /* over every loop, for --max-connections */
 };
+
+/* The tracked connection of a request, or NULL. Loop thread. */
+http_conn *http_conn_of(h2o_req_t *req);
 
 /* The h2o handler for every path; routes by path and method. Loop thread. */
 int routes_handle(h2o_handler_t *self, h2o_req_t *req);
+/* Adds the filter that rewrites h2o's own plain-text error responses as JSON errors.
+ * Main thread, during setup. */
+void routes_register_error_filter(h2o_pathconf_t *path);
 /* The receiver callback for completed commands. Loop thread. */
 void routes_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uuid/uuid.h>
 
 #include "core/parse.h"
@@ -49,12 +50,18 @@ static const char *reason(int status) {
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 408:
+        return "Request Timeout";
     case 413:
         return "Payload Too Large";
     case 414:
         return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
     case 422:
         return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:
@@ -71,6 +78,12 @@ static void send_body(h2o_req_t *req, int status, json_buf *body) {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type",
                    H2O_STRLIT("application/json"));
     h2o_start_response(req, &no_generator);
+    /* A response to HEAD has the headers of the GET answer but no body; h2o 2.2 would send
+     * whatever it is given, and a keep-alive client would read the body as the next answer. */
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
     h2o_iovec_t buf = h2o_iovec_init(body->buf, body->len);
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
@@ -432,8 +445,119 @@ static bool authorized(const http_server *srv, h2o_req_t *req) {
     return false;
 }
 
+/* The size of the header fields as h2o hands them over: each "name: value\r\n", and Host
+ * (which h2o moves out of the list). Only used when the raw head cannot be measured
+ * (count_raw_fields): Content-Length, Transfer-Encoding, Expect and Upgrade are missing. */
+static size_t header_bytes(const h2o_req_t *req) {
+    size_t n =
+        req->input.authority.len > 0 ? sizeof("host: \r\n") - 1 + req->input.authority.len : 0;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    }
+    return n;
+}
+
+/* How often the fields that h2o consumes itself appear in the raw request head. h2o 2.2
+ * keeps the first Content-Length and ignores the others, lets Transfer-Encoding win over
+ * Content-Length, and keeps the last Host, without telling the handler that there were
+ * several. These are counted in the raw head, which h2o keeps at the start of the socket's
+ * input buffer until the answer is sent; checked is false (nothing counted) if that buffer
+ * does not start with this request's method. */
+typedef struct {
+    bool checked;
+    int content_length, transfer_encoding, host;
+    size_t header_bytes; /* from the end of the request line to the blank line */
+} raw_fields;
+
+static raw_fields count_raw_fields(h2o_req_t *req) {
+    raw_fields f = {0};
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
+    if (sock == NULL || sock->input == NULL || sock->input->size < req->input.method.len ||
+        memcmp(sock->input->bytes, req->input.method.base, req->input.method.len) != 0) {
+        return f;
+    }
+    f.checked = true;
+    const char *end = sock->input->bytes + sock->input->size;
+    const char *line = memchr(sock->input->bytes, '\n', sock->input->size);
+    const char *fields = line != NULL ? line + 1 : end;
+    while (line != NULL && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        size_t n = eol != NULL ? (size_t)(eol - line) : 0;
+        n -= n > 0 && line[n - 1] == '\r';
+        if (n == 0) {
+            break; /* the blank line that ends the head */
+        }
+        f.header_bytes = (size_t)(eol + 1 - fields);
+        f.content_length += n > 15 && strncasecmp(line, "content-length:", 15) == 0;
+        f.transfer_encoding += n > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0;
+        f.host += n > 5 && strncasecmp(line, "host:", 5) == 0;
+        line = eol;
+    }
+    return f;
+}
+
+/* Where a request ends, and which host it is for, must not be in doubt: with two
+ * Content-Length fields a proxy in front that chose the other one would see other request
+ * boundaries than the service (request smuggling). HTTP/1.1 requires exactly one Host
+ * (RFC 9112, 3.2). Answers and returns false when the framing or Host is wrong. */
+static bool framing_clear(h2o_req_t *req, const raw_fields *f) {
+    if (!f->checked) {
+        return true;
+    }
+    if (f->content_length + f->transfer_encoding > 1) {
+        req->http1_is_persistent = 0; /* where this request ends is in doubt */
+        send_error(req, WS_BAD_REQUEST,
+                   "more than one Content-Length or Transfer-Encoding field, or both");
+        return false;
+    }
+    if (f->host > 1 || (f->host == 0 && req->version >= 0x101)) {
+        send_error(req, WS_BAD_REQUEST, "an HTTP/1.1 request needs exactly one Host field");
+        return false;
+    }
+    return true;
+}
+
+/* The connection and size limits, checked before routing. Answers and returns false when
+ * one is passed. */
+static bool within_limits(http_server *srv, h2o_req_t *req) {
+    const http_conn *c = http_conn_of(req);
+    if (c != NULL && c->over_cap) {
+        req->http1_is_persistent = 0;
+        send_error(req, WS_OVERLOADED, "the server has %zu open connections, its maximum",
+                   srv->cfg.max_connections);
+        return false;
+    }
+    /* method SP target SP HTTP/1.x */
+    size_t line = req->input.method.len + 1 + req->input.path.len + 9;
+    if (line > srv->cfg.max_request_line_bytes) {
+        req->http1_is_persistent = 0;
+        send_error(req, WS_URI_TOO_LONG, "the request line is longer than %zu bytes",
+                   srv->cfg.max_request_line_bytes);
+        return false;
+    }
+    raw_fields f = count_raw_fields(req);
+    if ((f.checked ? f.header_bytes : header_bytes(req)) > srv->cfg.max_header_bytes) {
+        req->http1_is_persistent = 0;
+        send_error(req, WS_HEADERS_TOO_LARGE, "the header fields are larger than %zu bytes",
+                   srv->cfg.max_header_bytes);
+        return false;
+    }
+    return framing_clear(req, &f);
+}
+
 int routes_handle(h2o_handler_t *self, h2o_req_t *req) {
     http_server *srv = ((ws_handler *)self)->srv;
+    if (!within_limits(srv, req)) {
+        return 0;
+    }
+    /* h2o would read "GET health" as "/health"; a target must be a path (origin form). */
+    if (req->input.path.len == 0 || req->input.path.base[0] != '/') {
+        return send_error(req, WS_BAD_REQUEST,
+                          "the request target must be a path beginning "
+                          "with '/'");
+    }
     if (!authorized(srv, req)) {
         return 0;
     }
@@ -549,4 +673,87 @@ void routes_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
         }
         job_release(j);
     }
+}
+
+/* h2o's own refusals. h2o 2.2 answers some requests itself before they reach the handler
+ * (h2o_send_error_generic: 413 for a body past --max-body-bytes, 400 for a broken
+ * Content-Length or chunked body or an unknown Transfer-Encoding, 417 for an unknown
+ * Expect), with a text/plain body. This filter sees every response; for such a one it
+ * swaps the body for our JSON error, keeping h2o's status and using its text as the
+ * message. (Requests h2o cannot parse at all are answered by h2o's HTTP/1 parser with a
+ * fixed plain-text 400 written straight to the socket, past any filter: see docs/api.md.) */
+
+static ws_status status_for_http(int http) {
+    switch (http) {
+    case 400:
+        return WS_BAD_REQUEST;
+    case 404:
+        return WS_NOT_FOUND;
+    case 405:
+        return WS_METHOD_NOT_ALLOWED;
+    case 408:
+        return WS_REQUEST_TIMEOUT;
+    case 413:
+        return WS_PAYLOAD_TOO_LARGE;
+    case 414:
+        return WS_URI_TOO_LONG;
+    case 417:
+        return WS_EXPECTATION_FAILED;
+    case 431:
+        return WS_HEADERS_TOO_LARGE;
+    case 503:
+        return WS_UNAVAILABLE;
+    default:
+        return WS_INTERNAL;
+    }
+}
+
+static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                               size_t bufcnt, h2o_send_state_t state) {
+    if (h2o_send_state_is_in_progress(state)) {
+        return; /* h2o's error bodies come whole, in the final call */
+    }
+    char msg[MESSAGE_MAX];
+    size_t len = 0;
+    for (size_t i = 0; i < bufcnt && len < sizeof(msg); i++) {
+        size_t n = bufs[i].len < sizeof(msg) - len ? bufs[i].len : sizeof(msg) - len;
+        memcpy(msg + len, bufs[i].base, n);
+        len += n;
+    }
+    ws_status s = status_for_http(req->res.status);
+    if (s == WS_PAYLOAD_TOO_LARGE) {
+        int n = snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes",
+                         req->conn->ctx->globalconf->max_request_entity_size);
+        len = n > 0 && (size_t)n < sizeof(msg) ? (size_t)n : 0;
+    }
+    if (len == 0) {
+        len = strlen(ws_status_message(s));
+        memcpy(msg, ws_status_message(s), len);
+    }
+    json_buf body = pool_buf(req, 64 + 6 * MESSAGE_MAX);
+    json_error(&body, s, msg, len);
+    req->res.content_length = body.len;
+    h2o_iovec_t buf = h2o_iovec_init(body.buf, body.len);
+    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    h2o_ostream_send_next(self, req, head ? NULL : &buf, head ? 0 : 1, state);
+}
+
+static void on_setup_error_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot) {
+    (void)self;
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status >= 400 && ct >= 0 &&
+        h2o_memis(req->res.headers.entries[ct].value.base, req->res.headers.entries[ct].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.headers.entries[ct].orig_name = "Content-Type";
+        h2o_ostream_t *o = h2o_add_ostream(req, sizeof(*o), slot);
+        o->do_send = json_error_do_send;
+        slot = &o->next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void routes_register_error_filter(h2o_pathconf_t *path) {
+    h2o_filter_t *f = h2o_create_filter(path, sizeof(*f));
+    f->on_setup_ostream = on_setup_error_ostream;
 }

@@ -17,11 +17,20 @@
 #include <unistd.h>
 
 #include "http/internal.h"
+#include "http/json.h"
 
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_PER_WAKE 64
 #define FLUSH_GRACE_MS 300
 #define ACCEPT_PAUSE_MS 100
+/* How often each loop checks its connections' timeouts, so a timeout fires up to this late. */
+#define SWEEP_MS 100
+/* Connections accepted past --max-connections only to be answered 503; past this many more,
+ * accepting rests instead, so a flood costs neither unbounded memory nor a spinning loop. */
+#define OVER_CAP_MAX 64
+/* h2o's own request timer runs from when a connection is ready for a request; it is only a
+ * backstop behind the sweep's separate idle and request timeouts. */
+#define H2O_TIMER_SLACK_MS 1000
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 
@@ -30,6 +39,48 @@ static void resume_accepting(h2o_timeout_entry_t *entry) {
     if (t->listener) {
         h2o_socket_read_start(t->listener, on_accept);
     }
+}
+
+/* Stops accepting for ACCEPT_PAUSE_MS while the open connections are served. */
+static void pause_accepting(io_thread *t) {
+    if (!h2o_timeout_is_linked(&t->accept_resume)) {
+        h2o_socket_read_stop(t->listener);
+        h2o_timeout_link(t->loop, &t->accept_pause, &t->accept_resume);
+    }
+}
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The socket's on_close callback: h2o closed the connection. */
+static void on_conn_close(void *data) {
+    http_conn *c = data;
+    h2o_linklist_unlink(&c->link);
+    atomic_fetch_sub(&c->owner->srv->open_connections, 1);
+    free(c);
+}
+
+/* Counts and tracks a new connection; false (counting undone) if it must be dropped. */
+static bool track(io_thread *t, h2o_socket_t *sock) {
+    size_t max = t->srv->cfg.max_connections;
+    size_t open = atomic_fetch_add(&t->srv->open_connections, 1) + 1;
+    http_conn *c = open <= max + OVER_CAP_MAX ? calloc(1, sizeof(*c)) : NULL;
+    if (!c) {
+        atomic_fetch_sub(&t->srv->open_connections, 1);
+        return false;
+    }
+    c->owner = t;
+    c->sock = sock;
+    c->over_cap = open > max;
+    c->phase = CONN_IDLE;
+    c->phase_since_ms = now_ms();
+    h2o_linklist_insert(&t->conns, &c->link);
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = c;
+    return true;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err) {
@@ -42,14 +93,88 @@ static void on_accept(h2o_socket_t *listener, const char *err) {
         if (!sock) {
             /* Out of file descriptors, the listener stays readable: without a pause the
              * loop would spin on it at full CPU. Rest, serve the open connections, retry. */
-            if ((errno == EMFILE || errno == ENFILE) && !h2o_timeout_is_linked(&t->accept_resume)) {
-                h2o_socket_read_stop(listener);
-                h2o_timeout_link(t->loop, &t->accept_pause, &t->accept_resume);
+            if (errno == EMFILE || errno == ENFILE) {
+                pause_accepting(t);
             }
+            break;
+        }
+        if (!track(t, sock)) {
+            /* Far past the connection cap: this one is closed unanswered and the listener
+             * rests, leaving later clients in the kernel's backlog. */
+            h2o_socket_close(sock);
+            pause_accepting(t);
             break;
         }
         h2o_accept(&t->accept_ctx, sock);
     }
+}
+
+/* Answers a request that did not arrive in time with 408, written straight to the socket:
+ * h2o is only reading it (nothing else is being written), and with TLS nothing is written. */
+static void send_request_timeout(h2o_socket_t *sock) {
+    if (sock->ssl != NULL || h2o_socket_is_writing(sock)) {
+        return;
+    }
+    char body[256];
+    json_buf j = {body, sizeof(body), 0};
+    static const char msg[] = "the request did not arrive completely within --request-timeout";
+    json_error(&j, WS_REQUEST_TIMEOUT, msg, sizeof(msg) - 1);
+    char res[512];
+    int n = snprintf(res, sizeof(res),
+                     "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%.*s",
+                     j.len, (int)j.len, body);
+    if (n > 0 && (size_t)n < sizeof(res)) {
+        (void)send(h2o_socket_get_fd(sock), res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+}
+
+/* One connection's timeouts. The phase is read from the socket: h2o reads an HTTP/1
+ * connection only while it waits for a request, so reading with nothing buffered is idle,
+ * reading with bytes buffered is a request under way, and not reading is a request being
+ * answered (stalled when its response makes no progress). A timed-out connection is shut
+ * down; h2o then sees the end on its next read or write and closes it the usual way. */
+static void sweep_conn(http_conn *c, uint64_t now, const http_config *cfg) {
+    h2o_socket_t *sock = c->sock;
+    conn_phase phase = CONN_BUSY;
+    if (h2o_socket_is_reading(sock)) {
+        phase = sock->input->size == 0 ? CONN_IDLE : CONN_RECEIVING;
+    } else if (h2o_socket_is_writing(sock) && sock->bytes_written == c->bytes_written) {
+        phase = CONN_STALLED;
+    }
+    c->bytes_written = sock->bytes_written;
+    if (phase != c->phase) {
+        c->phase = phase;
+        c->phase_since_ms = now;
+        return;
+    }
+    uint64_t limit = phase == CONN_RECEIVING ? cfg->request_timeout_ms
+                     : phase == CONN_BUSY    ? 0
+                                             : cfg->idle_timeout_ms;
+    if (limit == 0 || c->closing || now - c->phase_since_ms < limit) {
+        return;
+    }
+    if (phase == CONN_RECEIVING) {
+        send_request_timeout(sock);
+    }
+    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    c->closing = true;
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry) {
+    io_thread *t = H2O_STRUCT_FROM_MEMBER(io_thread, sweep, entry);
+    uint64_t now = now_ms();
+    for (h2o_linklist_t *n = t->conns.next; n != &t->conns; n = n->next) {
+        sweep_conn(H2O_STRUCT_FROM_MEMBER(http_conn, link, n), now, &t->srv->cfg);
+    }
+    h2o_timeout_link(t->loop, &t->sweep_period, &t->sweep);
+}
+
+http_conn *http_conn_of(h2o_req_t *req) {
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
+    return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
 }
 
 static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages) {
@@ -69,12 +194,6 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
             atomic_store(&t->exiting, true);
         }
     }
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void init_loop(io_thread *t);
@@ -222,8 +341,9 @@ static void setup_config(http_server *srv) {
     h2o_config_init(&srv->globalconf);
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("wallet-service"));
     srv->globalconf.max_request_entity_size = srv->cfg.max_body_bytes;
-    srv->globalconf.http1.req_timeout = srv->cfg.request_timeout_ms;
-    srv->globalconf.http2.idle_timeout = srv->cfg.request_timeout_ms;
+    srv->globalconf.http1.req_timeout =
+        srv->cfg.idle_timeout_ms + srv->cfg.request_timeout_ms + H2O_TIMER_SLACK_MS;
+    srv->globalconf.http2.idle_timeout = srv->cfg.idle_timeout_ms;
     /* The API is HTTP/1.1. HTTP/2 would let one connection hold ~100 events pages at once
      * (a page is built whole before it is sent); with the upgrade off, h2o 2.2 refuses both
      * the h2c upgrade and HTTP/2 with prior knowledge (checked with curl). */
@@ -234,6 +354,10 @@ static void setup_config(http_server *srv) {
     ws_handler *h = (ws_handler *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = routes_handle;
     h->srv = srv;
+    /* h2o's own refusals (413, 400, 417 before a request reaches the handler) are sent
+     * through the host's fallback path: the filter there turns them into JSON errors. */
+    routes_register_error_filter(path);
+    routes_register_error_filter(&host->fallback_path);
 }
 
 /* Everything h2o of one loop is created on that loop's own thread: h2o keeps per-thread
@@ -251,6 +375,10 @@ static void init_loop(io_thread *t) {
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
     h2o_timeout_init(t->loop, &t->accept_pause, ACCEPT_PAUSE_MS);
     t->accept_resume.cb = resume_accepting;
+    h2o_linklist_init_anchor(&t->conns);
+    h2o_timeout_init(t->loop, &t->sweep_period, SWEEP_MS);
+    t->sweep.cb = on_sweep;
+    h2o_timeout_link(t->loop, &t->sweep_period, &t->sweep);
     t->listener = h2o_evloop_socket_create(t->loop, t->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);

@@ -15,14 +15,37 @@
 
 #define HTTP_IO_THREADS_MAX 64
 
+/* Defaults and bounds of the limit flags. h2o 2.2 itself refuses (plain-text 400) any
+ * request head over H2O_MAX_REQLEN (417,792 bytes) or with more than 100 header fields, so
+ * the request line and header limits stay well under that. */
+#define HTTP_MAX_BODY_BYTES_DEFAULT 4096
+#define HTTP_MAX_BODY_BYTES_LIMIT (1u << 20)
+#define HTTP_REQUEST_TIMEOUT_MS_DEFAULT 10000
+#define HTTP_IDLE_TIMEOUT_MS_DEFAULT 30000
+#define HTTP_TIMEOUT_MS_MIN 100
+#define HTTP_TIMEOUT_MS_MAX 3600000
+#define HTTP_MAX_CONNECTIONS_DEFAULT 1024
+#define HTTP_MAX_CONNECTIONS_LIMIT 1000000
+#define HTTP_MAX_REQUEST_LINE_DEFAULT 4096
+#define HTTP_MAX_REQUEST_LINE_MIN 64
+#define HTTP_MAX_REQUEST_LINE_LIMIT 65536
+#define HTTP_MAX_HEADER_BYTES_DEFAULT 8192
+#define HTTP_MAX_HEADER_BYTES_MIN 256
+#define HTTP_MAX_HEADER_BYTES_LIMIT 262144
+
 typedef struct http_server http_server;
 
 typedef struct {
     const char *bind; /* numeric IPv4 or IPv6 address */
     uint16_t port;    /* 0: an ephemeral port, see http_port */
     size_t io_threads;
-    size_t max_body_bytes;
-    uint64_t request_timeout_ms;
+    /* Limits (docs/api.md, "Limits and refusals"). */
+    size_t max_body_bytes;         /* 413 past it */
+    uint64_t request_timeout_ms;   /* from a request's first byte to its last; then 408 */
+    uint64_t idle_timeout_ms;      /* a connection with no request under way is closed */
+    size_t max_connections;        /* open connections over all I/O threads; then 503 */
+    size_t max_request_line_bytes; /* "GET /path?query HTTP/1.1"; 414 past it */
+    size_t max_header_bytes;       /* the header fields together; 431 past it */
     /* Access control and TLS. auth: the API keys, NULL for none; owned by the caller and
      * kept until after http_stop. tls_cert_path/tls_key_path: PEM files, both or neither
      * (NULL: plain HTTP). */

@@ -2,10 +2,13 @@
  * client and a reader for the server's compact JSON. See harness.h for the contract. */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +49,22 @@ void ws_sleep_ms(int ms) {
 }
 
 /* ---- processes ------------------------------------------------------------------------- */
+
+long ws_process_cpu_ticks(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    long utime = 0;
+    long stime = 0;
+    /* Fields 14 and 15; the command name (field 2) has no spaces for our binaries. */
+    int n =
+        fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    fclose(f);
+    return n == 2 ? utime + stime : -1;
+}
 
 static ws_server *registry[SERVERS_MAX];
 
@@ -1389,4 +1410,174 @@ done:
     free(maybe);
     free(rejected);
     return ok;
+}
+
+/* ---- raw TCP ----------------------------------------------------------------------------- */
+
+#define RAW_READ_MAX (1u << 20)
+
+int ws_raw_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Waits at most until deadline for fd to be ready for events; false on a timeout. */
+static bool raw_wait(int fd, short events, int64_t deadline) {
+    for (;;) {
+        int64_t left = deadline - ws_now_ms();
+        if (left <= 0) {
+            return false;
+        }
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)left);
+        if (r > 0) {
+            return true;
+        }
+        if (r < 0 && errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+bool ws_raw_send(int fd, const void *data, size_t len, int timeout_ms) {
+    int64_t deadline = ws_now_ms() + timeout_ms;
+    const char *p = data;
+    while (len > 0) {
+        if (!raw_wait(fd, POLLOUT, deadline)) {
+            return false;
+        }
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Case-insensitive search for a header line "name: value" within head[0..len). */
+static const char *raw_header(const char *head, size_t len, const char *name, size_t *vlen) {
+    size_t nl = strlen(name);
+    for (const char *line = head; line < head + len;) {
+        const char *eol = memchr(line, '\n', (size_t)(head + len - line));
+        if (eol == NULL) {
+            break;
+        }
+        if ((size_t)(eol - line) > nl + 1 && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ') {
+                v++;
+            }
+            const char *end = eol > v && eol[-1] == '\r' ? eol - 1 : eol;
+            *vlen = (size_t)(end - v);
+            return v;
+        }
+        line = eol + 1;
+    }
+    return NULL;
+}
+
+/* Parses one response at buf[0..len). Returns the bytes it takes, or 0 if incomplete or
+ * malformed (then the status stays 0). */
+static size_t raw_parse(const char *buf, size_t len, bool head_only, ws_raw_response *r) {
+    memset(r, 0, sizeof(*r));
+    const char *end = NULL;
+    for (size_t i = 0; i + 3 < len && end == NULL; i++) {
+        if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
+            end = buf + i + 4;
+        }
+    }
+    if (end == NULL || len < 12 || memcmp(buf, "HTTP/1.", 7) != 0) {
+        return 0;
+    }
+    size_t hlen = (size_t)(end - buf);
+    size_t vlen;
+    const char *v = raw_header(buf, hlen, "content-length", &vlen);
+    size_t body_len = v != NULL ? strtoul(v, NULL, 10) : 0;
+    size_t take = hlen + (head_only ? 0 : body_len);
+    if (take > len) {
+        return 0;
+    }
+    r->status = atoi(buf + 9);
+    r->body_len = head_only ? 0 : body_len;
+    size_t copy = r->body_len < sizeof(r->body) - 1 ? r->body_len : sizeof(r->body) - 1;
+    memcpy(r->body, end, copy);
+    r->body[copy] = '\0';
+    if ((v = raw_header(buf, hlen, "content-type", &vlen)) != NULL) {
+        snprintf(r->content_type, sizeof(r->content_type), "%.*s", (int)vlen, v);
+    }
+    r->close = (v = raw_header(buf, hlen, "connection", &vlen)) != NULL && vlen == 5 &&
+               strncasecmp(v, "close", 5) == 0;
+    r->has_retry_after = raw_header(buf, hlen, "retry-after", &vlen) != NULL;
+    return take;
+}
+
+int ws_raw_read(int fd, ws_raw_response *out, int want, const bool *head, int timeout_ms,
+                bool *closed) {
+    int64_t deadline = ws_now_ms() + timeout_ms;
+    char *buf = malloc(RAW_READ_MAX);
+    size_t len = 0;
+    size_t used = 0;
+    int got = 0;
+    bool eof = false;
+    if (buf == NULL) {
+        return 0;
+    }
+    while (got < want) {
+        size_t n = raw_parse(buf + used, len - used, head != NULL && head[got], &out[got]);
+        if (n > 0) {
+            used += n;
+            got++;
+            continue;
+        }
+        if (eof || len == RAW_READ_MAX || !raw_wait(fd, POLLIN, deadline)) {
+            break;
+        }
+        ssize_t r = recv(fd, buf + len, RAW_READ_MAX - len, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        eof = r <= 0; /* a reset counts as closed too */
+        len += r > 0 ? (size_t)r : 0;
+    }
+    if (closed != NULL) {
+        /* Still open unless the peer closed: a short wait tells them apart. */
+        if (!eof && raw_wait(fd, POLLIN, ws_now_ms() + (got < want ? 0 : 50))) {
+            char c;
+            eof = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) <= 0;
+        }
+        *closed = eof;
+    }
+    free(buf);
+    return got;
+}
+
+int ws_raw_exchange(int port, const void *data, size_t len, ws_raw_response *out, int want,
+                    int timeout_ms) {
+    int fd = ws_raw_connect(port);
+    if (fd < 0) {
+        return -1;
+    }
+    /* A server that refuses a request early may close before all of it is sent; its answer
+     * can still be waiting to be read, so a failed send is not the end. */
+    bool sent = ws_raw_send(fd, data, len, timeout_ms);
+    int got = ws_raw_read(fd, out, want, NULL, timeout_ms, NULL);
+    if (!sent && got == 0) {
+        got = -1;
+    }
+    close(fd);
+    return got;
 }

@@ -91,6 +91,9 @@ void ws_cleanup_all(void);
  * captured into out, at most timeout_ms. Returns the exit code, or -1 on timeout/failure. */
 int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeout_ms);
 
+/* The user+system CPU time of a process in clock ticks (from /proc), or -1. */
+long ws_process_cpu_ticks(pid_t pid);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t ws_now_ms(void);
 void ws_sleep_ms(int ms);
@@ -139,6 +142,35 @@ long ws_get(ws_client *c, ws_response *r, const char *fmt, ...)
  * body with Content-Length: 0. */
 long ws_request(ws_client *c, const char *method, ws_response *r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- raw TCP: requests libcurl will not send -------------------------------------------- */
+
+/* One HTTP/1.1 response read off a raw socket (Content-Length framing only, which is all
+ * the server sends). */
+typedef struct {
+    int status; /* 0 if no complete response */
+    char content_type[96];
+    bool close; /* "Connection: close" */
+    bool has_retry_after;
+    char body[2048]; /* NUL-terminated; truncated past 2047 bytes */
+    size_t body_len; /* the full Content-Length */
+} ws_raw_response;
+
+/* A blocking TCP connection to 127.0.0.1:port, or -1. Close it with close(2). */
+int ws_raw_connect(int port);
+/* Sends all len bytes within timeout_ms. False on error, timeout or a closed peer. */
+bool ws_raw_send(int fd, const void *data, size_t len, int timeout_ms);
+/* Reads until want responses are complete, the peer closes or timeout_ms pass (reading at
+ * most 1 MiB). A response to HEAD has no body: head[i] says which of them answer HEAD (NULL:
+ * none). Returns how many complete responses were parsed into out; *closed (if not NULL)
+ * tells whether the peer closed the connection. */
+int ws_raw_read(int fd, ws_raw_response *out, int want, const bool *head, int timeout_ms,
+                bool *closed);
+/* Connects, sends data, reads at most want responses (timeout_ms for each step), closes.
+ * Returns the number of responses, or -1 if it could not connect, or could not send and
+ * got no answer either. */
+int ws_raw_exchange(int port, const void *data, size_t len, ws_raw_response *out, int want,
+                    int timeout_ms);
 
 /* ---- JSON (compact, as the server writes it) ------------------------------------------- */
 

@@ -79,3 +79,14 @@ Test(status, spot_checks) {
     cr_assert_eq(ws_status_http(WS_OVERLOADED), 503);
     cr_assert_str_eq(ws_status_message(WS_SAME_ACCOUNT), "fromAccount and toAccount must differ");
 }
+
+Test(status, stored_values_never_move) {
+    /* An idempotency record stores the status of a refused transfer as a byte: these values
+     * are on disk and must stay what they were when the records were written. */
+    cr_assert_eq(WS_OK, 0);
+    cr_assert_eq(WS_ACCOUNT_NOT_FOUND, 5);
+    cr_assert_eq(WS_INSUFFICIENT_FUNDS, 12);
+    cr_assert_eq(WS_SAME_ACCOUNT, 13);
+    cr_assert_eq(WS_BALANCE_OVERFLOW, 14);
+    cr_assert_eq(WS_UNAVAILABLE, 18);
+}
