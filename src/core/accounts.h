@@ -1,8 +1,9 @@
 /* The writer's in-memory account table: ID -> balance, open addressing with linear
  * probing, hashed with SipHash under a random key drawn when the table is made (IDs are
- * client-chosen: an unkeyed hash would let a client pile them into one probe run). IDs are copied
- * into an arena of large chunks, so inserting an account does not allocate per account, and a slot
- * is 24 bytes. Not thread-safe: one owner (the writer). */
+ * client-chosen: an unkeyed hash would let a client pile them into one probe run). An 8-byte
+ * slot points at a 16-byte entry (balance and ID position); IDs are copied into one growing
+ * buffer, so inserting an account does not allocate per account. About 32 bytes plus the ID
+ * per account. Not thread-safe: one owner (the writer). */
 #ifndef WS_CORE_ACCOUNTS_H
 #define WS_CORE_ACCOUNTS_H
 

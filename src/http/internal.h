@@ -59,7 +59,7 @@ struct http_server {
     io_thread *threads;
     size_t thread_count;
     uint16_t port;
-    SSL_CTX *ssl_ctx; /* NULL: plain HTTP */
+    SSL_CTX *ssl_ctx;               /* NULL: plain HTTP */
     atomic_size_t open_connections; /* over every loop, for --max-connections */
 };
 

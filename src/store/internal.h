@@ -9,6 +9,8 @@
 
 /* A new iterator positioned at the first key >= from; destroy with rocksdb_iter_destroy. */
 rocksdb_iterator_t *store_iterator_(store *st, const char *from, size_t len);
+/* The same for scans of a whole key range: reads ahead and leaves the block cache alone. */
+rocksdb_iterator_t *store_scan_iterator_(store *st, const char *from, size_t len);
 /* Reads and decodes event seq; WS_CORRUPT if absent or failing its checks. */
 WS_MUST_USE ws_status store_event_(store *st, uint64_t seq, ws_event *e);
 

@@ -127,7 +127,7 @@ static void check_meta(audit *a) {
 
 /* Every index entry names an event of its own account, and every event has one entry. */
 static void check_index(audit *a) {
-    rocksdb_iterator_t *it = store_iterator_(a->st, "x", 1);
+    rocksdb_iterator_t *it = store_scan_iterator_(a->st, "x", 1);
     uint64_t entries = 0;
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
@@ -170,7 +170,7 @@ static bool record_matches_log(store *st, const ws_transfer_record *r, const cha
 
 /* Every successful idempotency record points at the Debit of its transaction. */
 static void check_transfers(audit *a) {
-    rocksdb_iterator_t *it = store_iterator_(a->st, "t", 1);
+    rocksdb_iterator_t *it = store_scan_iterator_(a->st, "t", 1);
     uint64_t ok = 0;
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
