@@ -68,6 +68,10 @@ ws_status store_open(const char *dir, bool read_only, store **out) {
     rocksdb_options_set_write_buffer_size(st->options, 16u << 20);
     rocksdb_options_set_max_background_jobs(st->options, 2);
     rocksdb_options_set_keep_log_file_num(st->options, 4); /* RocksDB's own LOG files */
+    /* Background flushes and compactions sync every 1 MB instead of in one burst at the end
+     * of a file, which would queue the writer's WAL fdatasync behind it: transfer p99
+     * 13.5 -> 12.2 ms (medians of three 12 s runs, docs/performance.md). */
+    rocksdb_options_set_bytes_per_sync(st->options, 1u << 20);
     st->cache = rocksdb_cache_create_lru(32u << 20);
     st->table_options = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(st->table_options, st->cache);
