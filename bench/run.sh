@@ -35,8 +35,12 @@ cleanup() {
     [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null
     [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null && wait "$svc_pid" 2>/dev/null
     [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-    [ -n "$pg_started" ] && as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop \
-        >/dev/null 2>&1
+    if [ -n "$pg_started" ]; then
+        as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop >/dev/null 2>&1
+        # Interrupted while starting: pg_ctl may not know the postmaster yet.
+        [ -f "$tmp/pg/data/postmaster.pid" ] && kill -QUIT "$(head -n 1 "$tmp/pg/data/postmaster.pid")"
+        sleep 0.2
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -203,6 +207,7 @@ bench_postgres() {
         die "initdb failed"
     }
     pg_port=$(free_port)
+    pg_started=1 # from here on, cleanup stops it
     # Defaults kept (fsync on, synchronous_commit on, full_page_writes on); only where it
     # listens, and enough connections for the load.
     as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -w -t 60 \
@@ -211,7 +216,6 @@ bench_postgres() {
         cat "$tmp/pg/server.log" >&2
         die "PostgreSQL did not start"
     }
-    pg_started=1
     local psql=("$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U bench -v ON_ERROR_STOP=1 -q)
     as_pg "${psql[@]}" -d postgres -c "CREATE DATABASE bench" >/dev/null
     as_pg "${psql[@]}" -d bench -f "$here/pg/schema.sql" >/dev/null
