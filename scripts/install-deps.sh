@@ -11,6 +11,7 @@ packages=(
     uuid-dev
     libcriterion-dev
     libcurl4-openssl-dev curl
+    clang libclang-rt-14-dev
     wrk
 )
 if [ "${1:-}" = "--bench" ]; then
