@@ -4,7 +4,11 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test bench clean
+# Sanitizer and fuzzing builds live beside the normal one (see README, Testing).
+FUZZ_SECONDS ?= 60
+FUZZERS = fuzz_query fuzz_amount_id fuzz_event fuzz_transfer
+
+.PHONY: all deps build run test test-asan test-tsan test-fuzz fuzz-build fuzz bench clean
 
 all: build
 
@@ -21,6 +25,47 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 300
+	@$(MAKE) --no-print-directory test-asan test-tsan test-fuzz
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWS_SANITIZE=address >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure --timeout 300
+
+# The queue, the service and the concurrent integration tests under ThreadSanitizer.
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWS_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && ctest --output-on-failure --timeout 600
+
+# The libFuzzer harnesses, built with clang in their own directory.
+fuzz-build: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+		-DWS_FUZZ=ON -DWS_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-fuzz --target fuzzers -j $(JOBS)
+
+# Replays the committed corpus: every input once, as a regression test.
+test-fuzz: fuzz-build
+	@cd build-fuzz && ctest --output-on-failure --timeout 300
+
+# Fuzzes each harness for FUZZ_SECONDS, one process at a time. New inputs go to a working
+# corpus in build-fuzz/corpus; those that add coverage are then merged into the committed
+# corpus (tests/fuzz/corpus). A crash stops here with its input in build-fuzz/artifacts.
+fuzz: fuzz-build
+	@mkdir -p build-fuzz/artifacts
+	@for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		./build-fuzz/tests/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/artifacts/$$f- \
+			build-fuzz/corpus/$$f tests/fuzz/corpus/$$f 2>build-fuzz/$$f.log \
+			|| { tail -40 build-fuzz/$$f.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::new_units_added" build-fuzz/$$f.log; \
+		./build-fuzz/tests/fuzz/$$f -merge=1 tests/fuzz/corpus/$$f build-fuzz/corpus/$$f \
+			2>>build-fuzz/$$f.log || exit 1; \
+	done
 
 # The comparison with PostgreSQL 15 and Redis 7 (bench/run.sh; docs/performance.md).
 # A Release build of its own, without the tests; installs the peers on first use.
@@ -31,7 +76,7 @@ bench:
 	@bash bench/run.sh build-release/wallet-service
 
 clean:
-	rm -rf $(BUILD_DIR) build-release
+	rm -rf $(BUILD_DIR) build-release build-asan build-tsan build-fuzz
 
 # The crash loop: kill -9 under concurrent transfer load CRASH_ROUNDS times (at most 100),
 # restarting on the same data each time and checking every acknowledged transfer, the

@@ -12,6 +12,7 @@ packages=(
     libcriterion-dev
     libcurl4-openssl-dev curl
     openssl
+    clang libclang-rt-14-dev
     wrk
 )
 if [ "${1:-}" = "--bench" ]; then

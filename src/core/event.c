@@ -64,7 +64,12 @@ static bool event_well_formed(const ws_event *e) {
     bool refs_ok = e->type == WS_EVENT_ACCOUNT_CREATED
                        ? e->transaction_len == 0 && e->counterparty_len == 0
                        : e->transaction_len > 0 && e->counterparty_len > 0;
-    return type_ok && refs_ok && e->seq > 0 && e->account_len > 0 &&
+    /* The IDs must be IDs, not merely of the right length: a record is checked against
+     * everything the rest of the service assumes of it (found by tests/fuzz/fuzz_event). */
+    bool ids_ok = ws_id_valid(e->account, e->account_len) &&
+                  (e->transaction_len == 0 || ws_id_valid(e->transaction, e->transaction_len)) &&
+                  (e->counterparty_len == 0 || ws_id_valid(e->counterparty, e->counterparty_len));
+    return type_ok && refs_ok && ids_ok && e->seq > 0 && e->account_len > 0 &&
            e->account_len <= WS_ID_LEN_MAX && e->transaction_len <= WS_ID_LEN_MAX &&
            e->counterparty_len <= WS_ID_LEN_MAX && e->amount <= WS_AMOUNT_MAX &&
            e->balance <= WS_AMOUNT_MAX && e->timestamp_us < WS_TIMESTAMP_US_MAX;
@@ -150,8 +155,8 @@ void ws_format_timestamp(uint64_t timestamp_us, char *out) {
  *   8 u64 amount  16 u64 from_balance  24 u64 to_balance  32 u64 seq
  *   40 from bytes, to bytes, u32 crc32c */
 size_t ws_transfer_record_encode(const ws_transfer_record *r, unsigned char *out) {
-    WS_ASSERT(r->from_len > 0 && r->from_len <= WS_ID_LEN_MAX);
-    WS_ASSERT(r->to_len > 0 && r->to_len <= WS_ID_LEN_MAX);
+    WS_ASSERT(ws_id_valid(r->from, r->from_len));
+    WS_ASSERT(ws_id_valid(r->to, r->to_len));
     WS_ASSERT(r->status >= 0 && r->status < WS_STATUS_COUNT_);
     WS_ASSERT(r->missing_side <= 2);
     memset(out, 0, 40);
@@ -196,5 +201,8 @@ ws_status ws_transfer_record_decode(const unsigned char *buf, size_t len, ws_tra
     memcpy(r->to, buf + 40 + r->from_len, r->to_len);
     bool amounts_ok = r->amount >= 1 && r->amount <= WS_AMOUNT_MAX &&
                       r->from_balance <= WS_AMOUNT_MAX && r->to_balance <= WS_AMOUNT_MAX;
-    return amounts_ok ? WS_OK : WS_CORRUPT;
+    /* A retry is answered from this record, so its IDs must be IDs (tests/fuzz/fuzz_transfer
+     * found records with any bytes there accepted). */
+    bool ids_ok = ws_id_valid(r->from, r->from_len) && ws_id_valid(r->to, r->to_len);
+    return amounts_ok && ids_ok ? WS_OK : WS_CORRUPT;
 }

@@ -7,7 +7,8 @@
  *   3  u8  transaction_len      32 u64 timestamp_us       u32 crc32c of all bytes before it
  *   4  u8  counterparty_len
  *   5..7 zero
- * Decode checks the version, the type, the lengths, the total size and the CRC.
+ * Decode checks the version, the type, the lengths, the total size, that the IDs are valid
+ * IDs (ws_id_valid) and the CRC.
  * Pure functions; any thread. */
 #ifndef WS_CORE_EVENT_H
 #define WS_CORE_EVENT_H

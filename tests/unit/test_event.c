@@ -663,3 +663,36 @@ Test(transfer_record, rejects_out_of_range_amounts) {
     reseal(zero, n);
     cr_assert_eq(ws_transfer_record_decode(zero, n, &d), WS_CORRUPT);
 }
+
+/* Found by tests/fuzz: records whose CRC is right but whose ID bytes are not an ID (a NUL,
+ * a space, a byte past ASCII) were accepted. Each ID position of each record is tried. */
+static const unsigned char NOT_ID_BYTES[] = {0x00, ' ', '/', '%', 0x7f, 0xfb};
+
+Test(event, decode_rejects_ids_that_are_not_ids) {
+    ws_event samples[] = {debit_event(), created_event()};
+    for (size_t s = 0; s < 2; s++) {
+        const ws_event *e = &samples[s];
+        size_t ids_len = (size_t)e->account_len + e->transaction_len + e->counterparty_len;
+        for (size_t pos = 0; pos < ids_len; pos++) {
+            for (size_t b = 0; b < sizeof(NOT_ID_BYTES); b++) {
+                assert_resealed_rejected(e, WS_EVENT_HEADER_SIZE + pos, NOT_ID_BYTES[b]);
+            }
+        }
+    }
+}
+
+Test(transfer_record, rejects_ids_that_are_not_ids) {
+    ws_transfer_record r = sample_record();
+    unsigned char buf[WS_TRANSFER_RECORD_SIZE_MAX];
+    ws_transfer_record d;
+    size_t ids_len = (size_t)r.from_len + r.to_len;
+    for (size_t pos = 0; pos < ids_len; pos++) {
+        for (size_t b = 0; b < sizeof(NOT_ID_BYTES); b++) {
+            size_t n = ws_transfer_record_encode(&r, buf);
+            buf[40 + pos] = NOT_ID_BYTES[b];
+            reseal(buf, n);
+            cr_assert_eq(ws_transfer_record_decode(buf, n, &d), WS_CORRUPT, "pos %zu byte %u", pos,
+                         NOT_ID_BYTES[b]);
+        }
+    }
+}
