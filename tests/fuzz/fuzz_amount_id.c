@@ -11,14 +11,7 @@
 #include <string.h>
 
 #include "core/parse.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "property failed: %s at %s:%d\n", #cond, __FILE__, __LINE__);          \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static const char AMOUNT_MAX_DIGITS[] = "9223372036854775807";
 

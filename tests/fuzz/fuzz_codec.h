@@ -9,14 +9,7 @@
 #include <string.h>
 
 #include "core/crc32c.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "property failed: %s at %s:%d\n", #cond, __FILE__, __LINE__);          \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 /* Copies data into a fresh allocation of exactly size bytes (so ASan sees any read past
  * the end) and, with fix_crc, rewrites the last 4 bytes as the CRC32C of the rest. */

@@ -9,14 +9,7 @@
 #include <string.h>
 
 #include "core/parse.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "property failed: %s at %s:%d\n", #cond, __FILE__, __LINE__);          \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 typedef struct {
     char name[WS_QUERY_LEN_MAX];
