@@ -48,7 +48,10 @@ typedef struct {
     bool closing;  /* shut down by the sweep; h2o closes it on its next read or write */
     conn_phase phase;
     uint64_t phase_since_ms;
-    size_t bytes_written; /* at the last sweep, to see a response that makes no progress */
+    size_t bytes_written;   /* at the last sweep, to see a response that makes no progress */
+    size_t bytes_read;      /* at the last sweep, to see traffic on an idle connection */
+    uint64_t requests;      /* requests handed to routes_handle; bumped there */
+    uint64_t requests_seen; /* at the last sweep: a change means a request completed */
 } http_conn;
 
 struct http_server {

@@ -549,6 +549,17 @@ static bool within_limits(http_server *srv, h2o_req_t *req) {
 
 int routes_handle(h2o_handler_t *self, h2o_req_t *req) {
     http_server *srv = ((ws_handler *)self)->srv;
+    http_conn *conn = http_conn_of(req);
+    if (conn != NULL) {
+        if (conn->closing) {
+            /* The sweep has shut this connection down: whatever arrived in the same loop
+             * turn must not run, since its answer can no longer reach the client (which
+             * might then repeat a GET that moved money). */
+            req->http1_is_persistent = 0;
+            return send_error(req, WS_UNAVAILABLE, "the connection timed out and is closing");
+        }
+        conn->requests++;
+    }
     if (!within_limits(srv, req)) {
         return 0;
     }

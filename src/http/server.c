@@ -143,7 +143,15 @@ static void sweep_conn(http_conn *c, uint64_t now, const http_config *cfg) {
         phase = CONN_STALLED;
     }
     c->bytes_written = sock->bytes_written;
-    if (phase != c->phase) {
+    /* A phase seen at two sweeps is not one phase throughout: a keep-alive client whose
+     * requests each fit between two sweeps is seen idle every time. So a request completed
+     * since the last sweep restarts every clock, and so does any byte read on a connection
+     * seen idle; bytes trickling into a request under way do not restart its clock. */
+    bool request_done = c->requests != c->requests_seen;
+    bool traffic = sock->bytes_read != c->bytes_read;
+    c->requests_seen = c->requests;
+    c->bytes_read = sock->bytes_read;
+    if (phase != c->phase || request_done || (phase == CONN_IDLE && traffic)) {
         c->phase = phase;
         c->phase_since_ms = now;
         return;

@@ -556,6 +556,40 @@ Test(badinput, slow_and_idle_clients, .fini = teardown, .timeout = 60) {
     stop_and_verify();
 }
 
+/* The timeouts measure one request or one idle stretch, not the connection's life: a
+ * keep-alive client that sends a request every 50 ms for 4x --idle-timeout, and one that
+ * streams requests split in two packets for 5x --request-timeout, are served throughout
+ * and never cut or answered 408. (The sweep used to see such a client "idle" or
+ * "receiving" at every 100 ms tick and close it while in use.) */
+Test(badinput, busy_keep_alive_is_not_timed_out, .fini = teardown, .timeout = 60) {
+    static const char *const args[] = {"--request-timeout", "200", "--idle-timeout", "300", NULL};
+    start(args);
+    create_accounts();
+    static const char req[] = "GET " GB "A HTTP/1.1\r\nHost: t\r\n\r\n";
+    int fd = ws_raw_connect(srv->port);
+    cr_assert(fd >= 0);
+    ws_raw_response r;
+    bool closed = false;
+    for (int i = 0; i < 24; i++) { /* about 1.2 s */
+        cr_assert(ws_raw_send(fd, req, sizeof(req) - 1, 1000), "request %d: send failed", i);
+        int got = ws_raw_read(fd, &r, 1, NULL, 2000, &closed);
+        cr_assert_eq(got, 1, "request %d: no answer (closed: %d)", i, closed);
+        cr_assert_eq(r.status, 200, "request %d: %d %s", i, r.status, r.body);
+        cr_assert(!r.close, "request %d: connection closed", i);
+        ws_sleep_ms(50);
+    }
+    for (int i = 0; i < 100; i++) { /* each request in two packets, 10 ms apart: ~1 s */
+        cr_assert(ws_raw_send(fd, req, 20, 1000));
+        ws_sleep_ms(10);
+        cr_assert(ws_raw_send(fd, req + 20, sizeof(req) - 1 - 20, 1000));
+        int got = ws_raw_read(fd, &r, 1, NULL, 2000, &closed);
+        cr_assert_eq(got, 1, "split request %d: no answer (closed: %d)", i, closed);
+        cr_assert_eq(r.status, 200, "split request %d: %d %s", i, r.status, r.body);
+    }
+    close(fd);
+    stop_and_verify();
+}
+
 /* At --max-connections, a new connection's request is answered 503 overloaded (JSON,
  * Retry-After, Connection: close); connections already open are still served; once some
  * close, new ones are served again. */
