@@ -399,8 +399,19 @@ report() {
 }
 
 log "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), temporary dir on $(df -P "$tmp" | awk 'NR == 2 {print $1}')"
+# Each system starts on a settled disk: what the build, an earlier run or the previous
+# system wrote is on disk (sync) and its deletes have been discarded, so that none of them
+# pays for another's writeback in its fdatasync times.
+settle() {
+    sync
+    sleep 2
+}
+settle
 bench_service
+settle
 bench_postgres
+settle
 bench_redis
+settle
 [ "$mem_accounts" -gt 0 ] && bench_memory
 report
