@@ -521,8 +521,7 @@ static bool framing_clear(h2o_req_t *req, const raw_fields *f) {
 
 /* The connection and size limits, checked before routing. Answers and returns false when
  * one is passed. */
-static bool within_limits(http_server *srv, h2o_req_t *req) {
-    const http_conn *c = http_conn_of(req);
+static bool within_limits(http_server *srv, h2o_req_t *req, const http_conn *c) {
     if (c != NULL && c->over_cap) {
         req->http1_is_persistent = 0;
         send_error(req, WS_OVERLOADED, "the server has %zu open connections, its maximum",
@@ -560,7 +559,7 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req) {
         }
         conn->requests++;
     }
-    if (!within_limits(srv, req)) {
+    if (!within_limits(srv, req, conn)) {
         return 0;
     }
     /* h2o would read "GET health" as "/health"; a target must be a path (origin form). */

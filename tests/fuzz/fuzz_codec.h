@@ -26,4 +26,16 @@ static inline unsigned char *fuzz_copy(const unsigned char *data, size_t size, i
     return p;
 }
 
+/* Runs check on the input as given and again with its CRC recomputed, each in an
+ * allocation of exactly size bytes: the body of a decoder harness's entry point. */
+static inline int fuzz_decoder(const unsigned char *data, size_t size,
+                               void (*check)(const unsigned char *buf, size_t size)) {
+    for (int fix_crc = 0; fix_crc < 2; fix_crc++) {
+        unsigned char *buf = fuzz_copy(data, size, fix_crc);
+        check(buf, size);
+        free(buf);
+    }
+    return 0;
+}
+
 #endif

@@ -26,10 +26,5 @@ static void check(const unsigned char *buf, size_t size) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    for (int fix_crc = 0; fix_crc < 2; fix_crc++) {
-        unsigned char *buf = fuzz_copy(data, size, fix_crc);
-        check(buf, size);
-        free(buf);
-    }
-    return 0;
+    return fuzz_decoder(data, size, check);
 }
