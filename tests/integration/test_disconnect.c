@@ -1,7 +1,12 @@
 /* Clients that give up before their write is answered. h2o frees such a request while the
  * writer still holds its command; the service must neither touch the freed request nor
  * lose or duplicate the write. Each abandoned transfer is then retried with its
- * transferID: the retry must report it applied exactly once. */
+ * transferID: the retry must report it applied exactly once.
+ *
+ * The server is the fault-injection twin with every commit delayed by COMMIT_DELAY_MS and
+ * no fault armed, so that a write takes longer than the clients' 1 ms timeout whatever the
+ * disk: on a fast disk the plain binary answered every transfer within 1 ms and the test
+ * had nothing to prove. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,12 +18,14 @@
 #define THREADS 4
 #define PER_THREAD 150
 #define START_AMOUNT 1000000u
+#define COMMIT_DELAY_MS "5"
 
 static ws_server *srv;
 
 static void setup(void) {
     srv = ws_server_new(NULL);
     cr_assert_not_null(srv);
+    cr_assert(ws_server_add_env(srv, "WS_FAULT_COMMIT_DELAY_MS", COMMIT_DELAY_MS));
     cr_assert(ws_server_start(srv));
 }
 
