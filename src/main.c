@@ -36,6 +36,8 @@ static void usage(FILE *out) {
             "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores - 1)\n"
             "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
             "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
+            "  --checkpoint-interval MS  projections written behind the log, %u..%u ms\n"
+            "                    (WALLET_CHECKPOINT_INTERVAL, %u)\n"
             "  limits (past one: 503, 414, 431, 413 or 408 with a JSON error; docs/api.md):\n"
             "  --max-connections N   open connections, 1..%u     (WALLET_MAX_CONNECTIONS, %u)\n"
             "  --max-request-line N  request line bytes, %u..%u  (WALLET_MAX_REQUEST_LINE, %u)\n"
@@ -55,7 +57,8 @@ static void usage(FILE *out) {
             "  --help, --version\n"
             "Flags override the environment.\n",
             HTTP_IO_THREADS_MAX, SERVICE_QUEUE_MAX_LIMIT, SERVICE_QUEUE_MAX_DEFAULT,
-            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT, HTTP_MAX_CONNECTIONS_LIMIT,
+            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT, CKPT_INTERVAL_MS_MIN,
+            CKPT_INTERVAL_MS_MAX, CKPT_INTERVAL_MS_DEFAULT, HTTP_MAX_CONNECTIONS_LIMIT,
             HTTP_MAX_CONNECTIONS_DEFAULT, HTTP_MAX_REQUEST_LINE_MIN, HTTP_MAX_REQUEST_LINE_LIMIT,
             HTTP_MAX_REQUEST_LINE_DEFAULT, HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT,
             HTTP_MAX_HEADER_BYTES_DEFAULT, HTTP_MAX_BODY_BYTES_LIMIT, HTTP_MAX_BODY_BYTES_DEFAULT,
@@ -142,6 +145,11 @@ static bool apply(options *o, const char *name, const char *value) {
             return false;
         }
         o->service.batch_max = (size_t)v;
+    } else if (strcmp(name, "--checkpoint-interval") == 0) {
+        if (!parse_count(name, value, CKPT_INTERVAL_MS_MIN, CKPT_INTERVAL_MS_MAX, &v)) {
+            return false;
+        }
+        o->service.checkpoint_interval_ms = v;
     } else if (strcmp(name, "--api-key-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
                strcmp(name, "--tls-key") == 0) {
         if (value[0] == '\0') {
@@ -168,6 +176,7 @@ static bool apply_env(options *o) {
         {"WALLET_IO_THREADS", "--io-threads"},
         {"WALLET_QUEUE_MAX", "--queue-max"},
         {"WALLET_BATCH_MAX", "--batch-max"},
+        {"WALLET_CHECKPOINT_INTERVAL", "--checkpoint-interval"},
         /* limits */
         {"WALLET_MAX_CONNECTIONS", "--max-connections"},
         {"WALLET_MAX_REQUEST_LINE", "--max-request-line"},
@@ -207,7 +216,8 @@ static int parse_args(options *o, int argc, char **argv) {
                             .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
                             .max_request_line_bytes = HTTP_MAX_REQUEST_LINE_DEFAULT,
                             .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT},
-                   .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT},
+                   .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT,
+                               CKPT_INTERVAL_MS_DEFAULT},
                    .data_dir = "./data"};
     if (!apply_env(o)) {
         return EXIT_USAGE;
@@ -261,13 +271,17 @@ static int parse_args(options *o, int argc, char **argv) {
 static int run_verify(const options *o) {
     store *st = NULL;
     ws_status open_status = store_open(o->data_dir, true, &st);
-    for (int i = 1; i < VERIFY_OPEN_ATTEMPTS && open_status != WS_OK; i++) {
+    for (int i = 1; i < VERIFY_OPEN_ATTEMPTS && open_status != WS_OK &&
+                    open_status != WS_INVALID_PARAMETER;
+         i++) {
         fprintf(stderr, "wallet-service: --verify: trying the open again\n");
         nanosleep(&(struct timespec){0, VERIFY_OPEN_PAUSE_MS * 1000000L}, NULL);
         open_status = store_open(o->data_dir, true, &st);
     }
     if (open_status != WS_OK) {
-        fprintf(stderr, "wallet-service: cannot open %s for --verify\n", o->data_dir);
+        if (open_status != WS_INVALID_PARAMETER) {
+            fprintf(stderr, "wallet-service: cannot open %s for --verify\n", o->data_dir);
+        }
         return EXIT_USAGE;
     }
     store_verify_report r;

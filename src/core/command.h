@@ -1,5 +1,5 @@
 /* Commands: the writes a client asks for, as they travel from an I/O thread through the
- * queue to the writer, and the pure rules that accept or reject them.
+ * queue to the writer (which decides them with core/ledger.h).
  *
  * Ownership: the http layer allocates a command (embedded in its own request job) and
  * fills the request fields; the writer thread alone fills the result fields, then calls
@@ -42,10 +42,5 @@ struct ws_command {
     /* Called once on the writer thread when the result is final. */
     void (*done)(ws_command *cmd);
 };
-
-/* The pure transfer rules, in the order they are checked. Balances are those seen by the
- * writer including earlier commands of the same batch. */
-WS_MUST_USE ws_status ws_check_transfer(bool same_account, bool from_exists, uint64_t from_balance,
-                                        bool to_exists, uint64_t to_balance, uint64_t amount);
 
 #endif

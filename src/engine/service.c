@@ -1,11 +1,12 @@
 /* The writer thread. Its loop is the state machine of sm.h made explicit:
  *
- *   LISTEN   -> wait for commands, drain up to batch_max          -> VALIDATE (or exit)
- *   VALIDATE -> decide each command; if nothing to write          -> answer, LISTEN
- *   APPLY    -> one synced WriteBatch, then answer every caller   -> LISTEN
+ *   LISTEN   -> wait for commands, drain up to batch_max                -> VALIDATE (or exit)
+ *   VALIDATE -> decide each command; if nothing to write                -> answer, LISTEN
+ *   APPLY    -> one synced log write, publish, then answer every caller -> LISTEN
  *
  * Answers go out only after APPLY, so a caller never sees an outcome that a crash could
- * take back. */
+ * take back. After each batch the writer frees what readers can no longer hold (epoch.h)
+ * and tells the checkpointer how far the log has grown. */
 #include "engine/service.h"
 
 #include <pthread.h>
@@ -14,14 +15,24 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "engine/epoch.h"
 #include "engine/mq.h"
 #include "engine/sm.h"
 
 typedef enum { STATE_LISTEN, STATE_VALIDATE, STATE_APPLY, STATE_DONE } writer_state;
 
+struct service_reader {
+    service *svc;
+    int slot;
+};
+
 struct service {
     mq *queue;
     sm *machine;
+    epoch *epoch;
+    ckpt *checkpointer;
+    ws_accounts *accounts;
+    service_reader readers[EPOCH_READERS_MAX];
     size_t batch_max;
     ws_command **batch; /* the commands of the current batch */
     pthread_t writer;
@@ -70,6 +81,10 @@ static void *writer_main(void *arg) {
                 atomic_store(&svc->read_only, true);
             }
             answer(svc->batch, n);
+            epoch_reclaim(svc->epoch);
+            ckpt_poke(svc->checkpointer,
+                      atomic_load_explicit(&sm_committed(svc->machine)->next_lsn,
+                                           memory_order_relaxed));
             state = STATE_LISTEN;
             break;
         case STATE_DONE:
@@ -77,6 +92,35 @@ static void *writer_main(void *arg) {
         }
     }
     return NULL;
+}
+
+/* The checkpointer's failure hook: writes stop, as after a failed commit. */
+static void on_checkpoint_failure(void *ctx) {
+    service *svc = ctx;
+    atomic_store(&svc->read_only, true);
+    sm_set_read_only(svc->machine);
+    fprintf(stderr, "wallet-service: a checkpoint failed; now read-only until restart\n");
+}
+
+static WS_MUST_USE ws_status start_threads(service *svc, store *st, const service_config *cfg) {
+    ckpt_config cc = {.st = st,
+                      .accounts = svc->accounts,
+                      .epoch = svc->epoch,
+                      .committed = sm_committed(svc->machine),
+                      .from = *sm_loaded_checkpoint(svc->machine),
+                      .interval_ms = cfg->checkpoint_interval_ms ? cfg->checkpoint_interval_ms
+                                                                 : CKPT_INTERVAL_MS_DEFAULT,
+                      .on_failure = on_checkpoint_failure,
+                      .ctx = svc};
+    if (ckpt_start(&cc, &svc->checkpointer) != WS_OK) {
+        return WS_INTERNAL;
+    }
+    if (pthread_create(&svc->writer, NULL, writer_main, svc) != 0) {
+        ckpt_stop(svc->checkpointer);
+        ckpt_free(svc->checkpointer);
+        return WS_INTERNAL;
+    }
+    return WS_OK;
 }
 
 ws_status service_start(store *st, const service_config *cfg, service **out) {
@@ -89,15 +133,20 @@ ws_status service_start(store *st, const service_config *cfg, service **out) {
     svc->batch_max = cfg->batch_max;
     svc->batch = calloc(cfg->batch_max, sizeof(*svc->batch));
     svc->queue = mq_new(cfg->queue_max);
-    ws_status s = svc->batch && svc->queue ? WS_OK : WS_INTERNAL;
+    svc->epoch = epoch_new();
+    ws_status s = svc->batch && svc->queue && svc->epoch ? WS_OK : WS_INTERNAL;
     if (s == WS_OK) {
         s = sm_open(st, cfg->batch_max, &svc->machine);
     }
-    if (s == WS_OK && pthread_create(&svc->writer, NULL, writer_main, svc) != 0) {
-        s = WS_INTERNAL;
+    if (s == WS_OK) {
+        svc->accounts = sm_accounts(svc->machine);
+        /* Readers may now be inside the table: replaced slot arrays wait for them. */
+        ws_accounts_set_retire(svc->accounts, epoch_retire_hook, svc->epoch);
+        s = start_threads(svc, st, cfg);
     }
     if (s != WS_OK) {
         sm_free(svc->machine);
+        epoch_free(svc->epoch);
         mq_free(svc->queue);
         free(svc->batch);
         free(svc);
@@ -119,18 +168,44 @@ bool service_read_only(service *svc) { return atomic_load(&svc->read_only); }
 void service_stop(service *svc) {
     mq_close(svc->queue);
     pthread_join(svc->writer, NULL);
+    ckpt_stop(svc->checkpointer);
     fprintf(stderr,
             "wallet-service: writer: %llu commands in %llu batches (%.1f per batch), %llu "
             "synced commits\n",
             (unsigned long long)svc->commands, (unsigned long long)svc->batches,
             svc->batches ? (double)svc->commands / (double)svc->batches : 0.0,
             (unsigned long long)svc->commits);
+    uint64_t n = ckpt_count(svc->checkpointer);
+    fprintf(stderr,
+            "wallet-service: checkpointer: %llu checkpoints, the newest up to lsn %llu, "
+            "%.1f ms each on average, %.1f ms the longest\n",
+            (unsigned long long)n, (unsigned long long)ckpt_next_lsn(svc->checkpointer) - 1,
+            n ? (double)ckpt_us_total(svc->checkpointer) / 1000.0 / (double)n : 0.0,
+            (double)ckpt_us_max(svc->checkpointer) / 1000.0);
 }
 
 void service_free(service *svc) {
     WS_ASSERT(mq_depth(svc->queue) == 0);
+    ckpt_free(svc->checkpointer);
     sm_free(svc->machine);
+    epoch_free(svc->epoch);
     mq_free(svc->queue);
     free(svc->batch);
     free(svc);
+}
+
+service_reader *service_reader_new(service *svc) {
+    int slot = epoch_reader_add(svc->epoch);
+    if (slot < 0) {
+        return NULL;
+    }
+    svc->readers[slot] = (service_reader){svc, slot};
+    return &svc->readers[slot];
+}
+
+ws_status service_balance(service_reader *r, const char *id, size_t len, uint64_t *balance) {
+    epoch_enter(r->svc->epoch, r->slot);
+    bool found = ws_accounts_read(r->svc->accounts, id, len, balance);
+    epoch_exit(r->svc->epoch, r->slot);
+    return found ? WS_OK : WS_ACCOUNT_NOT_FOUND;
 }

@@ -1,8 +1,10 @@
-/* The service: the command queue plus the writer thread that runs the state machine.
+/* The service: the command queue, the writer thread that runs the state machine, the
+ * checkpointer thread behind it, and the committed view that readers query without a lock.
  *
- * Threads: service_start, service_stop and service_free on the main thread; service_submit and
- * service_read_only from any thread. Every submitted command gets exactly one done() call,
- * on the writer thread, after its outcome is durable (or final, for a refusal). */
+ * Threads: service_start, service_stop and service_free on the main thread; service_submit,
+ * service_read_only and service_reader_new from any thread; a service_reader by the thread
+ * that made it. Every submitted command gets exactly one done() call, on the writer thread,
+ * after its outcome is durable (or final, for a refusal). */
 #ifndef WS_ENGINE_SERVICE_H
 #define WS_ENGINE_SERVICE_H
 
@@ -10,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/command.h"
+#include "engine/checkpoint.h"
 #include "store/store.h"
 
 #define SERVICE_QUEUE_MAX_DEFAULT 65536
@@ -22,9 +25,11 @@ typedef struct service service;
 typedef struct {
     size_t queue_max; /* commands waiting; past it, submit is refused with WS_OVERLOADED */
     size_t batch_max; /* commands per group commit */
+    uint64_t checkpoint_interval_ms; /* 0: CKPT_INTERVAL_MS_DEFAULT */
 } service_config;
 
-/* Loads the state (sm_open) and starts the writer. The store must outlive the service. */
+/* Loads the state (sm_open: the newest checkpoint and the log after it) and starts the
+ * writer and the checkpointer. The store must outlive the service. */
 WS_MUST_USE ws_status service_start(store *st, const service_config *cfg, service **out);
 
 /* Queues cmd. WS_OK: done(cmd) will be called later. WS_OVERLOADED: the queue is full.
@@ -35,11 +40,25 @@ WS_MUST_USE ws_status service_submit(service *svc, ws_command *cmd);
 bool service_read_only(service *svc);
 
 /* Refuses new commands (service_submit answers WS_UNAVAILABLE from now on), lets the
- * writer finish and sync every queued one, and joins it. The service stays allocated: other
- * threads may still call service_submit until they are stopped too. */
+ * writer finish and sync every queued one, joins it, then makes a last checkpoint and joins
+ * the checkpointer. The service stays allocated: other threads may still call
+ * service_submit and read until they are stopped too. */
 void service_stop(service *svc);
 
-/* Frees a stopped service, once no thread can call service_submit any more. */
+/* Frees a stopped service, once no thread can call service_submit or read any more. */
 void service_free(service *svc);
+
+/* ---- reads from committed memory ------------------------------------------------------------ */
+
+/* A reader: one per thread that reads (each I/O thread). Freed with the service. NULL if
+ * EPOCH_READERS_MAX readers exist already. */
+typedef struct service_reader service_reader;
+WS_MUST_USE service_reader *service_reader_new(service *svc);
+
+/* The balance of an account as of the newest synced batch: every write acknowledged before
+ * the call is seen, nothing unsynced ever is. WS_ACCOUNT_NOT_FOUND if the account does not
+ * exist (or its creation is not yet synced). Takes no lock. */
+WS_MUST_USE ws_status service_balance(service_reader *r, const char *id, size_t len,
+                                      uint64_t *balance);
 
 #endif

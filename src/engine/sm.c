@@ -1,64 +1,126 @@
-/* VALIDATE and APPLY. The writer owns every balance in memory (loaded at start), so a
- * command is decided without a storage read; the only read on this path is the idempotency
- * lookup of a client-chosen transferID. The staged WriteBatch, the event buffer and the
- * per-batch transferID table are reused, so the hot path does not allocate per command
- * (RocksDB's WriteBatch grows its buffer to the largest batch, then keeps it). */
+/* VALIDATE, APPLY and PUBLISH, and the start that loads a checkpoint and replays the log
+ * after it. The writer owns the whole state in memory, so a command is decided without a
+ * storage read; the only read on this path is that of the earlier record when a client's
+ * transferID matches one in the idempotency index (a retry). The batch's records, the
+ * touched-account list and the store batch are reused, so the hot path does not allocate
+ * per command. */
 #include "engine/sm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/accounts.h"
-#include "core/siphash.h"
-
 struct sm {
     store *st;
-    ws_accounts *accounts;
-    store_meta meta; /* includes the staged batch once validated */
+    ws_ledger ledger;
     store_batch *batch;
-    bool read_only;
+    atomic_bool read_only; /* the writer's, or a failed checkpoint's (another thread) */
     size_t batch_max;
-    /* The transferIDs first used in the current batch: slot -> index + 1 into the batch. */
-    uint32_t *seen;
-    size_t seen_cap;      /* a power of two, >= 2 * batch_max */
-    uint32_t *seen_used;  /* the slots to clear after the batch */
-    ws_hash_key seen_key; /* transferIDs are client-chosen: hash them with a secret key */
-    size_t seen_nused;
+    store_ckpt_meta loaded;
+    sm_position committed;
+    /* The current batch: its records by lsn - first_lsn (a retry within the batch finds
+     * the earlier record here), and the accounts whose balances it changed. */
+    ws_record *records;
+    size_t record_count;
+    uint64_t first_lsn;
+    uint32_t *touched;
+    size_t touched_count;
 };
 
-typedef struct {
-    sm *m;
-    ws_u128 sum;
-} load_ctx;
+/* ---- start ---------------------------------------------------------------------------------- */
 
-static ws_status load_account(void *ctx, const char *id, size_t len, uint64_t balance) {
-    load_ctx *l = ctx;
-    if (balance > WS_AMOUNT_MAX || ws_accounts_find(l->m->accounts, id, len)) {
+static ws_status load_account(void *ctx, uint32_t index, const char *id, size_t len,
+                              uint64_t balance) {
+    ws_ledger *l = ctx;
+    uint32_t at;
+    if (!ws_id_valid(id, len) || ws_accounts_find(l->accounts, id, len) != WS_ACCOUNT_NONE) {
         return WS_CORRUPT;
     }
-    l->sum += balance;
-    return ws_accounts_insert(l->m->accounts, id, len, balance);
+    ws_status s = ws_accounts_insert(l->accounts, id, len, balance, &at);
+    if (s == WS_OK) {
+        WS_ASSERT(at == index);
+        ws_accounts_publish(l->accounts, at);
+    }
+    return s;
 }
 
-static WS_MUST_USE ws_status check_loaded(sm *m, ws_u128 sum) {
-    uint64_t last_seq;
-    ws_status s = store_last_seq(m->st, &last_seq);
+static ws_status load_idem(void *ctx, uint64_t fp, uint64_t lsn) {
+    return ws_idem_add(((ws_ledger *)ctx)->idem, fp, lsn);
+}
+
+typedef struct {
+    ws_ledger *l;
+    const char *why;
+    uint64_t lsn;
+} replay_ctx;
+
+static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                               uint64_t timestamp_us) {
+    (void)timestamp_us;
+    replay_ctx *rc = ctx;
+    ws_effect eff;
+    rc->lsn = lsn;
+    ws_status s = ws_ledger_apply(rc->l, r, lsn, seq, &eff, &rc->why);
+    for (unsigned i = 0; s == WS_OK && i < eff.count; i++) {
+        ws_accounts_publish(rc->l->accounts, eff.touched[i]);
+    }
+    return s;
+}
+
+static ws_u128 sum_balances(const ws_ledger *l) {
+    ws_u128 sum = 0;
+    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
+        sum += ws_accounts_balance(l->accounts, (uint32_t)i);
+    }
+    return sum;
+}
+
+static WS_MUST_USE ws_status inconsistent(const char *what, uint64_t lsn) {
+    fprintf(stderr, "wallet-service: data is inconsistent: %s (lsn %llu); run --verify\n", what,
+            (unsigned long long)lsn);
+    return WS_CORRUPT;
+}
+
+/* The checkpoint, then the log after it, through the state machine. */
+static WS_MUST_USE ws_status load(sm *m) {
+    ws_ledger *l = &m->ledger;
+    const store_ckpt_meta *c = &m->loaded;
+    ws_status s = store_ckpt_meta_get(m->st, &m->loaded);
+    if (s == WS_OK) {
+        s = store_ckpt_load_accounts(m->st, c->account_count, load_account, l);
+    }
+    if (s == WS_OK) {
+        s = store_ckpt_load_idem(m->st, load_idem, l);
+    }
     if (s != WS_OK) {
-        return s;
+        return s == WS_CORRUPT ? inconsistent("the checkpoint fails its checks", c->next_lsn) : s;
     }
-    const char *bad = NULL;
-    if (sum != m->meta.total_money) {
-        bad = "the balances do not add up to the money created";
-    } else if (ws_accounts_count(m->accounts) != m->meta.account_count) {
-        bad = "the account count differs from the meta record";
-    } else if (last_seq + 1 != m->meta.next_seq) {
-        bad = "the newest event differs from the meta record";
+    l->next_lsn = c->next_lsn;
+    l->next_seq = c->next_seq;
+    l->total_money = c->total_money;
+    l->transfers = c->transfers;
+    l->refusals = c->refusals;
+    if (sum_balances(l) != l->total_money) {
+        return inconsistent("the checkpoint's balances do not add up to its money", c->next_lsn);
     }
-    if (bad) {
-        fprintf(stderr, "wallet-service: data is inconsistent: %s; run --verify\n", bad);
-        return WS_CORRUPT;
+    replay_ctx rc = {l, "", c->next_lsn};
+    s = store_scan_log(m->st, c->next_lsn, replay_record, &rc);
+    if (s == WS_CORRUPT) {
+        return inconsistent(rc.why[0] ? rc.why : "a block fails its checks or is missing",
+                            rc.lsn);
     }
-    return WS_OK;
+    uint64_t end_lsn;
+    uint64_t end_seq;
+    if (s == WS_OK) {
+        s = store_log_end(m->st, &end_lsn, &end_seq);
+    }
+    if (s == WS_OK && (end_lsn != l->next_lsn || end_seq != l->next_seq)) {
+        return inconsistent("the checkpoint covers records the log does not hold", end_lsn);
+    }
+    if (s == WS_OK && sum_balances(l) != l->total_money) {
+        return inconsistent("the balances do not add up to the money created", l->next_lsn);
+    }
+    return s;
 }
 
 ws_status sm_open(store *st, size_t batch_max, sm **out) {
@@ -69,30 +131,22 @@ ws_status sm_open(store *st, size_t batch_max, sm **out) {
     }
     m->st = st;
     m->batch_max = batch_max;
-    m->seen_key = ws_hash_key_random();
-    m->seen_cap = 16;
-    while (m->seen_cap < 2 * batch_max) {
-        m->seen_cap *= 2;
-    }
-    m->seen = calloc(m->seen_cap, sizeof(*m->seen));
-    m->seen_used = calloc(batch_max, sizeof(*m->seen_used));
-    m->accounts = ws_accounts_new();
+    m->records = calloc(batch_max, sizeof(*m->records));
+    m->touched = calloc(2 * batch_max, sizeof(*m->touched));
     m->batch = store_batch_new();
-    ws_status s = m->seen && m->seen_used && m->accounts && m->batch ? WS_OK : WS_INTERNAL;
+    ws_status s = m->records && m->touched && m->batch ? WS_OK : WS_INTERNAL;
     if (s == WS_OK) {
-        s = store_get_meta(st, &m->meta);
-    }
-    load_ctx l = {m, 0};
-    if (s == WS_OK) {
-        s = store_scan_accounts(st, load_account, &l);
+        s = ws_ledger_init(&m->ledger, store_fp_key(st));
     }
     if (s == WS_OK) {
-        s = check_loaded(m, l.sum);
+        s = load(m);
     }
     if (s != WS_OK) {
         sm_free(m);
         return s;
     }
+    atomic_init(&m->committed.next_lsn, m->ledger.next_lsn);
+    atomic_init(&m->committed.next_seq, m->ledger.next_seq);
     *out = m;
     return WS_OK;
 }
@@ -102,198 +156,133 @@ void sm_free(sm *m) {
         return;
     }
     store_batch_free(m->batch);
-    ws_accounts_free(m->accounts);
-    free(m->seen_used);
-    free(m->seen);
+    ws_ledger_free(&m->ledger);
+    free(m->touched);
+    free(m->records);
     free(m);
 }
 
-static bool create_account(sm *m, ws_command *c, uint64_t now_us) {
-    if (ws_accounts_find(m->accounts, c->account, c->account_len)) {
-        c->status = WS_ACCOUNT_EXISTS;
+/* ---- VALIDATE ---------------------------------------------------------------------------- */
+
+/* The record already holding c's transactionID: in this batch, or in the log (read back).
+ * NULL if none; *err set if the log could not be read. */
+static const ws_record *find_prior(sm *m, const ws_command *c, ws_record *buf, ws_status *err) {
+    uint64_t fp = ws_idem_fp(m->ledger.fp_key, c->transfer_id, c->transfer_id_len);
+    size_t pos = 0;
+    *err = WS_OK;
+    for (uint64_t lsn = ws_idem_next(m->ledger.idem, fp, &pos); lsn != 0;
+         lsn = ws_idem_next(m->ledger.idem, fp, &pos)) {
+        const ws_record *r = buf;
+        if (lsn >= m->first_lsn) {
+            r = &m->records[lsn - m->first_lsn];
+        } else if ((*err = store_read_record(m->st, lsn, buf)) != WS_OK) {
+            *err = *err == WS_NOT_FOUND ? WS_CORRUPT : *err;
+            return NULL;
+        }
+        if (r->txn_len == c->transfer_id_len &&
+            memcmp(r->txn, c->transfer_id, c->transfer_id_len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Applies a decided record to the state and the batch; false (nothing changed) if the
+ * state machine ran out of memory. */
+static bool append(sm *m, const ws_record *r) {
+    ws_effect eff;
+    const char *why;
+    ws_status s = ws_ledger_apply(&m->ledger, r, m->ledger.next_lsn, m->ledger.next_seq, &eff,
+                                  &why);
+    if (s == WS_INTERNAL) {
         return false;
     }
-    if (ws_accounts_insert(m->accounts, c->account, c->account_len, c->amount) != WS_OK) {
-        c->status = WS_INTERNAL;
-        return false;
+    WS_ASSERT(s == WS_OK); /* decide just produced it from this very state */
+    store_batch_add(m->batch, r);
+    m->records[m->record_count++] = *r;
+    for (unsigned i = 0; i < eff.count; i++) {
+        m->touched[m->touched_count++] = eff.touched[i];
     }
-    ws_event e = {.seq = m->meta.next_seq++,
-                  .type = WS_EVENT_ACCOUNT_CREATED,
-                  .amount = c->amount,
-                  .balance = c->amount,
-                  .timestamp_us = now_us,
-                  .account_len = c->account_len};
-    memcpy(e.account, c->account, c->account_len);
-    store_batch_put_account(m->batch, c->account, c->account_len, c->amount);
-    store_batch_put_event(m->batch, &e);
-    m->meta.account_count++;
-    m->meta.total_money += c->amount;
-    c->status = WS_CREATED;
-    c->from_balance = c->amount;
     return true;
 }
 
-static bool same_params(const ws_command *c, const char *from, size_t from_len, const char *to,
-                        size_t to_len, uint64_t amount) {
-    return c->amount == amount && c->account_len == from_len && c->to_len == to_len &&
-           memcmp(c->account, from, from_len) == 0 && memcmp(c->to, to, to_len) == 0;
-}
-
-static void replay(ws_command *c, ws_status status, uint8_t missing_side, uint64_t from_balance,
-                   uint64_t to_balance) {
-    c->status = status;
-    c->missing_side = missing_side;
-    c->from_balance = from_balance;
-    c->to_balance = to_balance;
-    c->replayed = true;
-}
-
-static uint32_t *seen_slot(sm *m, ws_command **cmds, const ws_command *c) {
-    uint64_t h = ws_siphash(m->seen_key, c->transfer_id, c->transfer_id_len);
-    for (size_t i = (size_t)h & (m->seen_cap - 1);; i = (i + 1) & (m->seen_cap - 1)) {
-        uint32_t v = m->seen[i];
-        if (v == 0) {
-            return &m->seen[i];
+static void decide(sm *m, ws_command *c) {
+    ws_decision d;
+    if (c->kind == WS_CMD_CREATE_ACCOUNT) {
+        ws_ledger_decide_create(&m->ledger, c->account, c->account_len, c->amount, &d);
+    } else {
+        WS_ASSERT(c->kind == WS_CMD_TRANSFER);
+        ws_transfer_req q = {c->account,     c->account_len,        c->to,
+                             c->to_len,      c->amount,             c->transfer_id,
+                             c->transfer_id_len, c->transfer_id_given};
+        ws_record buf;
+        ws_status err = WS_OK;
+        const ws_record *prior = c->transfer_id_given ? find_prior(m, c, &buf, &err) : NULL;
+        if (err != WS_OK) {
+            c->status = err;
+            return;
         }
-        const ws_command *o = cmds[v - 1];
-        if (o->transfer_id_len == c->transfer_id_len &&
-            memcmp(o->transfer_id, c->transfer_id, c->transfer_id_len) == 0) {
-            return &m->seen[i];
-        }
+        ws_ledger_decide_transfer(&m->ledger, &q, prior, &d);
     }
+    if (d.append && !append(m, &d.rec)) {
+        d.status = WS_INTERNAL;
+    }
+    c->status = d.status;
+    c->replayed = d.replayed;
+    c->missing_side = d.missing_side;
+    c->from_balance = d.from_balance;
+    c->to_balance = d.to_balance;
 }
 
-/* Settles a retried transferID against its first use. Returns true if c was a retry. */
-static bool settle_retry(sm *m, ws_command **cmds, size_t idx) {
-    ws_command *c = cmds[idx];
-    uint32_t *slot = seen_slot(m, cmds, c);
-    if (*slot) {
-        const ws_command *o = cmds[*slot - 1];
-        if (same_params(c, o->account, o->account_len, o->to, o->to_len, o->amount)) {
-            replay(c, o->status, o->missing_side, o->from_balance, o->to_balance);
-        } else {
-            c->status = WS_TRANSFER_ID_CONFLICT;
-        }
-        return true;
-    }
-    ws_transfer_record r;
-    ws_status s = store_get_transfer(m->st, c->transfer_id, c->transfer_id_len, &r);
-    if (s == WS_OK) {
-        if (same_params(c, r.from, r.from_len, r.to, r.to_len, r.amount)) {
-            replay(c, r.status, r.missing_side, r.from_balance, r.to_balance);
-        } else {
-            c->status = WS_TRANSFER_ID_CONFLICT;
-        }
-        return true;
-    }
-    if (s != WS_NOT_FOUND) {
-        c->status = s;
-        return true;
-    }
-    *slot = (uint32_t)idx + 1;
-    m->seen_used[m->seen_nused++] = (uint32_t)(slot - m->seen);
-    return false;
-}
+/* Commands decided ahead of which the idempotency slot is prefetched. */
+#define PREFETCH_AHEAD 8
 
-static void put_record(sm *m, const ws_command *c, uint64_t seq) {
-    ws_transfer_record r = {.status = c->status,
-                            .amount = c->amount,
-                            .from_balance = c->from_balance,
-                            .to_balance = c->to_balance,
-                            .seq = seq,
-                            .missing_side = c->missing_side,
-                            .from_len = c->account_len,
-                            .to_len = c->to_len};
-    memcpy(r.from, c->account, c->account_len);
-    memcpy(r.to, c->to, c->to_len);
-    store_batch_put_transfer(m->batch, c->transfer_id, c->transfer_id_len, &r);
-}
-
-static void stage_leg(sm *m, const ws_command *c, ws_event_type type, uint64_t balance,
-                      uint64_t now_us) {
-    bool debit = type == WS_EVENT_DEBIT;
-    ws_event e = {.seq = m->meta.next_seq++,
-                  .type = type,
-                  .amount = c->amount,
-                  .balance = balance,
-                  .timestamp_us = now_us,
-                  .account_len = debit ? c->account_len : c->to_len,
-                  .transaction_len = c->transfer_id_len,
-                  .counterparty_len = debit ? c->to_len : c->account_len};
-    memcpy(e.account, debit ? c->account : c->to, e.account_len);
-    memcpy(e.counterparty, debit ? c->to : c->account, e.counterparty_len);
-    memcpy(e.transaction, c->transfer_id, c->transfer_id_len);
-    store_batch_put_account(m->batch, e.account, e.account_len, balance);
-    store_batch_put_event(m->batch, &e);
-}
-
-static bool transfer(sm *m, ws_command **cmds, size_t idx, uint64_t now_us) {
-    ws_command *c = cmds[idx];
-    if (c->transfer_id_given && settle_retry(m, cmds, idx)) {
-        return false;
+static void prefetch(sm *m, const ws_command *c) {
+    if (c->kind == WS_CMD_TRANSFER) {
+        ws_idem_prefetch(m->ledger.idem,
+                         ws_idem_fp(m->ledger.fp_key, c->transfer_id, c->transfer_id_len));
     }
-    uint64_t *from = ws_accounts_find(m->accounts, c->account, c->account_len);
-    uint64_t *to = ws_accounts_find(m->accounts, c->to, c->to_len);
-    bool same = c->account_len == c->to_len && memcmp(c->account, c->to, c->to_len) == 0;
-    c->status = ws_check_transfer(same, from != NULL, from ? *from : 0, to != NULL, to ? *to : 0,
-                                  c->amount);
-    if (c->status != WS_OK) {
-        c->missing_side = c->status == WS_ACCOUNT_NOT_FOUND ? (from ? 2 : 1) : 0;
-        if (c->transfer_id_given) {
-            put_record(m, c, 0);
-        }
-        return c->transfer_id_given;
-    }
-    ws_u128 before = (ws_u128)*from + *to;
-    *from -= c->amount;
-    *to += c->amount;
-    WS_ASSERT((ws_u128)*from + *to == before); /* money is conserved */
-    c->from_balance = *from;
-    c->to_balance = *to;
-    uint64_t debit_seq = m->meta.next_seq;
-    stage_leg(m, c, WS_EVENT_DEBIT, *from, now_us);
-    stage_leg(m, c, WS_EVENT_CREDIT, *to, now_us);
-    put_record(m, c, debit_seq);
-    return true;
 }
 
 bool sm_validate(sm *m, ws_command **cmds, size_t n, uint64_t now_us) {
     WS_ASSERT(n >= 1 && n <= m->batch_max);
     WS_ASSERT(store_batch_count(m->batch) == 0);
-    bool staged = false;
+    store_batch_begin(m->batch, m->ledger.next_lsn, m->ledger.next_seq, now_us);
+    m->first_lsn = m->ledger.next_lsn;
+    m->record_count = 0;
+    m->touched_count = 0;
+    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) {
+        prefetch(m, cmds[i]);
+    }
     for (size_t i = 0; i < n; i++) {
         ws_command *c = cmds[i];
-        /* Results are written here only: clear them, so that nothing a caller left in
-         * the command can reach an idempotency record. */
+        if (i + PREFETCH_AHEAD < n) {
+            prefetch(m, cmds[i + PREFETCH_AHEAD]);
+        }
+        /* Results are written here only: clear them, so that nothing a caller left in the
+         * command can reach an answer. */
         c->replayed = false;
         c->missing_side = 0;
         c->from_balance = 0;
         c->to_balance = 0;
-        if (m->read_only) {
+        if (atomic_load_explicit(&m->read_only, memory_order_relaxed)) {
             c->status = WS_UNAVAILABLE;
-        } else if (c->kind == WS_CMD_CREATE_ACCOUNT) {
-            staged |= create_account(m, c, now_us);
         } else {
-            WS_ASSERT(c->kind == WS_CMD_TRANSFER);
-            staged |= transfer(m, cmds, i, now_us);
+            decide(m, c);
         }
     }
-    for (size_t i = 0; i < m->seen_nused; i++) {
-        m->seen[m->seen_used[i]] = 0;
-    }
-    m->seen_nused = 0;
-    return staged;
+    return store_batch_count(m->batch) > 0;
 }
+
+/* ---- APPLY and PUBLISH ---------------------------------------------------------------- */
 
 ws_status sm_apply(sm *m, ws_command **cmds, size_t n) {
     if (store_batch_count(m->batch) == 0) {
         return WS_OK;
     }
-    store_batch_put_meta(m->batch, &m->meta);
     ws_status s = store_commit(m->st, m->batch);
-    store_batch_clear(m->batch);
     if (s != WS_OK) {
-        m->read_only = true;
+        atomic_store(&m->read_only, true);
         fprintf(stderr,
                 "wallet-service: a batch of %zu commands failed to commit; now read-only until "
                 "restart\n",
@@ -302,12 +291,26 @@ ws_status sm_apply(sm *m, ws_command **cmds, size_t n) {
             cmds[i]->status = WS_UNAVAILABLE;
             cmds[i]->replayed = false;
         }
+        return s;
     }
-    return s;
+    for (size_t i = 0; i < m->touched_count; i++) {
+        ws_accounts_publish(m->ledger.accounts, m->touched[i]);
+    }
+    atomic_store_explicit(&m->committed.next_seq, m->ledger.next_seq, memory_order_release);
+    atomic_store_explicit(&m->committed.next_lsn, m->ledger.next_lsn, memory_order_release);
+    return WS_OK;
 }
 
-bool sm_read_only(const sm *m) { return m->read_only; }
+void sm_set_read_only(sm *m) { atomic_store(&m->read_only, true); }
 
-size_t sm_account_count(const sm *m) { return ws_accounts_count(m->accounts); }
+bool sm_read_only(const sm *m) { return atomic_load(&m->read_only); }
 
-ws_u128 sm_total_money(const sm *m) { return m->meta.total_money; }
+ws_accounts *sm_accounts(sm *m) { return m->ledger.accounts; }
+
+const sm_position *sm_committed(const sm *m) { return &m->committed; }
+
+const store_ckpt_meta *sm_loaded_checkpoint(const sm *m) { return &m->loaded; }
+
+size_t sm_account_count(const sm *m) { return ws_accounts_count(m->ledger.accounts); }
+
+ws_u128 sm_total_money(const sm *m) { return m->ledger.total_money; }

@@ -13,6 +13,7 @@ typedef struct io_thread io_thread;
 
 struct io_thread {
     http_server *srv;
+    service_reader *reader; /* reads committed balances; made on this thread */
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;

@@ -83,3 +83,55 @@ void json_event(json_buf *j, const ws_event *e) {
     json_raw(j, ts, WS_TIMESTAMP_LEN);
     json_lit(j, "\"}");
 }
+
+static void json_timestamp(json_buf *j, uint64_t timestamp_us) {
+    char ts[WS_TIMESTAMP_LEN + 1];
+    ws_format_timestamp(timestamp_us, ts);
+    json_lit(j, ",\"timestamp\":\"");
+    json_raw(j, ts, WS_TIMESTAMP_LEN);
+    json_lit(j, "\"}");
+}
+
+void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
+                 uint64_t timestamp_us) {
+    static const char *const types[] = {[WS_REC_ACCOUNT_CREATED] = "AccountCreated",
+                                        [WS_REC_TRANSFER] = "Transfer",
+                                        [WS_REC_TRANSFER_REFUSED] = "TransferRefused"};
+    json_lit(j, "{\"lsn\":");
+    json_u64(j, lsn);
+    json_lit(j, ",\"type\":\"");
+    json_lit(j, types[r->kind]);
+    json_lit(j, "\",\"seq\":");
+    if (r->kind == WS_REC_TRANSFER_REFUSED) {
+        json_lit(j, "null");
+    } else {
+        json_u64(j, seq);
+    }
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        json_lit(j, ",\"accountID\":");
+        json_str(j, r->account, r->account_len);
+        json_lit(j, ",\"amount\":");
+        json_u64(j, r->amount);
+        json_timestamp(j, timestamp_us);
+        return;
+    }
+    json_lit(j, ",\"transactionID\":");
+    json_str(j, r->txn, r->txn_len);
+    json_lit(j, ",\"fromAccount\":");
+    json_str(j, r->account, r->account_len);
+    json_lit(j, ",\"toAccount\":");
+    json_str(j, r->to, r->to_len);
+    json_lit(j, ",\"amount\":");
+    json_u64(j, r->amount);
+    if (r->kind == WS_REC_TRANSFER) {
+        json_lit(j, ",\"fromBalance\":");
+        json_u64(j, r->from_balance);
+        json_lit(j, ",\"toBalance\":");
+        json_u64(j, r->to_balance);
+    } else {
+        json_lit(j, ",\"code\":\"");
+        json_lit(j, ws_status_code(r->status));
+        json_lit(j, "\"");
+    }
+    json_timestamp(j, timestamp_us);
+}

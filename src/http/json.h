@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/event.h"
+#include "core/record.h"
 #include "core/status.h"
 
 typedef struct {
@@ -31,5 +32,11 @@ void json_error(json_buf *j, ws_status s, const char *message, size_t message_le
 void json_account(json_buf *j, const char *id, size_t len, uint64_t balance);
 /* One event object, as in docs/api.md. */
 void json_event(json_buf *j, const ws_event *e);
+
+/* The most one rendered log record can take. */
+#define JSON_RECORD_MAX 800
+/* One log record (GET /events?records=all), as in docs/api.md. */
+void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
+                 uint64_t timestamp_us);
 
 #endif

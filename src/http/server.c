@@ -208,6 +208,8 @@ static void init_loop(io_thread *t);
 
 static void *io_main(void *arg) {
     io_thread *t = arg;
+    t->reader = service_reader_new(t->srv->svc);
+    WS_ASSERT(t->reader != NULL); /* HTTP_IO_THREADS_MAX < EPOCH_READERS_MAX */
     init_loop(t);
     sem_post(&t->ready);
     while (!atomic_load(&t->exiting)) {

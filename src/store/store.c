@@ -1,10 +1,16 @@
-/* RocksDB behind the store interface. Every value RocksDB hands back (errors, Get
- * results) is malloc'ed by it; each is freed right where it is taken. */
+/* RocksDB behind the store interface: opening a data directory (and migrating format 1),
+ * the log's writes and reads, and the events pages. The checkpoint's keys are in ckpt.c,
+ * the audit in verify.c. Every value RocksDB hands back (errors, Get results) is malloc'ed
+ * by it; each is freed right where it is taken. */
 #include "store/store.h"
 
-#include <rocksdb/c.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/crc32c.h"
 #include "store/internal.h"
@@ -12,41 +18,31 @@
 #include "store/fault.h"
 #endif
 
-#define KEY_MAX (2 + WS_ID_LEN_MAX + 8)
-#define META_SIZE 48 /* format, 7 zero, next_seq, count, total lo, hi, crc32c as u64 */
-#define META_FORMAT 1
+#define FORMAT_RECORD_SIZE 28 /* u32 format, u32 zero, u64 k0, u64 k1, u32 crc32c */
+/* Blocks per group commit: batch_max records at most, so a 65536-command batch makes 1024. */
+#define BATCH_BLOCKS_MAX 2048
 
-struct store {
-    rocksdb_t *db;
-    rocksdb_options_t *options;
-    rocksdb_block_based_table_options_t *table_options;
-    rocksdb_cache_t *cache;
-    rocksdb_readoptions_t *read_options;
-    rocksdb_readoptions_t *scan_options; /* whole-keyspace scans: no cache fill, readahead */
-    bool read_only;
-    rocksdb_writeoptions_t *write_options;
-};
+void store_put_u32be_(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        p[3 - i] = (unsigned char)(v >> (8 * i));
+    }
+}
 
-/* One put staged in a batch (see store_batch_new). */
-typedef struct {
-    uint32_t key_off;
-    uint32_t key_len;
-    uint32_t val_len; /* the value follows the key in the arena */
-    uint32_t order;   /* put order, to keep the last of equal keys */
-} staged;
+uint32_t store_get_u32be_(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
-struct store_batch {
-    rocksdb_writebatch_t *wb;
-    staged *entries;
-    size_t entries_cap;
-    size_t count;
-    char *arena;
-    size_t arena_cap;
-    size_t used;
-};
+void store_put_u32le_(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
 
-/* Logs and frees a RocksDB error string; returns whether there was one. */
-static bool take_error(char *err, const char *what) {
+uint32_t store_get_u32le_(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+bool store_take_error_(char *err, const char *what) {
     if (!err) {
         return false;
     }
@@ -55,43 +51,236 @@ static bool take_error(char *err, const char *what) {
     return true;
 }
 
+ws_status store_db_open_(store *st, store_db *d, const char *path, bool create,
+                         bool sync_writes) {
+    d->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(d->options, create);
+    /* The log takes sequential keys only; the projections take one write a checkpoint. A
+     * 16 MB memtable bounds what a start after a crash replays from RocksDB's own WAL. */
+    rocksdb_options_set_write_buffer_size(d->options, 16u << 20);
+    rocksdb_options_set_max_background_jobs(d->options, 2);
+    rocksdb_options_set_keep_log_file_num(d->options, 4); /* RocksDB's own LOG files */
+    /* Background flushes and compactions sync every 1 MB instead of in one burst at the end
+     * of a file, which would queue the writer's WAL fdatasync behind it. */
+    rocksdb_options_set_bytes_per_sync(d->options, 1u << 20);
+    d->table_options = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(d->table_options, st->cache);
+    rocksdb_block_based_options_set_filter_policy(d->table_options,
+                                                  rocksdb_filterpolicy_create_bloom(10));
+    rocksdb_options_set_block_based_table_factory(d->options, d->table_options);
+    if (sync_writes) {
+        /* The log is written at up to a million records a second on two cores, where
+         * snappy in the flush threads took 6% of the writer benchmark's CPU; the log is read
+         * rarely and the disk has room, so it is stored uncompressed. */
+        rocksdb_options_set_compression(d->options, rocksdb_no_compression);
+    }
+    d->write_options = rocksdb_writeoptions_create();
+    if (sync_writes) {
+        rocksdb_writeoptions_set_sync(d->write_options, 1);
+    } else {
+        /* Projections: everything is rebuilt from the log after a crash, so their writes
+         * skip the WAL and become durable by the checkpoint's flush. */
+        rocksdb_writeoptions_disable_WAL(d->write_options, 1);
+    }
+    char *err = NULL;
+    d->db = st->read_only ? rocksdb_open_for_read_only(d->options, path, 0, &err)
+                          : rocksdb_open(d->options, path, &err);
+    return store_take_error_(err, "open") ? WS_UNAVAILABLE : WS_OK;
+}
+
+void store_db_close_(store_db *d, bool flush, rocksdb_flushoptions_t *fo) {
+    if (d->db) {
+        if (flush) {
+            /* Flushing at a clean stop leaves an empty write-ahead log, so the next start
+             * replays nothing. After a failed write RocksDB refuses the flush. */
+            char *err = NULL;
+            rocksdb_flush(d->db, fo, &err);
+            store_take_error_(err, "flush at close");
+        }
+        rocksdb_close(d->db);
+    }
+    if (d->write_options) {
+        rocksdb_writeoptions_destroy(d->write_options);
+    }
+    if (d->options) {
+        rocksdb_options_destroy(d->options);
+    }
+    if (d->table_options) {
+        rocksdb_block_based_options_destroy(d->table_options);
+    }
+    memset(d, 0, sizeof(*d));
+}
+
+ws_status store_get_(store *st, store_db *d, const char *key, size_t klen, char **val,
+                     size_t *vlen) {
+    char *err = NULL;
+    *val = rocksdb_get(d->db, st->read_options, key, klen, vlen, &err);
+    return store_take_error_(err, "get") ? WS_UNAVAILABLE : WS_OK;
+}
+
+rocksdb_iterator_t *store_iter_(store *st, store_db *d, const char *from, size_t len, bool scan) {
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator(d->db, scan ? st->scan_options : st->read_options);
+    rocksdb_iter_seek(it, from, len);
+    return it;
+}
+
+ws_status store_iter_status_(rocksdb_iterator_t *it) {
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    return store_take_error_(err, "iterate") ? WS_UNAVAILABLE : WS_OK;
+}
+
+/* ---- opening -------------------------------------------------------------------------- */
+
+static void encode_format(ws_hash_key k, unsigned char *p) {
+    memset(p, 0, FORMAT_RECORD_SIZE);
+    store_put_u32le_(p, STORE_FORMAT);
+    ws_put_u64le(p + 8, k.k0);
+    ws_put_u64le(p + 16, k.k1);
+    store_put_u32le_(p + 24, ws_crc32c(p, 24));
+}
+
+ws_status store_log_init_(store *st) {
+    st->fp_key = ws_hash_key_random();
+    unsigned char rec[FORMAT_RECORD_SIZE];
+    encode_format(st->fp_key, rec);
+    char *err = NULL;
+    rocksdb_put(st->log.db, st->log.write_options, "F", 1, (const char *)rec, sizeof(rec), &err);
+    return store_take_error_(err, "write of the format record") ? WS_UNAVAILABLE : WS_OK;
+}
+
+/* Reads 'F'. WS_NOT_FOUND if the log has none yet. */
+static WS_MUST_USE ws_status read_format(store *st, const char *dir) {
+    char *val;
+    size_t vlen;
+    ws_status s = store_get_(st, &st->log, "F", 1, &val, &vlen);
+    if (s != WS_OK || !val) {
+        return s == WS_OK ? WS_NOT_FOUND : s;
+    }
+    const unsigned char *p = (const unsigned char *)val;
+    s = WS_CORRUPT;
+    if (vlen == FORMAT_RECORD_SIZE && store_get_u32le_(p + 24) == ws_crc32c(p, 24)) {
+        uint32_t format = store_get_u32le_(p);
+        st->fp_key = (ws_hash_key){ws_get_u64le(p + 8), ws_get_u64le(p + 16)};
+        s = format == STORE_FORMAT ? WS_OK : WS_INVALID_PARAMETER;
+        if (s != WS_OK) {
+            fprintf(stderr,
+                    "wallet-service: %s holds data format %u; this release reads format %d\n",
+                    dir, format, STORE_FORMAT);
+        }
+    }
+    rocksdb_free(val);
+    return s;
+}
+
+/* fsyncs the directory path (its entries: RocksDB syncs the files inside its own
+ * directories, but not the entries that name those directories). */
+static bool sync_dir(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = fd >= 0 && fsync(fd) == 0;
+    if (!ok) {
+        fprintf(stderr, "wallet-service: cannot sync the directory %s: %s\n", path,
+                strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/* Makes the data directory's own entry and those of log/ and proj/ durable: without this a
+ * power cut soon after the first start can take away every acknowledged write with the
+ * directories that hold them (found with a power-loss filesystem). Cheap: done at every
+ * open. */
+static bool sync_dirs(const char *dir) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') {
+        parent[--n] = '\0'; /* "data/" names the same directory as "data" */
+    }
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        snprintf(parent, sizeof(parent), ".");
+    } else if (slash == parent) {
+        parent[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    return sync_dir(dir) && sync_dir(parent);
+}
+
+static bool ensure_dir(const char *path) {
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
+        return true;
+    }
+    fprintf(stderr, "wallet-service: cannot create %s: %s\n", path, strerror(errno));
+    return false;
+}
+
+/* Opens both databases (proj first: --verify then sees a checkpoint no newer than the log
+ * it reads) and the format record, making it on a new log. */
+static WS_MUST_USE ws_status open_dbs(store *st, const char *dir) {
+    char path[PATH_MAX];
+    bool create = !st->read_only;
+    snprintf(path, sizeof(path), "%s/proj", dir);
+    ws_status s = store_db_open_(st, &st->proj, path, create, false);
+    if (s == WS_OK) {
+        snprintf(path, sizeof(path), "%s/log", dir);
+        s = store_db_open_(st, &st->log, path, create, true);
+    }
+    if (s == WS_OK) {
+        s = read_format(st, dir);
+    }
+    if (s == WS_NOT_FOUND && !st->read_only) {
+        uint64_t lsn;
+        uint64_t seq;
+        s = store_log_end(st, &lsn, &seq);
+        /* A log without its format record can only be one whose creation was cut short. */
+        s = s != WS_OK ? s : lsn == 1 ? store_log_init_(st) : WS_CORRUPT;
+    } else if (s == WS_NOT_FOUND) {
+        fprintf(stderr, "wallet-service: %s is not a wallet-service data directory\n", dir);
+        s = WS_INVALID_PARAMETER;
+    }
+    return s;
+}
+
 ws_status store_open(const char *dir, bool read_only, store **out) {
+    bool format1 = store_is_format1_(dir);
+    if (format1 && !read_only && store_migrate_(dir) != WS_OK) {
+        return WS_UNAVAILABLE;
+    }
+    if (!read_only && !ensure_dir(dir)) {
+        return WS_UNAVAILABLE;
+    }
     store *st = calloc(1, sizeof(*st));
     if (!st) {
         return WS_INTERNAL;
     }
-    st->options = rocksdb_options_create();
-    rocksdb_options_set_create_if_missing(st->options, !read_only);
-    /* Each transfer inserts five random keys into the memtable, and the skiplist's cache
-     * misses dominate the writer's CPU: a 16 MB memtable cost 50 us of server CPU per
-     * transfer where a 64 MB one cost 72 us (docs/performance.md). */
-    rocksdb_options_set_write_buffer_size(st->options, 16u << 20);
-    rocksdb_options_set_max_background_jobs(st->options, 2);
-    rocksdb_options_set_keep_log_file_num(st->options, 4); /* RocksDB's own LOG files */
-    /* Background flushes and compactions sync every 1 MB instead of in one burst at the end
-     * of a file, which would queue the writer's WAL fdatasync behind it: transfer p99
-     * 13.5 -> 12.2 ms (medians of three 12 s runs, docs/performance.md). */
-    rocksdb_options_set_bytes_per_sync(st->options, 1u << 20);
+    st->read_only = read_only;
     st->cache = rocksdb_cache_create_lru(32u << 20);
-    st->table_options = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_block_cache(st->table_options, st->cache);
-    rocksdb_block_based_options_set_filter_policy(st->table_options,
-                                                  rocksdb_filterpolicy_create_bloom(10));
-    rocksdb_options_set_block_based_table_factory(st->options, st->table_options);
     st->read_options = rocksdb_readoptions_create();
     st->scan_options = rocksdb_readoptions_create();
     rocksdb_readoptions_set_fill_cache(st->scan_options, 0);
     rocksdb_readoptions_set_readahead_size(st->scan_options, 2u << 20);
-    st->read_only = read_only;
-    st->write_options = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(st->write_options, 1);
-
-    char *err = NULL;
-    st->db = read_only ? rocksdb_open_for_read_only(st->options, dir, 0, &err)
-                       : rocksdb_open(st->options, dir, &err);
-    if (take_error(err, "open")) {
+    st->flush_options = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(st->flush_options, 1);
+    ws_status s = open_dbs(st, dir);
+    if (s == WS_OK && !read_only && !sync_dirs(dir)) {
+        s = WS_UNAVAILABLE;
+    }
+    if (s != WS_OK) {
         store_close(st);
-        return WS_UNAVAILABLE;
+        if (format1 && read_only) {
+            fprintf(stderr,
+                    "wallet-service: %s holds data format 1 (wallet-service 0.1.0). Start the "
+                    "service on it once, without --verify, to migrate it in place to format %d; "
+                    "then run --verify.\n",
+                    dir, STORE_FORMAT);
+            return WS_INVALID_PARAMETER;
+        }
+        return s;
     }
     *out = st;
     return WS_OK;
@@ -101,345 +290,49 @@ void store_close(store *st) {
     if (!st) {
         return;
     }
-    if (st->db) {
-        if (!st->read_only) {
-            /* Flushing the memtables on a clean stop leaves an empty write-ahead log, so
-             * the next start replays nothing and holds no memtable it does not need. After
-             * a failed commit RocksDB refuses the flush; the log then stays the truth. */
-            rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-            rocksdb_flushoptions_set_wait(fo, 1);
-            char *err = NULL;
-            rocksdb_flush(st->db, fo, &err);
-            take_error(err, "flush at close");
-            rocksdb_flushoptions_destroy(fo);
-        }
-        rocksdb_close(st->db);
-    }
-    rocksdb_writeoptions_destroy(st->write_options);
+    store_db_close_(&st->log, !st->read_only, st->flush_options);
+    store_db_close_(&st->proj, !st->read_only, st->flush_options);
+    rocksdb_flushoptions_destroy(st->flush_options);
     rocksdb_readoptions_destroy(st->read_options);
     rocksdb_readoptions_destroy(st->scan_options);
-    rocksdb_options_destroy(st->options);
-    rocksdb_block_based_options_destroy(st->table_options);
     rocksdb_cache_destroy(st->cache);
     free(st);
 }
 
-static size_t id_key(char kind, const char *id, size_t len, char *key) {
-    WS_ASSERT(len > 0 && len <= WS_ID_LEN_MAX);
-    key[0] = kind;
-    memcpy(key + 1, id, len);
-    return len + 1;
+ws_hash_key store_fp_key(const store *st) { return st->fp_key; }
+
+/* ---- the log: writing ------------------------------------------------------------------ */
+
+static size_t block_key(uint64_t lsn, char *key) {
+    key[0] = 'L';
+    ws_put_u64be((unsigned char *)key + 1, lsn);
+    return 9;
 }
 
-static size_t event_key(uint64_t seq, char *key) {
-    key[0] = 'e';
+static size_t seq_key(uint64_t seq, char *key) {
+    key[0] = 'S';
     ws_put_u64be((unsigned char *)key + 1, seq);
     return 9;
 }
 
-static size_t index_key(const char *id, size_t len, uint64_t seq, char *key) {
-    size_t n = id_key('x', id, len, key);
-    key[n++] = '\0';
-    ws_put_u64be((unsigned char *)key + n, seq);
-    return n + 8;
-}
+typedef struct {
+    uint64_t first_seq;
+    uint64_t first_lsn;
+} seq_entry;
 
-/* A point read. *val is NULL when the key is absent; otherwise free it with rocksdb_free. */
-static WS_MUST_USE ws_status get(store *st, const char *key, size_t klen, char **val,
-                                 size_t *vlen) {
-    char *err = NULL;
-    *val = rocksdb_get(st->db, st->read_options, key, klen, vlen, &err);
-    return take_error(err, "get") ? WS_UNAVAILABLE : WS_OK;
-}
-
-ws_status store_get_balance(store *st, const char *id, size_t len, uint64_t *out) {
-    char key[KEY_MAX];
-    size_t klen = id_key('a', id, len, key);
-    char *val;
-    size_t vlen;
-    ws_status s = get(st, key, klen, &val, &vlen);
-    if (s != WS_OK) {
-        return s;
-    }
-    if (!val) {
-        return WS_ACCOUNT_NOT_FOUND;
-    }
-    s = vlen == 8 ? WS_OK : WS_CORRUPT;
-    if (s == WS_OK) {
-        *out = ws_get_u64le((const unsigned char *)val);
-    }
-    rocksdb_free(val);
-    return s;
-}
-
-ws_status store_get_transfer(store *st, const char *id, size_t len, ws_transfer_record *out) {
-    char key[KEY_MAX];
-    size_t klen = id_key('t', id, len, key);
-    char *val;
-    size_t vlen;
-    ws_status s = get(st, key, klen, &val, &vlen);
-    if (s != WS_OK) {
-        return s;
-    }
-    if (!val) {
-        return WS_NOT_FOUND;
-    }
-    s = ws_transfer_record_decode((const unsigned char *)val, vlen, out);
-    rocksdb_free(val);
-    return s;
-}
-
-ws_status store_get_meta(store *st, store_meta *out) {
-    char *val;
-    size_t vlen;
-    ws_status s = get(st, "m", 1, &val, &vlen);
-    if (s != WS_OK) {
-        return s;
-    }
-    memset(out, 0, sizeof(*out));
-    out->next_seq = 1;
-    if (!val) {
-        return WS_OK;
-    }
-    const unsigned char *p = (const unsigned char *)val;
-    s = WS_CORRUPT;
-    if (vlen == META_SIZE && p[0] == META_FORMAT && ws_get_u64le(p + 40) == ws_crc32c(p, 40)) {
-        out->next_seq = ws_get_u64le(p + 8);
-        out->account_count = ws_get_u64le(p + 16);
-        out->total_money = (ws_u128)ws_get_u64le(p + 32) << 64 | ws_get_u64le(p + 24);
-        s = WS_OK;
-    }
-    rocksdb_free(val);
-    return s;
-}
-
-/* Positions a new iterator at the first key >= from; the caller destroys it. */
-rocksdb_iterator_t *store_iterator_(store *st, const char *from, size_t flen) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->read_options);
-    rocksdb_iter_seek(it, from, flen);
-    return it;
-}
-
-rocksdb_iterator_t *store_scan_iterator_(store *st, const char *from, size_t flen) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->scan_options);
-    rocksdb_iter_seek(it, from, flen);
-    return it;
-}
-
-static WS_MUST_USE ws_status iter_status(rocksdb_iterator_t *it) {
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    return take_error(err, "iterate") ? WS_UNAVAILABLE : WS_OK;
-}
-
-ws_status store_event_(store *st, uint64_t seq, ws_event *e) {
-    char key[9];
-    event_key(seq, key);
-    char *val;
-    size_t vlen;
-    ws_status s = get(st, key, 9, &val, &vlen);
-    if (s != WS_OK) {
-        return s;
-    }
-    if (!val) {
-        return WS_CORRUPT; /* the index names an event that is not there */
-    }
-    s = ws_event_decode((const unsigned char *)val, vlen, e);
-    rocksdb_free(val);
-    return s == WS_OK && e->seq != seq ? WS_CORRUPT : s;
-}
-
-static WS_MUST_USE ws_status scan_all(store *st, uint64_t after, size_t limit, store_event_fn fn,
-                                      void *ctx, bool *more) {
-    char key[9];
-    event_key(after + 1, key);
-    /* A whole-log replay (verify) must not evict the cache the service's reads use. */
-    rocksdb_iterator_t *it =
-        limit == SIZE_MAX ? store_scan_iterator_(st, key, 9) : store_iterator_(st, key, 9);
-    ws_status s = WS_OK;
-    size_t n = 0;
-    *more = false;
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen != 9 || k[0] != 'e') {
-            break;
-        }
-        if (n == limit) {
-            *more = true;
-            break;
-        }
-        size_t vlen;
-        const char *v = rocksdb_iter_value(it, &vlen);
-        ws_event e;
-        s = ws_event_decode((const unsigned char *)v, vlen, &e);
-        if (s == WS_OK && e.seq != ws_get_u64be((const unsigned char *)k + 1)) {
-            s = WS_CORRUPT;
-        }
-        if (s == WS_OK) {
-            s = fn(ctx, &e);
-        }
-        if (s != WS_OK) {
-            break;
-        }
-        n++;
-    }
-    if (s == WS_OK) {
-        s = iter_status(it);
-    }
-    rocksdb_iter_destroy(it);
-    return s;
-}
-
-static WS_MUST_USE ws_status scan_account(store *st, uint64_t after, size_t limit, const char *acct,
-                                          size_t acct_len, store_event_fn fn, void *ctx,
-                                          bool *more) {
-    char key[KEY_MAX];
-    size_t prefix = index_key(acct, acct_len, 0, key) - 8;
-    if (after == UINT64_MAX) {
-        *more = false;
-        return WS_OK;
-    }
-    index_key(acct, acct_len, after + 1, key);
-    rocksdb_iterator_t *it = store_iterator_(st, key, prefix + 8);
-    ws_status s = WS_OK;
-    size_t n = 0;
-    *more = false;
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen != prefix + 8 || memcmp(k, key, prefix) != 0) {
-            break;
-        }
-        if (n == limit) {
-            *more = true;
-            break;
-        }
-        ws_event e;
-        s = store_event_(st, ws_get_u64be((const unsigned char *)k + prefix), &e);
-        if (s == WS_OK) {
-            s = fn(ctx, &e);
-        }
-        if (s != WS_OK) {
-            break;
-        }
-        n++;
-    }
-    if (s == WS_OK) {
-        s = iter_status(it);
-    }
-    rocksdb_iter_destroy(it);
-    return s;
-}
-
-ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
-                            size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
-    if (acct_len > 0) {
-        return scan_account(st, after, limit, acct, acct_len, fn, ctx, more);
-    }
-    if (after == UINT64_MAX) {
-        *more = false;
-        return WS_OK;
-    }
-    return scan_all(st, after, limit, fn, ctx, more);
-}
-
-ws_status store_scan_accounts(store *st, store_account_fn fn, void *ctx) {
-    rocksdb_iterator_t *it = store_scan_iterator_(st, "a", 1);
-    ws_status s = WS_OK;
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (k[0] != 'a') {
-            break;
-        }
-        size_t vlen;
-        const char *v = rocksdb_iter_value(it, &vlen);
-        if (klen < 2 || klen > WS_ID_LEN_MAX + 1 || vlen != 8) {
-            s = WS_CORRUPT;
-            break;
-        }
-        s = fn(ctx, k + 1, klen - 1, ws_get_u64le((const unsigned char *)v));
-        if (s != WS_OK) {
-            break;
-        }
-    }
-    if (s == WS_OK) {
-        s = iter_status(it);
-    }
-    rocksdb_iter_destroy(it);
-    return s;
-}
-
-ws_status store_last_seq(store *st, uint64_t *out) {
-    char key[9];
-    event_key(UINT64_MAX, key);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->read_options);
-    rocksdb_iter_seek_for_prev(it, key, 9);
-    *out = 0;
-    if (rocksdb_iter_valid(it)) {
-        size_t klen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen == 9 && k[0] == 'e') {
-            *out = ws_get_u64be((const unsigned char *)k + 1);
-        }
-    }
-    ws_status s = iter_status(it);
-    rocksdb_iter_destroy(it);
-    return s;
-}
-
-/* A batch stages its puts in its own arena and hands them to RocksDB at commit sorted by
- * key, the last put of a key winning. RocksDB's memtable is a skiplist that remembers where
- * its previous insert landed; keys in order let it reuse most of that search, where the
- * random keys of a transfer (two accounts, index entries, a transaction ID) would make it
- * start from the top each time. The arena and the entry array grow to the largest batch and
- * are then reused, so a warmed-up batch does not allocate. */
-static void *grow_array(void *p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) {
-        return p;
-    }
-    size_t n = *cap ? *cap : 256;
-    while (n < need) {
-        n *= 2;
-    }
-    void *q = realloc(p, n * elem);
-    WS_ASSERT(q); /* out of memory on the writer: nothing sane to do but stop */
-    *cap = n;
-    return q;
-}
-
-static void stage(store_batch *b, const char *key, size_t klen, const void *val, size_t vlen) {
-    b->entries = grow_array(b->entries, &b->entries_cap, b->count + 1, sizeof(staged));
-    b->arena = grow_array(b->arena, &b->arena_cap, b->used + klen + vlen, 1);
-    WS_ASSERT(b->used + klen + vlen <= UINT32_MAX);
-    memcpy(b->arena + b->used, key, klen);
-    memcpy(b->arena + b->used + klen, val, vlen);
-    b->entries[b->count] =
-        (staged){(uint32_t)b->used, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->count};
-    b->count++;
-    b->used += klen + vlen;
-}
-
-static int compare_staged(const void *pa, const void *pb, void *ctx) {
-    const char *sort_arena = ctx;
-    const staged *a = pa;
-    const staged *b = pb;
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = memcmp(sort_arena + a->key_off, sort_arena + b->key_off, n);
-    if (c == 0 && a->key_len != b->key_len) {
-        c = a->key_len < b->key_len ? -1 : 1;
-    }
-    if (c == 0) {
-        c = a->order < b->order ? -1 : 1;
-    }
-    return c;
-}
-
-static bool same_key(const store_batch *b, const staged *x, const staged *y) {
-    return x->key_len == y->key_len &&
-           memcmp(b->arena + x->key_off, b->arena + y->key_off, x->key_len) == 0;
-}
+struct store_batch {
+    rocksdb_writebatch_t *wb;
+    ws_block_builder block;
+    bool block_open;
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    uint64_t next_lsn;
+    uint64_t next_seq;
+    uint64_t timestamp_us;
+    size_t records;
+    seq_entry seqs[BATCH_BLOCKS_MAX]; /* 'S' entries, put after every block */
+    size_t seq_count;
+    size_t blocks;
+};
 
 store_batch *store_batch_new(void) {
     store_batch *b = calloc(1, sizeof(*b));
@@ -452,76 +345,425 @@ store_batch *store_batch_new(void) {
 void store_batch_free(store_batch *b) {
     if (b) {
         rocksdb_writebatch_destroy(b->wb);
-        free(b->entries);
-        free(b->arena);
         free(b);
     }
 }
 
-void store_batch_clear(store_batch *b) {
+void store_batch_begin(store_batch *b, uint64_t first_lsn, uint64_t first_seq,
+                       uint64_t timestamp_us) {
+    WS_ASSERT(b->records == 0 && !b->block_open);
+    b->next_lsn = first_lsn;
+    b->next_seq = first_seq;
+    b->timestamp_us = timestamp_us;
+}
+
+size_t store_batch_count(const store_batch *b) { return b->records; }
+
+/* Encodes the open block, checks it decodes, and stages it. */
+static void close_block(store_batch *b) {
+    size_t n = ws_block_finish(&b->block);
+    ws_block_header h;
+    ws_block_cursor c;
+    /* Check the block right before it is written: a codec bug must not reach the disk. */
+    WS_ASSERT(ws_block_open(b->buf, n, &h, &c) == WS_OK && h.first_lsn == b->block.first_lsn &&
+              h.count == b->block.count && h.events == b->block.events);
+    char key[9];
+    rocksdb_writebatch_put(b->wb, key, block_key(h.first_lsn, key), (const char *)b->buf, n);
+    if (h.events > 0) {
+        WS_ASSERT(b->seq_count < BATCH_BLOCKS_MAX);
+        b->seqs[b->seq_count++] = (seq_entry){h.first_seq, h.first_lsn};
+    }
+    b->blocks++;
+    b->block_open = false;
+}
+
+void store_batch_add(store_batch *b, const ws_record *r) {
+    if (!b->block_open) {
+        ws_block_begin(&b->block, b->buf, b->next_lsn, b->next_seq, b->timestamp_us);
+        b->block_open = true;
+    }
+    if (!ws_block_add(&b->block, r)) {
+        close_block(b);
+        ws_block_begin(&b->block, b->buf, b->next_lsn, b->next_seq, b->timestamp_us);
+        b->block_open = true;
+        WS_ASSERT(ws_block_add(&b->block, r));
+    }
+    b->next_lsn++;
+    b->next_seq += ws_record_event_count(r->kind);
+    b->records++;
+}
+
+static void batch_reset(store_batch *b) {
     rocksdb_writebatch_clear(b->wb);
-    b->count = 0;
-    b->used = 0;
-}
-
-size_t store_batch_count(const store_batch *b) { return b->count; }
-
-void store_batch_put_account(store_batch *b, const char *id, size_t len, uint64_t balance) {
-    WS_ASSERT(balance <= WS_AMOUNT_MAX);
-    char key[KEY_MAX];
-    size_t klen = id_key('a', id, len, key);
-    unsigned char val[8];
-    ws_put_u64le(val, balance);
-    stage(b, key, klen, val, 8);
-}
-
-void store_batch_put_event(store_batch *b, const ws_event *e) {
-    unsigned char rec[WS_EVENT_SIZE_MAX];
-    size_t n = ws_event_encode(e, rec);
-    /* Check the record right before it is written: a codec bug must not reach the disk. */
-    ws_event check;
-    WS_ASSERT(ws_event_decode(rec, n, &check) == WS_OK && check.seq == e->seq);
-    char key[KEY_MAX];
-    stage(b, key, event_key(e->seq, key), rec, n);
-    size_t klen = index_key(e->account, e->account_len, e->seq, key);
-    stage(b, key, klen, "", 0);
-}
-
-void store_batch_put_transfer(store_batch *b, const char *id, size_t len,
-                              const ws_transfer_record *r) {
-    unsigned char rec[WS_TRANSFER_RECORD_SIZE_MAX];
-    size_t n = ws_transfer_record_encode(r, rec);
-    char key[KEY_MAX];
-    stage(b, key, id_key('t', id, len, key), rec, n);
-}
-
-void store_batch_put_meta(store_batch *b, const store_meta *m) {
-    unsigned char val[META_SIZE] = {META_FORMAT};
-    ws_put_u64le(val + 8, m->next_seq);
-    ws_put_u64le(val + 16, m->account_count);
-    ws_put_u64le(val + 24, (uint64_t)m->total_money);
-    ws_put_u64le(val + 32, (uint64_t)(m->total_money >> 64));
-    ws_put_u64le(val + 40, ws_crc32c(val, 40));
-    stage(b, "m", 1, val, META_SIZE);
+    b->block_open = false;
+    b->records = 0;
+    b->seq_count = 0;
+    b->blocks = 0;
 }
 
 ws_status store_commit(store *st, store_batch *b) {
-    staged *e = b->entries;
-    qsort_r(e, b->count, sizeof(staged), compare_staged, b->arena);
-    rocksdb_writebatch_clear(b->wb);
-    for (size_t i = 0; i < b->count; i++) {
-        if (i + 1 < b->count && same_key(b, &e[i], &e[i + 1])) {
-            continue; /* a later put of the same key follows */
-        }
-        const char *k = b->arena + e[i].key_off;
-        rocksdb_writebatch_put(b->wb, k, e[i].key_len, k + e[i].key_len, e[i].val_len);
+    if (b->records == 0) {
+        return WS_OK;
+    }
+    if (b->block_open) {
+        close_block(b);
+    }
+    /* The 'S' entries go after the blocks: each run of keys then lands in order. */
+    for (size_t i = 0; i < b->seq_count; i++) {
+        char key[9];
+        unsigned char val[8];
+        ws_put_u64be(val, b->seqs[i].first_lsn);
+        rocksdb_writebatch_put(b->wb, key, seq_key(b->seqs[i].first_seq, key), (const char *)val,
+                               8);
     }
     char *err = NULL;
 #ifdef WS_FAULT_INJECTION
     /* Test builds only (wallet-service-faulty): may fail this write or its sync on purpose. */
-    store_fault_write(st->db, st->write_options, b->wb, &err);
+    store_fault_write(st->log.db, st->log.write_options, b->wb, &err);
 #else
-    rocksdb_write(st->db, st->write_options, b->wb, &err);
+    rocksdb_write(st->log.db, st->log.write_options, b->wb, &err);
 #endif
-    return take_error(err, "write") ? WS_UNAVAILABLE : WS_OK;
+    batch_reset(b);
+    return store_take_error_(err, "write") ? WS_UNAVAILABLE : WS_OK;
+}
+
+/* ---- the log: reading ------------------------------------------------------------------ */
+
+/* A copy of one block and a cursor over it. */
+typedef struct {
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len;
+    ws_block_header h;
+    ws_block_cursor c;
+} block_copy;
+
+static WS_MUST_USE ws_status open_copy(block_copy *bc, const char *val, size_t vlen,
+                                       uint64_t key_lsn) {
+    if (vlen > sizeof(bc->buf)) {
+        return WS_CORRUPT;
+    }
+    memcpy(bc->buf, val, vlen);
+    bc->len = vlen;
+    ws_status s = ws_block_open(bc->buf, vlen, &bc->h, &bc->c);
+    return s == WS_OK && bc->h.first_lsn != key_lsn ? WS_CORRUPT : s;
+}
+
+static bool is_block_key(const char *k, size_t klen) { return klen == 9 && k[0] == 'L'; }
+
+/* Positions it at the block holding lsn (the last block starting at or before it); false
+ * if there is none. */
+static bool seek_block(rocksdb_iterator_t *it, uint64_t lsn) {
+    char key[9];
+    rocksdb_iter_seek_for_prev(it, key, block_key(lsn, key));
+    if (!rocksdb_iter_valid(it)) {
+        return false;
+    }
+    size_t klen;
+    const char *k = rocksdb_iter_key(it, &klen);
+    return is_block_key(k, klen);
+}
+
+ws_status store_read_record(store *st, uint64_t lsn, ws_record *out) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->read_options);
+    ws_status s = WS_NOT_FOUND;
+    if (lsn >= 1 && seek_block(it, lsn)) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        ws_block_header h;
+        ws_block_cursor c;
+        s = ws_block_open((const unsigned char *)v, vlen, &h, &c);
+        if (s == WS_OK && h.first_lsn != ws_get_u64be((const unsigned char *)k + 1)) {
+            s = WS_CORRUPT;
+        }
+        if (s == WS_OK) {
+            s = WS_NOT_FOUND;
+            uint64_t at;
+            uint64_t seq;
+            while (s == WS_NOT_FOUND && ws_block_next(&c, out, &at, &seq)) {
+                s = at == lsn ? WS_OK : WS_NOT_FOUND;
+            }
+        }
+    }
+    ws_status is = store_iter_status_(it);
+    rocksdb_iter_destroy(it);
+    return is != WS_OK ? is : s;
+}
+
+ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn, void *ctx) {
+    WS_ASSERT(from_lsn >= 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->scan_options);
+    if (!seek_block(it, from_lsn)) {
+        rocksdb_iter_seek(it, "L", 1);
+    }
+    ws_status s = WS_OK;
+    uint64_t want_lsn = 0; /* of the next block; 0 before the first */
+    uint64_t want_seq = 0;
+    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (!is_block_key(k, klen)) {
+            break;
+        }
+        const char *v = rocksdb_iter_value(it, &vlen);
+        ws_block_header h;
+        ws_block_cursor c;
+        s = ws_block_open((const unsigned char *)v, vlen, &h, &c);
+        if (s == WS_OK && (h.first_lsn != ws_get_u64be((const unsigned char *)k + 1) ||
+                           (want_lsn != 0 && (h.first_lsn != want_lsn || h.first_seq != want_seq)) ||
+                           (want_lsn == 0 && h.first_lsn > from_lsn))) {
+            s = WS_CORRUPT; /* a gap in the log */
+        }
+        ws_record r;
+        uint64_t lsn;
+        uint64_t seq;
+        while (s == WS_OK && ws_block_next(&c, &r, &lsn, &seq)) {
+            if (lsn >= from_lsn) {
+                s = fn(ctx, &r, lsn, seq, h.timestamp_us);
+            }
+        }
+        want_lsn = h.first_lsn + h.count;
+        want_seq = h.first_seq + h.events;
+    }
+    if (s == WS_OK) {
+        s = store_iter_status_(it);
+    }
+    rocksdb_iter_destroy(it);
+    return s;
+}
+
+ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->read_options);
+    ws_status s = WS_OK;
+    *next_lsn = 1;
+    *next_seq = 1;
+    if (seek_block(it, UINT64_MAX)) {
+        size_t vlen;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        ws_block_header h;
+        ws_block_cursor c;
+        s = ws_block_open((const unsigned char *)v, vlen, &h, &c);
+        if (s == WS_OK) {
+            *next_lsn = h.first_lsn + h.count;
+            *next_seq = h.first_seq + h.events;
+        }
+    }
+    ws_status is = store_iter_status_(it);
+    rocksdb_iter_destroy(it);
+    return is != WS_OK ? is : s;
+}
+
+/* ---- events pages ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t after;
+    size_t limit;
+    size_t given;
+    bool more;
+    const char *acct; /* NULL: every event */
+    size_t acct_len;
+    store_event_fn fn;
+    void *ctx;
+} page;
+
+/* Offers one event to the page. WS_NOT_FOUND ends the scan (the page is full). */
+static ws_status offer(page *pg, const ws_event *e) {
+    if (e->seq <= pg->after ||
+        (pg->acct && (e->account_len != pg->acct_len ||
+                      memcmp(e->account, pg->acct, pg->acct_len) != 0))) {
+        return WS_OK;
+    }
+    if (pg->given == pg->limit) {
+        pg->more = true;
+        return WS_NOT_FOUND;
+    }
+    pg->given++;
+    return pg->fn(pg->ctx, e);
+}
+
+static ws_status offer_record(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                              uint64_t timestamp_us) {
+    (void)lsn;
+    ws_event ev[2];
+    unsigned n = ws_record_events(r, seq, timestamp_us, ev);
+    ws_status s = WS_OK;
+    for (unsigned i = 0; i < n && s == WS_OK; i++) {
+        s = offer(ctx, &ev[i]);
+    }
+    return s;
+}
+
+/* The lsn of the block holding event seq (the last block whose first event is at or
+ * before it), or 1 if there is none: the scan then starts at the beginning. */
+static WS_MUST_USE ws_status block_of_seq(store *st, uint64_t seq, uint64_t *lsn) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->read_options);
+    char key[9];
+    rocksdb_iter_seek_for_prev(it, key, seq_key(seq, key));
+    *lsn = 1;
+    ws_status s = WS_OK;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (klen == 9 && k[0] == 'S') {
+            s = vlen == 8 ? WS_OK : WS_CORRUPT;
+            *lsn = vlen == 8 ? ws_get_u64be((const unsigned char *)v) : 1;
+        }
+    }
+    ws_status is = store_iter_status_(it);
+    rocksdb_iter_destroy(it);
+    return is != WS_OK ? is : s;
+}
+
+/* Events of the whole log, from the block that holds event after + 1. */
+static WS_MUST_USE ws_status scan_all(store *st, page *pg) {
+    uint64_t lsn;
+    ws_status s = block_of_seq(st, pg->after + 1, &lsn);
+    if (s == WS_OK) {
+        s = store_scan_log(st, lsn, offer_record, pg);
+    }
+    return s == WS_NOT_FOUND ? WS_OK : s;
+}
+
+/* The event numbered seq, from a cached copy of its block when it is the same one. */
+static WS_MUST_USE ws_status event_at(store *st, uint64_t seq, block_copy *bc, ws_event *e) {
+    if (bc->len == 0 || seq < bc->h.first_seq || seq >= bc->h.first_seq + bc->h.events) {
+        uint64_t lsn;
+        ws_status s = block_of_seq(st, seq, &lsn);
+        char key[9];
+        char *val = NULL;
+        size_t vlen;
+        if (s == WS_OK) {
+            s = store_get_(st, &st->log, key, block_key(lsn, key), &val, &vlen);
+        }
+        if (s == WS_OK) {
+            s = val ? open_copy(bc, val, vlen, lsn) : WS_CORRUPT;
+        }
+        rocksdb_free(val);
+        if (s != WS_OK) {
+            bc->len = 0;
+            return s;
+        }
+    }
+    ws_block_cursor c = bc->c;
+    ws_record r;
+    uint64_t lsn;
+    uint64_t first;
+    while (ws_block_next(&c, &r, &lsn, &first)) {
+        ws_event ev[2];
+        unsigned n = ws_record_events(&r, first, bc->h.timestamp_us, ev);
+        for (unsigned i = 0; i < n; i++) {
+            if (ev[i].seq == seq) {
+                *e = ev[i];
+                return WS_OK;
+            }
+        }
+    }
+    return WS_CORRUPT; /* the index names an event that is not there */
+}
+
+/* True if the iterator's key is an index key of the account whose prefix key holds. */
+static bool same_prefix(rocksdb_iterator_t *it, const char *key, size_t prefix, size_t klen) {
+    size_t kl;
+    const char *k = rocksdb_iter_key(it, &kl);
+    return kl == klen && memcmp(k, key, prefix) == 0;
+}
+
+/* The account's events from the checkpoint's index, below its next_seq (later 'x' values
+ * may already be there; they are read from the log instead). */
+static WS_MUST_USE ws_status scan_index(store *st, page *pg, uint64_t below,
+                                        rocksdb_iterator_t *it, block_copy *bc) {
+    char key[WS_ID_LEN_MAX + 10];
+    size_t klen = store_index_key_(pg->acct, pg->acct_len, pg->after + 1, key);
+    size_t prefix = klen - 8;
+    /* The value holding after + 1 starts at or before it; failing that, the first. */
+    rocksdb_iter_seek_for_prev(it, key, klen);
+    if (!rocksdb_iter_valid(it) || !same_prefix(it, key, prefix, klen)) {
+        rocksdb_iter_seek(it, key, prefix);
+    }
+    uint64_t seqs[STORE_INDEX_SEQS_MAX];
+    ws_status s = WS_OK;
+    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        if (!same_prefix(it, key, prefix, klen)) {
+            break;
+        }
+        size_t kl;
+        size_t vl;
+        const unsigned char *k = (const unsigned char *)rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        long n = store_index_decode_((const unsigned char *)v, vl, ws_get_u64be(k + prefix), seqs,
+                                     STORE_INDEX_SEQS_MAX);
+        if (n < 0) {
+            return WS_CORRUPT;
+        }
+        for (long i = 0; i < n && s == WS_OK; i++) {
+            if (seqs[i] <= pg->after || seqs[i] >= below) {
+                continue;
+            }
+            ws_event e;
+            s = event_at(st, seqs[i], bc, &e);
+            if (s == WS_OK) {
+                s = offer(pg, &e);
+            }
+        }
+    }
+    return s == WS_OK ? store_iter_status_(it) : s;
+}
+
+/* One account's events: the checkpoint's index (one consistent view of the projection,
+ * read through one iterator), then the log after the checkpoint. */
+static WS_MUST_USE ws_status scan_account(store *st, page *pg) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->proj.db, st->read_options);
+    store_ckpt_meta m = {.next_lsn = 1, .next_seq = 1};
+    ws_status s = WS_OK;
+    rocksdb_iter_seek(it, "m", 1);
+    size_t klen;
+    if (rocksdb_iter_valid(it) && (rocksdb_iter_key(it, &klen), klen == 1) &&
+        rocksdb_iter_key(it, &klen)[0] == 'm') {
+        size_t vlen;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        s = store_ckpt_meta_from_(v, vlen, &m);
+    }
+    block_copy *bc = malloc(sizeof(*bc));
+    if (!bc) {
+        rocksdb_iter_destroy(it);
+        return WS_INTERNAL;
+    }
+    bc->len = 0;
+    if (s == WS_OK) {
+        s = scan_index(st, pg, m.next_seq, it, bc);
+    }
+    rocksdb_iter_destroy(it);
+    free(bc);
+    /* The log after the checkpoint, from where the page starts if that is later. */
+    uint64_t from = m.next_lsn;
+    if (s == WS_OK && pg->after + 1 > m.next_seq) {
+        uint64_t lsn;
+        s = block_of_seq(st, pg->after + 1, &lsn);
+        from = lsn > from ? lsn : from;
+    }
+    if (s == WS_OK) {
+        s = store_scan_log(st, from, offer_record, pg);
+    }
+    return s == WS_NOT_FOUND ? WS_OK : s;
+}
+
+ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
+                            size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
+    *more = false;
+    if (after == UINT64_MAX || limit == 0) {
+        return WS_OK;
+    }
+    page pg = {.after = after,
+               .limit = limit,
+               .acct = acct_len > 0 ? acct : NULL,
+               .acct_len = acct_len,
+               .fn = fn,
+               .ctx = ctx};
+    ws_status s = acct_len > 0 ? scan_account(st, &pg) : scan_all(st, &pg);
+    *more = pg.more;
+    return s;
 }

@@ -1,16 +1,27 @@
 /* The store: everything that touches RocksDB, behind one small interface.
  *
- * Key layout (one column family; the first byte names the kind):
- *   'a' id                      -> u64le balance                 (the projection)
- *   'e' be64(seq)               -> event record (core/event.h)   (the log, in order)
- *   'x' id 0x00 be64(seq)       -> empty                         (per-account event index)
- *   't' transactionID           -> transfer record               (idempotency)
- *   'm'                         -> meta: format, next_seq, account_count, total money
- * Every write goes through one store_batch committed by store_commit with sync=true, so a
- * batch is either wholly on disk or not at all.
+ * Data format 2. A data directory holds two RocksDB databases:
+ *   log/   the truth, written only by the writer, every write synced:
+ *            'F'                   -> format (2) and the idempotency fingerprint key
+ *            'L' be64(first lsn)   -> a block of records (core/record.h)
+ *            'S' be64(first seq)   -> be64(first lsn): where the block whose first event
+ *                                     is seq lies (blocks with events only)
+ *   proj/  projections, derived from the log and written by the checkpointer without a
+ *          write-ahead log, each checkpoint one atomic write then a flush:
+ *            'm'                   -> the checkpoint: the lsn and seq it covers up to, the
+ *                                     account count, the money, the record counts
+ *            'd' be32(chunk)       -> the IDs of accounts chunk*1024 .. +1023, in order
+ *            'b' be32(chunk)       -> their balances as of the checkpoint
+ *            'x' id 0x00 be64(seq) -> seqs of the account's events from seq on (one
+ *                                     checkpoint's worth): the per-account index
+ *            'i' be64(lsn) be32(n) -> idempotency fingerprints of the records from lsn on
+ * Format 1 (one RocksDB database straight in the data directory: balances, events, index,
+ * idempotency records and meta, all written by every commit) is migrated in place by the
+ * first read-write open (store/migrate.c).
  *
- * Threads: the read functions may be called from any thread at once. A store_batch belongs
- * to one thread (the writer); store_commit is called from that thread only. */
+ * Threads: the reads may be called from any thread at once. A store_batch belongs to one
+ * thread (the writer), which alone calls store_commit; a store_ckpt to another (the
+ * checkpointer), which alone calls store_ckpt_commit. */
 #ifndef WS_STORE_STORE_H
 #define WS_STORE_STORE_H
 
@@ -20,66 +31,134 @@
 #include <stdio.h>
 
 #include "core/event.h"
+#include "core/idem.h"
 #include "core/parse.h"
+#include "core/record.h"
+#include "core/siphash.h"
 #include "core/status.h"
+
+#define STORE_FORMAT 2
+/* Accounts per directory and balance chunk of the checkpoint. */
+#define STORE_CHUNK_ACCOUNTS 1024
+/* Seqs per 'x' value: an account's events of one checkpoint are split into values of at
+ * most this many. */
+#define STORE_INDEX_SEQS_MAX 1024
+/* Idempotency entries per 'i' value. */
+#define STORE_IDEM_PART_MAX 65536
 
 typedef struct store store;
 typedef struct store_batch store_batch;
+typedef struct store_ckpt store_ckpt;
 
-typedef struct {
-    uint64_t next_seq; /* the seq the next event gets; 1 on an empty store */
-    uint64_t account_count;
-    ws_u128 total_money; /* sum of every start amount ever created == sum of balances */
-} store_meta;
-
-/* Opens (creating if needed, unless read_only) the database in dir. read_only opens
- * without taking the lock, for --verify beside a running service. */
+/* Opens the data directory dir, creating it (unless read_only) or migrating a format-1
+ * one in place (unless read_only). read_only opens without taking the locks, for --verify
+ * beside a running service; it refuses a format-1 directory with WS_INVALID_PARAMETER and a
+ * message saying how to migrate. Other failures print why on stderr. */
 WS_MUST_USE ws_status store_open(const char *dir, bool read_only, store **out);
+/* Flushes (unless read-only or failed) and closes. */
 void store_close(store *st);
 
-/* Reads. WS_ACCOUNT_NOT_FOUND / WS_NOT_FOUND when absent, WS_UNAVAILABLE on I/O failure,
- * WS_CORRUPT on a record that fails its checks. */
-WS_MUST_USE ws_status store_get_balance(store *st, const char *id, size_t len, uint64_t *out);
-WS_MUST_USE ws_status store_get_transfer(store *st, const char *id, size_t len,
-                                         ws_transfer_record *out);
-WS_MUST_USE ws_status store_get_meta(store *st, store_meta *out);
+/* The data directory's idempotency fingerprint key, made when the log was created. */
+ws_hash_key store_fp_key(const store *st);
+
+/* ---- the log: written by the writer ------------------------------------------------ */
+
+WS_MUST_USE store_batch *store_batch_new(void); /* NULL on out of memory */
+void store_batch_free(store_batch *b);
+/* Starts the records of one group commit; first_lsn and first_seq are the ledger's next. */
+void store_batch_begin(store_batch *b, uint64_t first_lsn, uint64_t first_seq,
+                       uint64_t timestamp_us);
+/* Appends r, the next record (blocks of WS_BLOCK_RECORDS_MAX are cut as it fills). */
+void store_batch_add(store_batch *b, const ws_record *r);
+/* Records added since store_batch_begin. */
+size_t store_batch_count(const store_batch *b);
+/* Writes the batch's blocks and their 'S' entries in one synced write, then empties b.
+ * WS_UNAVAILABLE if RocksDB reports any failure; the caller must then treat the store as
+ * failed (nothing is retried here). A batch with no record writes nothing. */
+WS_MUST_USE ws_status store_commit(store *st, store_batch *b);
+
+/* ---- the log: reads, any thread -------------------------------------------------- */
+
+/* The record numbered lsn. WS_NOT_FOUND if the log has no such record. */
+WS_MUST_USE ws_status store_read_record(store *st, uint64_t lsn, ws_record *out);
+
+/* Calls fn for every record from lsn from_lsn to the end of the log, in order, with its
+ * first seq and its block's timestamp. Stops at fn's first status other than WS_OK and
+ * returns it. WS_CORRUPT if a block fails its checks or the numbering has a gap. */
+typedef ws_status (*store_record_fn)(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                                     uint64_t timestamp_us);
+WS_MUST_USE ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn,
+                                     void *ctx);
+
+/* The next lsn and seq after the newest block: (1, 1) on an empty log. */
+WS_MUST_USE ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq);
 
 /* Calls fn for each event with seq > after, oldest first, at most limit events, only those
- * of account acct if acct_len > 0. Sets *more if further events exist past the last one
- * given. fn returning anything but WS_OK stops the scan and is returned. */
+ * of account acct if acct_len > 0 (from the per-account index of the newest checkpoint and
+ * the log after it). Sets *more if further events exist past the last one given. fn
+ * returning anything but WS_OK stops the scan and is returned. */
 typedef ws_status (*store_event_fn)(void *ctx, const ws_event *e);
 WS_MUST_USE ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
                                         size_t acct_len, store_event_fn fn, void *ctx, bool *more);
 
-/* Calls fn for every account, in key order. */
-typedef ws_status (*store_account_fn)(void *ctx, const char *id, size_t len, uint64_t balance);
-WS_MUST_USE ws_status store_scan_accounts(store *st, store_account_fn fn, void *ctx);
+/* ---- the checkpoint ----------------------------------------------------------------- */
 
-/* The seq of the newest event, 0 if the log is empty. */
-WS_MUST_USE ws_status store_last_seq(store *st, uint64_t *out);
-
-/* Batches: built by the writer, committed whole. */
-WS_MUST_USE store_batch *store_batch_new(void); /* NULL on out of memory */
-void store_batch_free(store_batch *b);
-void store_batch_clear(store_batch *b);
-size_t store_batch_count(const store_batch *b);
-void store_batch_put_account(store_batch *b, const char *id, size_t len, uint64_t balance);
-void store_batch_put_event(store_batch *b, const ws_event *e); /* also its index entry */
-void store_batch_put_transfer(store_batch *b, const char *id, size_t len,
-                              const ws_transfer_record *r);
-void store_batch_put_meta(store_batch *b, const store_meta *m);
-
-/* Writes b atomically with sync=true. WS_UNAVAILABLE if RocksDB reports any failure; the
- * caller must then treat the store as failed (nothing is retried here). */
-WS_MUST_USE ws_status store_commit(store *st, store_batch *b);
-
-/* Offline audit: replays the whole event log and checks it against every stored balance,
- * the per-account index, the idempotency records and the meta. Prints a summary (and the
- * first problems found) to out. WS_OK if all is consistent, WS_CORRUPT otherwise. */
 typedef struct {
+    uint64_t next_lsn; /* covers the records before it; 1: no checkpoint yet */
+    uint64_t next_seq;
+    uint64_t account_count;
+    ws_u128 total_money;
+    uint64_t transfers;
+    uint64_t refusals;
+} store_ckpt_meta;
+
+/* The newest complete checkpoint, or the empty one (next_lsn = next_seq = 1). */
+WS_MUST_USE ws_status store_ckpt_meta_get(store *st, store_ckpt_meta *out);
+
+/* Loading a checkpoint: every account below count with its balance, in index order; then
+ * every idempotency entry. */
+typedef ws_status (*store_account_fn)(void *ctx, uint32_t index, const char *id, size_t len,
+                                      uint64_t balance);
+WS_MUST_USE ws_status store_ckpt_load_accounts(store *st, uint64_t count, store_account_fn fn,
+                                               void *ctx);
+WS_MUST_USE ws_status store_ckpt_load_idem(store *st, ws_idem_fn fn, void *ctx);
+
+/* The balances of one chunk in the newest checkpoint (n = 0 if it has none yet), for the
+ * checkpointer to patch. out holds STORE_CHUNK_ACCOUNTS values. */
+WS_MUST_USE ws_status store_ckpt_balances(store *st, uint32_t chunk, uint64_t *out, size_t *n);
+
+/* Building a checkpoint: the puts are staged, then written in one write without a
+ * write-ahead log and flushed. */
+WS_MUST_USE store_ckpt *store_ckpt_new(void);
+void store_ckpt_free(store_ckpt *c);
+void store_ckpt_put_directory(store_ckpt *c, uint32_t chunk, const char *const *ids,
+                              const uint8_t *lens, size_t n);
+void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const uint64_t *balances, size_t n);
+/* The seqs (ascending, all > any earlier checkpoint's for this account) of id's events;
+ * split into values of STORE_INDEX_SEQS_MAX. */
+void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint64_t *seqs,
+                          size_t n);
+/* Idempotency entries of the records from first_lsn on (at most STORE_IDEM_PART_MAX per
+ * part; part numbers from 0). */
+void store_ckpt_put_idem(store_ckpt *c, uint64_t first_lsn, uint32_t part, const uint64_t *fp,
+                         const uint64_t *lsn, size_t n);
+void store_ckpt_put_meta(store_ckpt *c, const store_ckpt_meta *m);
+/* Writes and flushes; the checkpoint is complete (and the newest) once this returns WS_OK.
+ * Empties c either way. WS_UNAVAILABLE on failure. */
+WS_MUST_USE ws_status store_ckpt_commit(store *st, store_ckpt *c);
+
+/* ---- the audit ---------------------------------------------------------------------- */
+
+/* Offline audit: replays the whole log from empty through the ledger's state machine and
+ * checks the log's own structure, then the newest checkpoint against the replay (every
+ * account, balance, index entry and idempotency entry). Prints a summary (and the first
+ * problems found) to out. WS_OK if all is consistent, WS_CORRUPT otherwise. */
+typedef struct {
+    uint64_t records;
     uint64_t events;
     uint64_t accounts;
     uint64_t transfers;
+    uint64_t refusals;
     uint64_t problems;
 } store_verify_report;
 WS_MUST_USE ws_status store_verify(store *st, FILE *out, store_verify_report *report);

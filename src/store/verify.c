@@ -1,9 +1,18 @@
-/* Offline audit of a data directory: the event log is the truth, and everything else
- * (balances, per-account index, idempotency records, meta) must be what replaying it gives.
- * Runs on a read-only store, so it can audit a live service's data. */
+/* Offline audit of a data directory: the log is the truth, and everything else must be what
+ * replaying it gives. Runs on a read-only store, so it can audit a live service's data.
+ *
+ *   1. The log: every block decodes and checks, lsns and seqs have no gap, and every record
+ *      applies through the ledger's state machine (ws_ledger_apply: accounts created once,
+ *      transfers between existing accounts, no negative or overflowing balance, each
+ *      balance after equal to the replay). Every transactionID is used by one record only.
+ *   2. The seq index ('S'): one entry for each block with events, naming that block.
+ *   3. The newest checkpoint, against the replay stopped at the lsn it covers: the meta,
+ *      every account's ID and balance, every idempotency entry, and the per-account index
+ *      (each entry an event of its account, each event below the checkpoint listed once). */
+#include <stdlib.h>
 #include <string.h>
 
-#include "core/accounts.h"
+#include "core/ledger.h"
 #include "store/internal.h"
 
 #define PROBLEMS_PRINTED_MAX 20
@@ -12,219 +21,249 @@ typedef struct {
     store *st;
     FILE *out;
     store_verify_report *report;
-    ws_accounts *balances; /* replayed */
-    ws_u128 total;
-    uint64_t expect_seq;
-    ws_event debit; /* the Debit waiting for its Credit; seq 0 when none */
+    ws_ledger ledger;
+    store_ckpt_meta ckpt;
+    bool ckpt_checked;
+    uint32_t *event_account; /* seq - 1 -> the account of that event, below the checkpoint */
+    uint64_t ckpt_entries;   /* idempotency entries loaded from the checkpoint */
 } audit;
 
-static void problem(audit *a, const char *what, uint64_t seq) {
+static void problem(audit *a, const char *what, uint64_t at) {
     if (a->report->problems++ < PROBLEMS_PRINTED_MAX) {
-        fprintf(a->out, "problem: %s (seq %llu)\n", what, (unsigned long long)seq);
+        fprintf(a->out, "problem: %s (%llu)\n", what, (unsigned long long)at);
     }
 }
 
-static bool same_id(const char *a, size_t alen, const char *b, size_t blen) {
-    return alen == blen && memcmp(a, b, alen) == 0;
-}
+/* ---- 3. the checkpoint --------------------------------------------------------------------- */
 
-static void replay_created(audit *a, const ws_event *e) {
-    if (ws_accounts_find(a->balances, e->account, e->account_len)) {
-        problem(a, "account created twice", e->seq);
-        return;
-    }
-    if (e->balance != e->amount) {
-        problem(a, "AccountCreated balance differs from its amount", e->seq);
-    }
-    WS_ASSERT(ws_accounts_insert(a->balances, e->account, e->account_len, e->amount) == WS_OK);
-    a->total += e->amount;
-}
-
-static void replay_credit(audit *a, const ws_event *e, uint64_t *bal) {
-    const ws_event *d = &a->debit;
-    if (d->seq == 0 ||
-        !same_id(d->transaction, d->transaction_len, e->transaction, e->transaction_len) ||
-        !same_id(d->counterparty, d->counterparty_len, e->account, e->account_len) ||
-        !same_id(d->account, d->account_len, e->counterparty, e->counterparty_len) ||
-        d->amount != e->amount) {
-        problem(a, "Credit does not match the Debit before it", e->seq);
-    }
-    if (*bal > WS_AMOUNT_MAX - e->amount) {
-        problem(a, "Credit overflows the balance", e->seq);
-        return;
-    }
-    *bal += e->amount;
-    a->report->transfers++;
-}
-
-static ws_status replay_one(void *ctx, const ws_event *e) {
+static ws_status check_account(void *ctx, uint32_t index, const char *id, size_t len,
+                               uint64_t balance) {
     audit *a = ctx;
-    if (e->seq != a->expect_seq) {
-        problem(a, "gap or disorder in the event sequence", e->seq);
-    }
-    a->expect_seq = e->seq + 1;
-    a->report->events++;
-    if (e->type == WS_EVENT_ACCOUNT_CREATED) {
-        replay_created(a, e);
-        return WS_OK;
-    }
-    uint64_t *bal = ws_accounts_find(a->balances, e->account, e->account_len);
-    if (!bal) {
-        problem(a, "event for an account never created", e->seq);
-        return WS_OK;
-    }
-    if (e->type == WS_EVENT_DEBIT) {
-        if (a->debit.seq != 0) {
-            problem(a, "Debit without its Credit", a->debit.seq);
-        }
-        if (*bal < e->amount) {
-            problem(a, "Debit takes the balance below zero", e->seq);
-        } else {
-            *bal -= e->amount;
-        }
-        a->debit = *e;
-    } else {
-        replay_credit(a, e, bal);
-        a->debit.seq = 0;
-    }
-    if (*bal != e->balance) {
-        problem(a, "event balance differs from the replayed balance", e->seq);
+    uint8_t have_len;
+    const char *have = index < ws_accounts_count(a->ledger.accounts)
+                           ? ws_accounts_id(a->ledger.accounts, index, &have_len)
+                           : NULL;
+    if (!have || have_len != len || memcmp(have, id, len) != 0) {
+        problem(a, "checkpoint: an account's ID differs from the log's (account index)", index);
+    } else if (ws_accounts_balance(a->ledger.accounts, index) != balance) {
+        fprintf(a->out, "account %.*s: checkpoint %llu, replayed %llu\n", (int)len, id,
+                (unsigned long long)balance,
+                (unsigned long long)ws_accounts_balance(a->ledger.accounts, index));
+        problem(a, "checkpoint: a balance differs from the replay (account index)", index);
     }
     return WS_OK;
 }
 
-static ws_status check_account(void *ctx, const char *id, size_t len, uint64_t balance) {
+static ws_status check_idem(void *ctx, uint64_t fp, uint64_t lsn) {
     audit *a = ctx;
-    a->report->accounts++;
-    uint64_t *bal = ws_accounts_find(a->balances, id, len);
-    if (!bal) {
-        problem(a, "stored account has no AccountCreated event", 0);
-    } else if (*bal != balance) {
-        fprintf(a->out, "account %.*s: stored %llu, replayed %llu\n", (int)len, id,
-                (unsigned long long)balance, (unsigned long long)*bal);
-        problem(a, "stored balance differs from the replay", 0);
+    a->ckpt_entries++;
+    size_t pos = 0;
+    for (uint64_t at = ws_idem_next(a->ledger.idem, fp, &pos); at != 0;
+         at = ws_idem_next(a->ledger.idem, fp, &pos)) {
+        if (at == lsn) {
+            return WS_OK;
+        }
     }
+    problem(a, "checkpoint: an idempotency entry names no such record (lsn)", lsn);
     return WS_OK;
 }
 
-static void check_meta(audit *a) {
-    store_meta m;
-    if (store_get_meta(a->st, &m) != WS_OK) {
-        problem(a, "meta record unreadable", 0);
-        return;
-    }
-    if (m.next_seq != a->expect_seq) {
-        problem(a, "meta next_seq differs from the log", m.next_seq);
-    }
-    if (m.account_count != ws_accounts_count(a->balances) ||
-        a->report->accounts != ws_accounts_count(a->balances)) {
-        problem(a, "account count differs between meta, balances and the log", 0);
-    }
-    if (m.total_money != a->total) {
-        problem(a, "total money in meta differs from the sum of start amounts", 0);
-    }
-}
-
-/* Every index entry names an event of its own account, and every event has one entry. */
+/* Every 'x' value: its account, its seqs below the checkpoint and each an event of it. */
 static void check_index(audit *a) {
-    rocksdb_iterator_t *it = store_scan_iterator_(a->st, "x", 1);
+    rocksdb_iterator_t *it = store_iter_(a->st, &a->st->proj, "x", 1, true);
     uint64_t entries = 0;
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t klen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (k[0] != 'x') {
-            break;
-        }
-        entries++;
-        const char *nul = klen > 10 ? memchr(k, '\0', klen - 8) : NULL;
-        ws_event e;
-        uint64_t seq = klen > 10 ? ws_get_u64be((const unsigned char *)k + klen - 8) : 0;
-        if (!nul || (size_t)(nul - k) != klen - 9 || store_event_(a->st, seq, &e) != WS_OK ||
-            !same_id(e.account, e.account_len, k + 1, klen - 10)) {
-            problem(a, "index entry does not match an event of its account", seq);
-        }
-    }
-    rocksdb_iter_destroy(it);
-    if (entries != a->report->events) {
-        problem(a, "index entry count differs from the event count", 0);
-    }
-}
-
-/* A successful idempotency record must hold exactly what its transfer's events say, since
- * a replay answers from the record alone: accounts, amount and both balances after. */
-static bool record_matches_log(store *st, const ws_transfer_record *r, const char *txn,
-                               size_t txn_len) {
-    ws_event d;
-    ws_event c;
-    if (r->missing_side != 0 || r->seq == UINT64_MAX || store_event_(st, r->seq, &d) != WS_OK ||
-        store_event_(st, r->seq + 1, &c) != WS_OK) {
-        return false;
-    }
-    return d.type == WS_EVENT_DEBIT && c.type == WS_EVENT_CREDIT &&
-           same_id(d.transaction, d.transaction_len, txn, txn_len) &&
-           same_id(c.transaction, c.transaction_len, txn, txn_len) &&
-           same_id(d.account, d.account_len, r->from, r->from_len) &&
-           same_id(c.account, c.account_len, r->to, r->to_len) && d.amount == r->amount &&
-           c.amount == r->amount && d.balance == r->from_balance && c.balance == r->to_balance;
-}
-
-/* Every successful idempotency record points at the Debit of its transaction. */
-static void check_transfers(audit *a) {
-    rocksdb_iterator_t *it = store_scan_iterator_(a->st, "t", 1);
-    uint64_t ok = 0;
+    uint64_t last_seq = 0;
+    char last_id[WS_ID_LEN_MAX];
+    size_t last_len = 0;
+    uint64_t seqs[STORE_INDEX_SEQS_MAX];
     for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
         size_t vlen;
         const char *k = rocksdb_iter_key(it, &klen);
-        if (k[0] != 't') {
+        if (klen < 1 || k[0] != 'x') {
             break;
         }
         const char *v = rocksdb_iter_value(it, &vlen);
-        ws_transfer_record r;
-        if (ws_transfer_record_decode((const unsigned char *)v, vlen, &r) != WS_OK) {
-            problem(a, "idempotency record fails its checksum", 0);
+        size_t id_len = klen >= 11 ? klen - 10 : 0;
+        uint32_t index = id_len > 0 && k[klen - 9] == '\0'
+                             ? ws_accounts_find(a->ledger.accounts, k + 1, id_len)
+                             : WS_ACCOUNT_NONE;
+        long n = index == WS_ACCOUNT_NONE ? -1
+                                          : store_index_decode_((const unsigned char *)v, vlen,
+                                                                ws_get_u64be((const unsigned char *)k + klen - 8),
+                                                                seqs, STORE_INDEX_SEQS_MAX);
+        if (n < 0) {
+            problem(a, "index: a value of no account or failing its checks", entries);
             continue;
         }
-        if (r.status != WS_OK) {
-            continue;
+        bool same = last_len == id_len && memcmp(last_id, k + 1, id_len) == 0;
+        for (long i = 0; i < n; i++) {
+            uint64_t seq = seqs[i];
+            if (seq >= a->ckpt.next_seq || a->event_account[seq - 1] != index ||
+                (same && seq <= last_seq)) {
+                problem(a, "index: an entry is not an event of its account (seq)", seq);
+            }
+            same = true;
+            last_seq = seq;
         }
-        ok++;
-        if (!record_matches_log(a->st, &r, k + 1, klen - 1)) {
-            problem(a, "idempotency record does not match its Debit and Credit", r.seq);
-        }
+        memcpy(last_id, k + 1, id_len);
+        last_len = id_len;
+        entries += (uint64_t)n;
+    }
+    if (store_iter_status_(it) != WS_OK) {
+        problem(a, "index: unreadable", entries);
     }
     rocksdb_iter_destroy(it);
-    if (ok != a->report->transfers) {
-        problem(a, "successful idempotency records differ from the transfers in the log", 0);
+    if (entries != a->ckpt.next_seq - 1) {
+        problem(a, "index: the entry count differs from the events below the checkpoint", entries);
     }
+}
+
+/* The replay has reached the checkpoint's lsn: compare. */
+static void check_checkpoint(audit *a) {
+    a->ckpt_checked = true;
+    const store_ckpt_meta *c = &a->ckpt;
+    const ws_ledger *l = &a->ledger;
+    if (c->next_seq != l->next_seq || c->account_count != ws_accounts_count(l->accounts) ||
+        c->total_money != l->total_money || c->transfers != l->transfers ||
+        c->refusals != l->refusals) {
+        problem(a, "checkpoint: its meta differs from the replay (lsn)", c->next_lsn);
+        return; /* what follows compares against a state that is not the checkpoint's */
+    }
+    if (store_ckpt_load_accounts(a->st, c->account_count, check_account, a) != WS_OK) {
+        problem(a, "checkpoint: the accounts are unreadable or fail their checks", 0);
+    }
+    if (store_ckpt_load_idem(a->st, check_idem, a) != WS_OK) {
+        problem(a, "checkpoint: the idempotency entries are unreadable", 0);
+    }
+    if (a->ckpt_entries != ws_idem_count(l->idem)) {
+        problem(a, "checkpoint: the idempotency entries differ in number from the records",
+                a->ckpt_entries);
+    }
+    check_index(a);
+}
+
+/* ---- 1. the log -------------------------------------------------------------------------- */
+
+/* A transactionID must not be in the log twice: the earlier records under its fingerprint
+ * are read back and compared. */
+static void check_unique(audit *a, const ws_record *r, uint64_t lsn) {
+    uint64_t fp = ws_idem_fp(a->ledger.fp_key, r->txn, r->txn_len);
+    size_t pos = 0;
+    for (uint64_t at = ws_idem_next(a->ledger.idem, fp, &pos); at != 0;
+         at = ws_idem_next(a->ledger.idem, fp, &pos)) {
+        ws_record o;
+        if (store_read_record(a->st, at, &o) != WS_OK) {
+            problem(a, "an idempotency entry names a record that cannot be read (lsn)", at);
+        } else if (o.txn_len == r->txn_len && memcmp(o.txn, r->txn, r->txn_len) == 0) {
+            problem(a, "a transactionID used by two records (lsn)", lsn);
+        }
+    }
+}
+
+static ws_status replay_one(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                            uint64_t timestamp_us) {
+    (void)timestamp_us;
+    audit *a = ctx;
+    if (lsn == a->ckpt.next_lsn && !a->ckpt_checked) {
+        check_checkpoint(a);
+    }
+    if (r->kind != WS_REC_ACCOUNT_CREATED) {
+        check_unique(a, r, lsn);
+    }
+    ws_effect eff;
+    const char *why;
+    if (ws_ledger_apply(&a->ledger, r, lsn, seq, &eff, &why) != WS_OK) {
+        problem(a, why, lsn);
+        return WS_CORRUPT; /* every later record would be judged against a wrong state */
+    }
+    a->report->records++;
+    if (seq < a->ckpt.next_seq) {
+        uint32_t acct = eff.touched[0];
+        for (unsigned i = 0; i < ws_record_event_count(r->kind); i++) {
+            a->event_account[seq - 1 + i] = i == 0 ? acct : eff.touched[1];
+        }
+    }
+    return WS_OK;
+}
+
+/* ---- 2. the seq index ---------------------------------------------------------------------- */
+
+static void check_seq_index(audit *a) {
+    rocksdb_iterator_t *b = store_iter_(a->st, &a->st->log, "L", 1, true);
+    rocksdb_iterator_t *s = store_iter_(a->st, &a->st->log, "S", 1, false);
+    uint64_t blocks = 0;
+    for (; rocksdb_iter_valid(b); rocksdb_iter_next(b), blocks++) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(b, &klen);
+        if (klen != 9 || k[0] != 'L') {
+            break;
+        }
+        const char *v = rocksdb_iter_value(b, &vlen);
+        ws_block_header h;
+        ws_block_cursor c;
+        if (ws_block_open((const unsigned char *)v, vlen, &h, &c) != WS_OK || h.events == 0) {
+            continue; /* a bad block was reported by the replay */
+        }
+        const char *sk = rocksdb_iter_valid(s) ? rocksdb_iter_key(s, &klen) : NULL;
+        const char *sv = sk ? rocksdb_iter_value(s, &vlen) : NULL;
+        if (!sk || klen != 9 || sk[0] != 'S' || vlen != 8 ||
+            ws_get_u64be((const unsigned char *)sk + 1) != h.first_seq ||
+            ws_get_u64be((const unsigned char *)sv) != h.first_lsn) {
+            problem(a, "seq index: no entry for a block with events (lsn)", h.first_lsn);
+            continue;
+        }
+        rocksdb_iter_next(s);
+    }
+    size_t klen;
+    if (rocksdb_iter_valid(s) && rocksdb_iter_key(s, &klen)[0] == 'S') {
+        problem(a, "seq index: an entry for no block", blocks);
+    }
+    rocksdb_iter_destroy(s);
+    rocksdb_iter_destroy(b);
 }
 
 ws_status store_verify(store *st, FILE *out, store_verify_report *report) {
     memset(report, 0, sizeof(*report));
-    audit a = {.st = st, .out = out, .report = report, .expect_seq = 1};
-    a.balances = ws_accounts_new();
-    WS_ASSERT(a.balances);
-    bool more = false;
-    ws_status s = store_scan_events(st, 0, SIZE_MAX, NULL, 0, replay_one, &a, &more);
-    if (s != WS_OK) {
-        problem(&a, s == WS_CORRUPT ? "an event fails its checksum" : "the log is unreadable",
-                a.expect_seq);
+    audit a = {.st = st, .out = out, .report = report};
+    WS_ASSERT(ws_ledger_init(&a.ledger, store_fp_key(st)) == WS_OK);
+    if (store_ckpt_meta_get(st, &a.ckpt) != WS_OK) {
+        problem(&a, "checkpoint: its meta is unreadable or fails its checks", 0);
+        a.ckpt = (store_ckpt_meta){.next_lsn = 1, .next_seq = 1};
     }
-    if (a.debit.seq != 0) {
-        problem(&a, "Debit without its Credit at the end of the log", a.debit.seq);
+    a.event_account = calloc(a.ckpt.next_seq, sizeof(uint32_t));
+    WS_ASSERT(a.event_account);
+    ws_status s = store_scan_log(st, 1, replay_one, &a);
+    if (s != WS_OK && s != WS_CORRUPT) {
+        problem(&a, "the log is unreadable", a.ledger.next_lsn);
+    } else if (s == WS_CORRUPT && report->problems == 0) {
+        problem(&a, "a block fails its checks, or the log has a gap (lsn)", a.ledger.next_lsn);
     }
-    if (store_scan_accounts(st, check_account, &a) != WS_OK) {
-        problem(&a, "the balances are unreadable", 0);
+    if (s == WS_OK && !a.ckpt_checked) {
+        if (a.ckpt.next_lsn == a.ledger.next_lsn) {
+            check_checkpoint(&a);
+        } else {
+            problem(&a, "checkpoint: it covers records the log does not have (lsn)",
+                    a.ckpt.next_lsn);
+        }
     }
-    check_meta(&a);
-    check_index(&a);
-    check_transfers(&a);
+    check_seq_index(&a);
+    report->events = a.ledger.next_seq - 1;
+    report->accounts = ws_accounts_count(a.ledger.accounts);
+    report->transfers = a.ledger.transfers;
+    report->refusals = a.ledger.refusals;
     fprintf(out,
             "verify: %llu events, %llu accounts, %llu transfers, total money %llu%s, "
             "%llu problems\n",
             (unsigned long long)report->events, (unsigned long long)report->accounts,
-            (unsigned long long)report->transfers, (unsigned long long)a.total,
-            a.total >> 64 ? " (low 64 bits)" : "", (unsigned long long)report->problems);
-    ws_accounts_free(a.balances);
+            (unsigned long long)report->transfers, (unsigned long long)a.ledger.total_money,
+            a.ledger.total_money >> 64 ? " (low 64 bits)" : "",
+            (unsigned long long)report->problems);
+    fprintf(out, "verify: %llu records (%llu refusals), checkpoint covering %llu of them\n",
+            (unsigned long long)report->records, (unsigned long long)report->refusals,
+            (unsigned long long)(a.ckpt.next_lsn - 1));
+    free(a.event_account);
+    ws_ledger_free(&a.ledger);
     return report->problems == 0 ? WS_OK : WS_CORRUPT;
 }

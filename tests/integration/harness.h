@@ -94,6 +94,13 @@ int ws_run_binary(const char *const *args, char *out, size_t out_size, int timeo
 /* The user+system CPU time of a process in clock ticks (from /proc), or -1. */
 long ws_process_cpu_ticks(pid_t pid);
 
+/* The next number of a SplitMix64 sequence (the load's and the crash tests' randomness). */
+uint64_t ws_splitmix64(uint64_t *state);
+
+/* A whole number from the environment variable name in 1..max into *out, or fallback when
+ * it is unset or empty. False (after printing why) if it is set to anything else. */
+bool ws_env_number(const char *name, uint64_t max, uint64_t fallback, uint64_t *out);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t ws_now_ms(void);
 void ws_sleep_ms(int ms);
@@ -281,6 +288,15 @@ typedef struct {
 
 void *ws_load_thread(void *ws_load_arg);
 void ws_load_free(ws_load *l);
+
+/* A growing list of acknowledged transfers (the crash tests keep every one of a run). */
+typedef struct {
+    ws_transfer_ok *items; /* malloc'd */
+    size_t count, cap;
+} ws_transfer_list;
+/* Appends *t; false on out of memory. */
+bool ws_transfer_list_add(ws_transfer_list *l, const ws_transfer_ok *t);
+void ws_transfer_list_free(ws_transfer_list *l);
 
 /* What the state must be. accounts/start_amounts: every account ever created (and no other).
  * acked: every acknowledged transfer (each must be in the log exactly once as a Debit on

@@ -44,8 +44,7 @@ static const char *accounts[ACCOUNTS];
 static uint64_t starts[ACCOUNTS];
 
 /* Everything acknowledged over all rounds, and the transfers that were in flight. */
-static ws_transfer_ok *acked;
-static size_t acked_count, acked_cap;
+static ws_transfer_list acked;
 static char in_flight[ROUNDS_MAX * THREADS][72];
 static const char *maybe[ROUNDS_MAX * THREADS];
 static size_t maybe_count;
@@ -68,22 +67,12 @@ static void add_refused(const char *id) {
 }
 
 static void reset_totals(void) {
-    free(acked);
+    ws_transfer_list_free(&acked);
     free(refused);
     free(refused_ptrs);
-    acked = NULL;
     refused = NULL;
     refused_ptrs = NULL;
-    acked_count = acked_cap = refused_count = refused_cap = maybe_count = 0;
-}
-
-static void add_acked(const ws_transfer_ok *t) {
-    if (acked_count == acked_cap) {
-        acked_cap = acked_cap == 0 ? 4096 : acked_cap * 2;
-        acked = realloc(acked, acked_cap * sizeof *acked);
-        cr_assert_not_null(acked);
-    }
-    acked[acked_count++] = *t;
+    refused_count = refused_cap = maybe_count = 0;
 }
 
 static void verify_ok(ws_server *srv) {
@@ -95,32 +84,14 @@ static void verify_ok(ws_server *srv) {
     }
 }
 
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-/* A number from the environment in 1..max, or fallback when unset. */
-static uint64_t env_number(const char *name, uint64_t max, uint64_t fallback) {
-    const char *v = getenv(name);
-    if (v == NULL || v[0] == '\0') {
-        return fallback;
-    }
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    cr_assert(v[0] >= '0' && v[0] <= '9' && *end == '\0' && n >= 1 && n <= max,
-              "%s=%s: expected a number in 1..%llu", name, v, (unsigned long long)max);
-    return n;
-}
-
 static uint64_t seed_from_env_or_clock(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t clock_seed = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     clock_seed ^= (uint64_t)getpid() << 32;
-    return env_number("WS_CRASH_SEED", UINT64_MAX, clock_seed % UINT64_MAX + 1);
+    uint64_t seed;
+    cr_assert(ws_env_number("WS_CRASH_SEED", UINT64_MAX, clock_seed % UINT64_MAX + 1, &seed));
+    return seed;
 }
 
 /* How a round ends: 0 for SIGKILL, else the signal of a graceful stop. The stop comes a
@@ -138,7 +109,7 @@ static int run_round(ws_server *srv, int round, int stop_signal, uint64_t *rng) 
         loads[i].thread_index = i;
         loads[i].accounts = accounts;
         loads[i].account_count = ACCOUNTS;
-        loads[i].seed = splitmix64(rng);
+        loads[i].seed = ws_splitmix64(rng);
         loads[i].transfers_max = 1000000;
         loads[i].amount_max = 400;
         loads[i].amount_huge = 0;
@@ -151,7 +122,7 @@ static int run_round(ws_server *srv, int round, int stop_signal, uint64_t *rng) 
         loads[i].acked = &acks;
         cr_assert_eq(pthread_create(&threads[i], NULL, ws_load_thread, &loads[i]), 0);
     }
-    int delay_us = (int)(splitmix64(rng) % (KILL_DELAY_MAX_US + 1));
+    int delay_us = (int)(ws_splitmix64(rng) % (KILL_DELAY_MAX_US + 1));
     int64_t deadline = ws_now_ms() + LOAD_TIME_MAX_MS;
     while (atomic_load(&acks) < 1 && ws_now_ms() < deadline) {
         ws_sleep_ms(1);
@@ -186,7 +157,7 @@ static int run_round(ws_server *srv, int round, int stop_signal, uint64_t *rng) 
         cr_assert_eq(l->other, 0, "round %d thread %d: %zu unexpected responses, first: %s", round,
                      i, l->other, l->first_other);
         for (size_t k = 0; k < l->ok_count; k++) {
-            add_acked(&l->ok[k]);
+            cr_assert(ws_transfer_list_add(&acked, &l->ok[k]));
         }
         transport += l->transport_errors;
         for (size_t k = 0; k < l->refused_count; k++) {
@@ -209,8 +180,8 @@ static void check_after_restart(ws_client *c, int round) {
         .accounts = accounts,
         .start_amounts = starts,
         .account_count = ACCOUNTS,
-        .acked = acked,
-        .acked_count = acked_count,
+        .acked = acked.items,
+        .acked_count = acked.count,
         .maybe = maybe,
         .maybe_count = maybe_count,
         .rejected = refused_ptrs,
@@ -220,16 +191,16 @@ static void check_after_restart(ws_client *c, int round) {
     char err[1024];
     bool ok = ws_check_state(c, &e, &st, err, sizeof err);
     cr_assert(ok, "round %d after restart: %s", round, err);
-    cr_assert_eq(st.transfers, acked_count + st.maybe_found,
+    cr_assert_eq(st.transfers, acked.count + st.maybe_found,
                  "round %d: %zu transfers in the log, %zu acknowledged + %zu in flight", round,
-                 st.transfers, acked_count, st.maybe_found);
+                 st.transfers, acked.count, st.maybe_found);
     cr_log_info("round %d: %zu acknowledged transfers all present; %zu of %zu in-flight applied",
-                round, acked_count, st.maybe_found, maybe_count);
+                round, acked.count, st.maybe_found, maybe_count);
 
     /* Acknowledged transfers replay byte for byte from the recovered idempotency records. */
     ws_response r = WS_RESPONSE_INIT;
-    for (size_t i = acked_count > 50 ? acked_count - 50 : 0; i < acked_count; i++) {
-        const ws_transfer_ok *a = &acked[i];
+    for (size_t i = acked.count > 50 ? acked.count - 50 : 0; i < acked.count; i++) {
+        const ws_transfer_ok *a = &acked.items[i];
         ws_get(c, &r, API "/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&transferID=%s",
                a->from, a->to, (unsigned long long)a->amount, a->txn);
         cr_assert_eq(r.status, 200, "replay %s: %ld %s", a->txn, r.status, r.body);
@@ -281,8 +252,8 @@ static void run_test(const int *stops, int rounds) {
         c = ws_client_new(srv);
         cr_assert_not_null(c);
         check_after_restart(c, round);
-        cr_assert_gt(acked_count, acked_before, "round %d acknowledged nothing", round);
-        acked_before = acked_count;
+        cr_assert_gt(acked.count, acked_before, "round %d acknowledged nothing", round);
+        acked_before = acked.count;
         ws_client_free(c);
         if (stops[round - 1] != 0) {
             cr_assert_eq(exit_code, 0,
@@ -293,13 +264,15 @@ static void run_test(const int *stops, int rounds) {
     cr_assert_eq(ws_server_stop(srv), 0, "server did not exit 0 on SIGTERM");
     verify_ok(srv);
     cr_log_info("%d rounds: %zu acknowledged transfers survived, %zu in flight at the kills",
-                rounds, acked_count, maybe_count);
+                rounds, acked.count, maybe_count);
     reset_totals();
 }
 
 Test(crash, kill9_under_load, .timeout = 1800) {
     static const int stops[ROUNDS_MAX] = {0}; /* every round ends with SIGKILL */
-    run_test(stops, (int)env_number("WS_CRASH_ROUNDS", ROUNDS_MAX, ROUNDS_DEFAULT));
+    uint64_t rounds;
+    cr_assert(ws_env_number("WS_CRASH_ROUNDS", ROUNDS_MAX, ROUNDS_DEFAULT, &rounds));
+    run_test(stops, (int)rounds);
 }
 
 Test(crash, graceful_stop_under_load) {

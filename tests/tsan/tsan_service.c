@@ -1,21 +1,28 @@
-/* ThreadSanitizer test of engine/service: the queue plus the writer thread on a real store.
- * Submitter threads send transfers (some with client transferIDs, some retried) while the
- * writer validates, commits and answers them; a second round stops the service while the
- * submitters are still sending. Checks: every accepted command gets exactly one done(),
- * after its outcome is durable; refused ones get none; retries replay the first answer;
- * after a restart money is conserved and the log verifies with every applied transfer
- * once. Every wait is bounded. */
+/* ThreadSanitizer test of engine/service: the queue, the writer thread and the checkpointer
+ * on a real store, and the lock-free read path. Submitter threads send transfers (some with
+ * client transferIDs, some retried) while the writer validates, commits and answers them
+ * and reader threads read balances from the committed view the whole time (also while
+ * thousands of accounts are created, so that the account table replaces its slot array
+ * under the readers and frees the old ones through the epochs); a second round stops the
+ * service while the submitters are still sending. Checks: every accepted command gets
+ * exactly one done(), after its outcome is in the log; refused ones get none; retries replay
+ * the first answer; readers never see an unknown account or an impossible balance; after a
+ * restart money is conserved and the log verifies with every applied transfer once. Every
+ * wait is bounded. */
 #include <ftw.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
 #include "engine/service.h"
+#include "engine/sm.h"
 
 enum { ACCOUNTS = 10, SUBMITTERS = 4, PER_SUBMITTER = 400, START_AMOUNT = 1000 };
+enum { READERS = 2, GROWTH_ACCOUNTS = 3000 };
 #define WAIT_MS_MAX 120000u
 
 static store *st;
@@ -30,17 +37,37 @@ typedef struct {
     size_t retry_of; /* index + 1 of the transfer this one retries, 0 if none */
 } job;
 
-/* The writer thread: a success must already be readable from the store. */
+typedef struct {
+    const char *txn;
+    size_t len;
+    bool found;
+} find_txn;
+
+static ws_status look_for(void *ctx, const ws_event *e) {
+    find_txn *f = ctx;
+    f->found |= e->transaction_len == f->len && memcmp(e->transaction, f->txn, f->len) == 0;
+    return WS_OK;
+}
+
+/* The writer thread: a success must already be in the log (every creation and every
+ * fourth transfer is looked up: each lookup reads the account's events). */
 static void on_done(ws_command *cmd) {
     job *j = (job *)cmd;
+    static size_t transfers_done;
+    bool more;
     if (cmd->status == WS_CREATED) {
-        uint64_t b;
-        j->durable_at_done = store_get_balance(st, cmd->account, cmd->account_len, &b) == WS_OK;
-    } else if (cmd->status == WS_OK) {
-        ws_transfer_record r;
+        find_txn f = {"", 0, false};
         j->durable_at_done =
-            store_get_transfer(st, cmd->transfer_id, cmd->transfer_id_len, &r) == WS_OK &&
-            r.status == WS_OK;
+            store_scan_events(st, 0, 1, cmd->account, cmd->account_len, look_for, &f, &more) ==
+                WS_OK &&
+            f.found;
+    } else if (cmd->status == WS_OK && !cmd->replayed && transfers_done++ % 4 != 0) {
+        j->durable_at_done = true; /* not looked up */
+    } else if (cmd->status == WS_OK) {
+        find_txn f = {cmd->transfer_id, cmd->transfer_id_len, false};
+        j->durable_at_done = store_scan_events(st, 0, 100000, cmd->account, cmd->account_len,
+                                               look_for, &f, &more) == WS_OK &&
+                             f.found;
     }
     atomic_fetch_add(&j->done_calls, 1);
     atomic_fetch_add(&done_total, 1);
@@ -140,6 +167,55 @@ static void *submit_transfers(void *arg) {
         s->submitted++;
     }
     return NULL;
+}
+
+/* Reader threads: balances from the committed view while everything else runs. */
+static atomic_bool readers_stop;
+static atomic_size_t reads_found;
+
+static void *read_balances(void *arg) {
+    size_t index = (size_t)(uintptr_t)arg;
+    service_reader *r = service_reader_new(svc);
+    CHECK(r != NULL, "no reader slot");
+    for (size_t n = 0; !atomic_load(&readers_stop) && n < 50000000; n++) {
+        char id[24];
+        uint64_t b;
+        if (n % 3 == 2) {
+            snprintf(id, sizeof(id), "grow-%zu", (n / 3 + index) % GROWTH_ACCOUNTS);
+        } else {
+            snprintf(id, sizeof(id), "acct-%zu", (n + index) % (ACCOUNTS + 1));
+        }
+        ws_status s = service_balance(r, id, strlen(id), &b);
+        CHECK(s == WS_OK || s == WS_ACCOUNT_NOT_FOUND, "read %s: %d", id, s);
+        if (s == WS_OK) {
+            CHECK(b <= (uint64_t)ACCOUNTS * START_AMOUNT, "read %s: impossible balance %llu", id,
+                  (unsigned long long)b);
+            CHECK(strcmp(id, "acct-10") != 0, "read an account that was never created");
+            atomic_fetch_add(&reads_found, 1);
+        }
+        if (n % 64 == 0) {
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+/* Enough accounts that the table replaces its slot array a few times under the readers. */
+static void grow_table(void) {
+    uint64_t deadline = now_ms() + WAIT_MS_MAX;
+    static job *jobs[GROWTH_ACCOUNTS];
+    atomic_store(&done_total, 0);
+    for (size_t i = 0; i < GROWTH_ACCOUNTS; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "grow-%zu", i);
+        jobs[i] = new_job(WS_CMD_CREATE_ACCOUNT, id, NULL, 0, NULL, false);
+        CHECK(submit(jobs[i], deadline) == WS_OK, "create %s refused", id);
+    }
+    CHECK(wait_done(GROWTH_ACCOUNTS), "growth creations not answered in time");
+    for (size_t i = 0; i < GROWTH_ACCOUNTS; i++) {
+        CHECK(jobs[i]->cmd.status == WS_CREATED, "create grow-%zu: %d", i, jobs[i]->cmd.status);
+        free(jobs[i]);
+    }
 }
 
 static void create_accounts(void) {
@@ -243,14 +319,6 @@ static size_t round_of_transfers(size_t round, bool stop_early) {
     return applied;
 }
 
-static ws_status add_balance(void *ctx, const char *id, size_t len, uint64_t balance) {
-    (void)id;
-    (void)len;
-    ws_u128 *sum = ctx;
-    *sum += balance;
-    return WS_OK;
-}
-
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -262,24 +330,36 @@ int main(void) {
     char dir[] = "/tmp/ws_tsan_service_XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     CHECK(store_open(dir, false, &st) == WS_OK, "store_open %s", dir);
-    service_config cfg = {.queue_max = 256, .batch_max = 32};
+    service_config cfg = {.queue_max = 256, .batch_max = 32, .checkpoint_interval_ms = 20};
     CHECK(service_start(st, &cfg, &svc) == WS_OK, "service_start");
+    pthread_t readers[READERS];
+    for (size_t i = 0; i < READERS; i++) {
+        CHECK(pthread_create(&readers[i], NULL, read_balances, (void *)(uintptr_t)i) == 0, "reader");
+    }
     create_accounts();
 
     size_t applied = round_of_transfers(1, false);
+    grow_table();
     applied += round_of_transfers(2, true);
+    atomic_store(&readers_stop, true);
+    for (size_t i = 0; i < READERS; i++) {
+        CHECK(join_within(readers[i], WAIT_MS_MAX), "reader %zu stuck", i);
+    }
+    CHECK(atomic_load(&reads_found) > 0, "the readers never found an account");
     ws_command late = {.kind = WS_CMD_CREATE_ACCOUNT, .amount = 1, .account_len = 1};
     late.account[0] = 'z';
     CHECK(service_submit(svc, &late) == WS_UNAVAILABLE, "submit after stop accepted");
     service_free(svc);
     CHECK(applied > 0, "no transfer applied");
 
-    /* Restart from disk: money conserved, the log verifies and holds each transfer once. */
+    /* Restart from disk: money conserved (sm_open refuses balances that do not add up to
+     * the money created), the log verifies and holds each transfer once. */
     store_close(st);
     CHECK(store_open(dir, false, &st) == WS_OK, "reopen");
-    ws_u128 total = 0;
-    CHECK(store_scan_accounts(st, add_balance, &total) == WS_OK, "scan");
-    CHECK(total == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
+    sm *m;
+    CHECK(sm_open(st, 32, &m) == WS_OK, "sm_open after the restart");
+    CHECK(sm_total_money(m) == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
+    sm_free(m);
     FILE *devnull = fopen("/dev/null", "w");
     CHECK(devnull != NULL, "/dev/null");
     store_verify_report rep;
@@ -288,7 +368,8 @@ int main(void) {
     fclose(devnull);
     CHECK(rep.transfers == applied, "%llu transfers stored, %zu applied",
           (unsigned long long)rep.transfers, applied);
-    CHECK(rep.events == ACCOUNTS + 2 * applied, "%llu events", (unsigned long long)rep.events);
+    CHECK(rep.events == ACCOUNTS + GROWTH_ACCOUNTS + 2 * applied, "%llu events",
+          (unsigned long long)rep.events);
     store_close(st);
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;

@@ -1,9 +1,13 @@
-/* Unit tests for core/accounts: the writer's ID -> balance table. They cover lookups of
- * present and absent IDs, IDs that are prefixes of each other, the length extremes, writes
- * through the returned pointer, and enough inserts to force the table to grow many times. */
+/* Unit tests for core/accounts: the account table written by one owner and read by lock-free
+ * readers. They cover the owner's side (find by ID, insert in index order, working
+ * balances), the readers' side (only published accounts and committed balances are seen,
+ * never the working balance), IDs by index, IDs that are prefixes of each other or collide
+ * in the hash, the length extremes, growth through many inserts with and without a colliding
+ * hash, and the retire hook that receives every replaced slot array. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/accounts.h"
@@ -21,108 +25,189 @@ static void teardown(void) {
     t = NULL;
 }
 
-TestSuite(accounts, .init = setup, .fini = teardown);
+TestSuite(accounts, .init = setup, .fini = teardown, .timeout = 60);
 
-static void insert(const char *id, uint64_t balance) {
-    cr_assert_eq(ws_accounts_insert(t, id, strlen(id), balance), WS_OK, "insert %s", id);
+static uint32_t insert(const char *id, uint64_t balance) {
+    uint32_t index = WS_ACCOUNT_NONE;
+    size_t before = ws_accounts_count(t);
+    cr_assert_eq(ws_accounts_insert(t, id, strlen(id), balance, &index), WS_OK, "insert %s", id);
+    cr_assert_eq(index, before, "%s: index %u, want the count before the insert", id, index);
+    return index;
 }
 
-static uint64_t *find(const char *id) { return ws_accounts_find(t, id, strlen(id)); }
+static uint32_t find(const char *id) { return ws_accounts_find(t, id, strlen(id)); }
+
+/* The committed balance a reader sees, or UINT64_MAX if the reader sees no account. */
+static uint64_t read_balance(const char *id) {
+    uint64_t b = 0;
+    return ws_accounts_read(t, id, strlen(id), &b) ? b : UINT64_MAX;
+}
+
+static void assert_id(uint32_t index, const char *want) {
+    uint8_t len = 0;
+    const char *id = ws_accounts_id(t, index, &len);
+    cr_assert_eq(len, strlen(want), "index %u: ID length %u", index, len);
+    cr_assert_eq(memcmp(id, want, len), 0, "index %u: ID differs from %s", index, want);
+}
 
 Test(accounts, empty_table) {
     cr_assert_eq(ws_accounts_count(t), 0);
-    cr_assert_null(find("alice"));
-    cr_assert_null(find("a"));
+    cr_assert_eq(find("alice"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("a"), WS_ACCOUNT_NONE);
+    cr_assert_eq(read_balance("alice"), UINT64_MAX);
+    cr_assert_eq(ws_accounts_read_index(t, "alice", 5), WS_ACCOUNT_NONE);
     cr_assert_gt(ws_accounts_bytes(t), 0);
 }
 
 Test(accounts, insert_then_find) {
-    insert("alice", 500);
-    insert("bob", 0);
+    cr_assert_eq(insert("alice", 500), 0);
+    cr_assert_eq(insert("bob", 0), 1);
     cr_assert_eq(ws_accounts_count(t), 2);
-    uint64_t *a = find("alice");
-    cr_assert_not_null(a);
-    cr_assert_eq(*a, 500);
-    uint64_t *b = find("bob");
-    cr_assert_not_null(b);
-    cr_assert_eq(*b, 0);
-    cr_assert_neq(a, b);
+    cr_assert_eq(find("alice"), 0);
+    cr_assert_eq(find("bob"), 1);
+    cr_assert_eq(ws_accounts_balance(t, 0), 500);
+    cr_assert_eq(ws_accounts_balance(t, 1), 0);
+    assert_id(0, "alice");
+    assert_id(1, "bob");
 }
 
 Test(accounts, find_missing) {
     insert("alice", 1);
-    cr_assert_null(find("bob"));
-    cr_assert_null(find("Alice"));
-    cr_assert_null(find("alic"));
-    cr_assert_null(find("alicee"));
+    cr_assert_eq(find("bob"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("Alice"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("alic"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("alicee"), WS_ACCOUNT_NONE);
     /* The lookup uses the given length, not a NUL terminator. */
-    cr_assert_null(ws_accounts_find(t, "alice", 4));
-    cr_assert_not_null(ws_accounts_find(t, "alice!", 5));
+    cr_assert_eq(ws_accounts_find(t, "alice", 4), WS_ACCOUNT_NONE);
+    cr_assert_eq(ws_accounts_find(t, "alice!", 5), 0);
+    /* Lengths no ID can have find nothing. */
+    cr_assert_eq(ws_accounts_find(t, "alice", 0), WS_ACCOUNT_NONE);
+    char long_id[300];
+    memset(long_id, 'a', sizeof(long_id));
+    cr_assert_eq(ws_accounts_find(t, long_id, sizeof(long_id)), WS_ACCOUNT_NONE);
+    cr_assert_eq(ws_accounts_read_index(t, long_id, sizeof(long_id)), WS_ACCOUNT_NONE);
 }
 
 Test(accounts, caller_buffer_is_copied) {
     char id[8] = "carol";
-    cr_assert_eq(ws_accounts_insert(t, id, 5, 77), WS_OK);
+    uint32_t index;
+    cr_assert_eq(ws_accounts_insert(t, id, 5, 77, &index), WS_OK);
     memset(id, 'x', sizeof(id));
-    uint64_t *p = find("carol");
-    cr_assert_not_null(p);
-    cr_assert_eq(*p, 77);
-    cr_assert_null(ws_accounts_find(t, id, 5));
+    cr_assert_eq(find("carol"), index);
+    cr_assert_eq(ws_accounts_balance(t, index), 77);
+    assert_id(index, "carol");
+    cr_assert_eq(ws_accounts_find(t, id, 5), WS_ACCOUNT_NONE);
 }
 
-Test(accounts, balance_writes_persist) {
-    insert("alice", 500);
-    insert("bob", 10);
-    uint64_t *a = find("alice");
-    cr_assert_not_null(a);
-    *a -= 123;
-    uint64_t *b = find("bob");
-    *b += 123;
-    cr_assert_eq(*find("alice"), 377);
-    cr_assert_eq(*find("bob"), 133);
-    *find("alice") = WS_AMOUNT_MAX;
-    cr_assert_eq(*find("alice"), WS_AMOUNT_MAX);
-    /* The value, though not the pointer, survives the table growing. */
+Test(accounts, working_balances) {
+    uint32_t a = insert("alice", 500);
+    uint32_t b = insert("bob", 10);
+    ws_accounts_set_balance(t, a, 377);
+    ws_accounts_set_balance(t, b, 133);
+    cr_assert_eq(ws_accounts_balance(t, a), 377);
+    cr_assert_eq(ws_accounts_balance(t, b), 133);
+    ws_accounts_set_balance(t, a, WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_balance(t, a), WS_AMOUNT_MAX);
+    ws_accounts_set_balance(t, b, 0);
+    cr_assert_eq(ws_accounts_balance(t, b), 0);
+    /* Balances and indexes survive the table growing. */
     char id[16];
     for (int i = 0; i < 5000; i++) {
         int n = snprintf(id, sizeof(id), "x%d", i);
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i), WS_OK);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i, &index), WS_OK);
     }
-    cr_assert_eq(*find("alice"), WS_AMOUNT_MAX);
-    cr_assert_eq(*find("bob"), 133);
+    cr_assert_eq(find("alice"), a);
+    cr_assert_eq(ws_accounts_balance(t, a), WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_balance(t, b), 0);
+}
+
+/* Readers see an account only once it is published, and then only its committed balance:
+ * the owner's working balance stays invisible until the next publish. */
+Test(accounts, readers_see_only_published) {
+    uint32_t a = insert("alice", 500);
+    cr_assert_eq(find("alice"), a, "the owner finds an unpublished account");
+    cr_assert_eq(read_balance("alice"), UINT64_MAX, "a reader saw an unpublished account");
+    cr_assert_eq(ws_accounts_read_index(t, "alice", 5), WS_ACCOUNT_NONE);
+    ws_accounts_set_balance(t, a, 400);
+    cr_assert_eq(read_balance("alice"), UINT64_MAX);
+
+    ws_accounts_publish(t, a);
+    cr_assert_eq(read_balance("alice"), 400);
+    cr_assert_eq(ws_accounts_read_index(t, "alice", 5), a);
+
+    ws_accounts_set_balance(t, a, 1);
+    cr_assert_eq(ws_accounts_balance(t, a), 1);
+    cr_assert_eq(read_balance("alice"), 400, "a reader saw the working balance");
+    ws_accounts_publish(t, a);
+    cr_assert_eq(read_balance("alice"), 1);
+
+    /* A published 0 is a balance, not "unpublished". */
+    ws_accounts_set_balance(t, a, 0);
+    ws_accounts_publish(t, a);
+    cr_assert_eq(read_balance("alice"), 0);
+    /* And the maximum too. */
+    ws_accounts_set_balance(t, a, WS_AMOUNT_MAX);
+    ws_accounts_publish(t, a);
+    cr_assert_eq(read_balance("alice"), WS_AMOUNT_MAX);
+}
+
+Test(accounts, publish_is_per_account) {
+    uint32_t a = insert("alice", 5);
+    uint32_t b = insert("bob", 6);
+    uint32_t c = insert("carol", 7);
+    ws_accounts_publish(t, b);
+    cr_assert_eq(read_balance("alice"), UINT64_MAX);
+    cr_assert_eq(read_balance("bob"), 6);
+    cr_assert_eq(read_balance("carol"), UINT64_MAX);
+    ws_accounts_publish(t, a);
+    ws_accounts_publish(t, c);
+    cr_assert_eq(read_balance("alice"), 5);
+    cr_assert_eq(read_balance("carol"), 7);
+    cr_assert_eq(ws_accounts_read_index(t, "carol", 5), c);
+    /* An ID a reader knows by its index. */
+    assert_id(ws_accounts_read_index(t, "bob", 3), "bob");
 }
 
 Test(accounts, ids_sharing_prefixes) {
     const char *ids[] = {"a", "ab", "abc", "abcd", "abcde", "b", "ba", "abd", "abce"};
     size_t n = sizeof(ids) / sizeof(ids[0]);
     for (size_t i = 0; i < n; i++) {
-        insert(ids[i], 1000 + i);
+        ws_accounts_publish(t, insert(ids[i], 1000 + i));
     }
     cr_assert_eq(ws_accounts_count(t), n);
     for (size_t i = 0; i < n; i++) {
-        uint64_t *p = find(ids[i]);
-        cr_assert_not_null(p, "%s", ids[i]);
-        cr_assert_eq(*p, 1000 + i, "%s", ids[i]);
+        cr_assert_eq(find(ids[i]), i, "%s", ids[i]);
+        cr_assert_eq(read_balance(ids[i]), 1000 + i, "%s", ids[i]);
+        assert_id((uint32_t)i, ids[i]);
     }
-    cr_assert_null(find("abcdef"));
-    cr_assert_null(find("bab"));
-    cr_assert_null(find("ac"));
+    cr_assert_eq(find("abcdef"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("bab"), WS_ACCOUNT_NONE);
+    cr_assert_eq(find("ac"), WS_ACCOUNT_NONE);
+    cr_assert_eq(read_balance("ac"), UINT64_MAX);
 }
 
 Test(accounts, length_extremes) {
     char max[WS_ID_LEN_MAX];
     memset(max, 'm', sizeof(max));
-    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX, 64), WS_OK);
-    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX - 1, 63), WS_OK);
-    insert("m", 1);
+    uint32_t i64;
+    uint32_t i63;
+    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX, 64, &i64), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX - 1, 63, &i63), WS_OK);
+    uint32_t i1 = insert("m", 1);
     insert("Z", 2);
-    cr_assert_eq(*ws_accounts_find(t, max, WS_ID_LEN_MAX), 64);
-    cr_assert_eq(*ws_accounts_find(t, max, WS_ID_LEN_MAX - 1), 63);
-    cr_assert_eq(*ws_accounts_find(t, max, 1), 1);
-    cr_assert_eq(*find("Z"), 2);
-    cr_assert_null(ws_accounts_find(t, max, 2));
+    cr_assert_eq(ws_accounts_find(t, max, WS_ID_LEN_MAX), i64);
+    cr_assert_eq(ws_accounts_find(t, max, WS_ID_LEN_MAX - 1), i63);
+    cr_assert_eq(ws_accounts_find(t, max, 1), i1);
+    cr_assert_eq(ws_accounts_balance(t, i64), 64);
+    cr_assert_eq(ws_accounts_balance(t, i63), 63);
+    uint8_t len;
+    const char *id = ws_accounts_id(t, i64, &len);
+    cr_assert_eq(len, WS_ID_LEN_MAX);
+    cr_assert_eq(memcmp(id, max, WS_ID_LEN_MAX), 0);
+    cr_assert_eq(ws_accounts_find(t, max, 2), WS_ACCOUNT_NONE);
     max[WS_ID_LEN_MAX - 1] = 'n';
-    cr_assert_null(ws_accounts_find(t, max, WS_ID_LEN_MAX));
+    cr_assert_eq(ws_accounts_find(t, max, WS_ID_LEN_MAX), WS_ACCOUNT_NONE);
 }
 
 /* A table whose hash is a constant: every ID collides, so only the length and byte
@@ -141,37 +226,115 @@ static void use_colliding_table(void) {
 
 Test(accounts, hash_collision_prefix) {
     use_colliding_table();
-    insert("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd", 49);
-    cr_assert_null(find("9hy7BKoPErZhiFVz"), "a prefix with the same hash matched the longer ID");
-    insert("9hy7BKoPErZhiFVz", 16);
+    uint32_t longer = insert("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd", 49);
+    cr_assert_eq(find("9hy7BKoPErZhiFVz"), WS_ACCOUNT_NONE,
+                 "a prefix with the same hash matched the longer ID");
+    uint32_t shorter = insert("9hy7BKoPErZhiFVz", 16);
     cr_assert_eq(ws_accounts_count(t), 2);
-    cr_assert_eq(*find("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd"), 49);
-    cr_assert_eq(*find("9hy7BKoPErZhiFVz"), 16);
+    cr_assert_eq(find("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd"), longer);
+    cr_assert_eq(find("9hy7BKoPErZhiFVz"), shorter);
+    ws_accounts_publish(t, shorter);
+    cr_assert_eq(read_balance("9hy7BKoPErZhiFVz"), 16);
+    cr_assert_eq(read_balance("9hy7BKoPErZhiFVz.3_SPKjYb3pKkoi0mpQEd"), UINT64_MAX,
+                 "the unpublished colliding account became visible");
 }
 
 Test(accounts, hash_collision_same_length) {
     use_colliding_table();
-    insert("bcIORZ_.", 1);
-    cr_assert_null(find("V_Ohjc5U"), "an ID with the same hash and length matched another");
-    insert("V_Ohjc5U", 2);
-    cr_assert_eq(*find("bcIORZ_."), 1);
-    cr_assert_eq(*find("V_Ohjc5U"), 2);
+    uint32_t a = insert("bcIORZ_.", 1);
+    cr_assert_eq(find("V_Ohjc5U"), WS_ACCOUNT_NONE,
+                 "an ID with the same hash and length matched another");
+    uint32_t b = insert("V_Ohjc5U", 2);
+    cr_assert_eq(find("bcIORZ_."), a);
+    cr_assert_eq(find("V_Ohjc5U"), b);
+    cr_assert_eq(ws_accounts_balance(t, b), 2);
+}
+
+/* Counts and frees the slot arrays the table hands over. */
+typedef struct {
+    int retired;
+} retire_log;
+
+static void count_and_free(void *ctx, void *p) {
+    retire_log *log = ctx;
+    cr_assert_not_null(p);
+    log->retired++;
+    free(p);
+}
+
+/* Inserts ids c0..c(n-1) with balance i, publishing every other one; returns the number of
+ * times the table's byte count grew. */
+static int insert_many(unsigned n, const char *prefix) {
+    char id[32];
+    int grows = 0;
+    size_t bytes_prev = ws_accounts_bytes(t);
+    for (unsigned i = 0; i < n; i++) {
+        int len = snprintf(id, sizeof(id), "%s%u", prefix, i);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, &index), WS_OK, "%s", id);
+        cr_assert_eq(index, i);
+        if (i % 2 == 0) {
+            ws_accounts_publish(t, index);
+        }
+        size_t bytes = ws_accounts_bytes(t);
+        cr_assert_geq(bytes, bytes_prev);
+        grows += bytes > bytes_prev;
+        bytes_prev = bytes;
+    }
+    return grows;
+}
+
+static void assert_many(unsigned n, const char *prefix) {
+    char id[32];
+    for (unsigned i = 0; i < n; i++) {
+        int len = snprintf(id, sizeof(id), "%s%u", prefix, i);
+        cr_assert_eq(ws_accounts_find(t, id, (size_t)len), i, "%s lost", id);
+        cr_assert_eq(ws_accounts_balance(t, i), i);
+        uint64_t b = 0;
+        bool seen = ws_accounts_read(t, id, (size_t)len, &b);
+        cr_assert_eq(seen, i % 2 == 0, "%s: seen %d", id, seen);
+        if (seen) {
+            cr_assert_eq(b, i);
+            cr_assert_eq(ws_accounts_read_index(t, id, (size_t)len), i);
+        } else {
+            cr_assert_eq(ws_accounts_read_index(t, id, (size_t)len), WS_ACCOUNT_NONE);
+        }
+        uint8_t got_len;
+        const char *got = ws_accounts_id(t, i, &got_len);
+        cr_assert_eq(got_len, (uint8_t)len);
+        cr_assert_eq(memcmp(got, id, (size_t)len), 0, "ID of index %u", i);
+    }
+    int len = snprintf(id, sizeof(id), "%s%u", prefix, n);
+    cr_assert_eq(ws_accounts_find(t, id, (size_t)len), WS_ACCOUNT_NONE);
 }
 
 Test(accounts, all_colliding_ids_through_grows) {
     use_colliding_table();
+    retire_log log = {0};
+    ws_accounts_set_retire(t, count_and_free, &log);
+    int grows = insert_many(3000, "c"); /* past two doublings of the 1024-slot start */
+    cr_assert_geq(log.retired, 2, "%d slot arrays retired", log.retired);
+    cr_assert_geq(grows, log.retired);
+    assert_many(3000, "c");
+}
+
+Test(accounts, retire_hook_receives_every_replaced_array) {
+    retire_log log = {0};
+    ws_accounts_set_retire(t, count_and_free, &log);
+    insert_many(700, "r"); /* 700 < 70% of 1024: no growth yet */
+    cr_assert_eq(log.retired, 0, "a slot array retired before the table grew");
     char id[32];
-    for (unsigned i = 0; i < 3000; i++) { /* past two doublings of the 1024-slot start */
-        int n = snprintf(id, sizeof(id), "c%u", i);
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, i), WS_OK);
+    for (unsigned i = 700; i < 100000; i++) {
+        int len = snprintf(id, sizeof(id), "r%u", i);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, &index), WS_OK);
     }
-    for (unsigned i = 0; i < 3000; i++) {
-        int n = snprintf(id, sizeof(id), "c%u", i);
-        uint64_t *b = ws_accounts_find(t, id, (size_t)n);
-        cr_assert_not_null(b, "%s", id);
-        cr_assert_eq(*b, i);
+    /* 1024 slots doubling at 70% load: 100,000 IDs need 8 doublings (to 262,144 slots). */
+    cr_assert_eq(log.retired, 8, "%d slot arrays retired", log.retired);
+    for (unsigned i = 0; i < 100000; i += 997) {
+        int len = snprintf(id, sizeof(id), "r%u", i);
+        cr_assert_eq(ws_accounts_find(t, id, (size_t)len), i);
     }
-    cr_assert_null(find("c3000"));
 }
 
 static int format_id(char *buf, size_t size, unsigned i) {
@@ -180,6 +343,7 @@ static int format_id(char *buf, size_t size, unsigned i) {
                     "0123456789abcdefghij-._0123456789ABCDEFGHIJ");
 }
 
+/* Enough accounts to cross entry chunks (65,536 entries) and ID chunks (1 MB) as well. */
 Test(accounts, many_inserts_force_grows) {
     enum { N = 200000 };
     size_t bytes0 = ws_accounts_bytes(t);
@@ -189,7 +353,10 @@ Test(accounts, many_inserts_force_grows) {
     for (unsigned i = 0; i < N; i++) {
         int n = format_id(id, sizeof(id), i);
         cr_assert(n > 0 && n <= WS_ID_LEN_MAX);
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i * 3 + 1), WS_OK);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i * 3 + 1, &index), WS_OK);
+        cr_assert_eq(index, i);
+        ws_accounts_publish(t, index);
         size_t bytes = ws_accounts_bytes(t);
         cr_assert_geq(bytes, bytes_prev);
         grows += bytes > bytes_prev;
@@ -201,14 +368,36 @@ Test(accounts, many_inserts_force_grows) {
     cr_assert_gt(ws_accounts_bytes(t), bytes0);
     for (unsigned i = 0; i < N; i++) {
         int n = format_id(id, sizeof(id), i);
-        uint64_t *p = ws_accounts_find(t, id, (size_t)n);
-        cr_assert_not_null(p, "%s lost", id);
-        cr_assert_eq(*p, (uint64_t)i * 3 + 1, "%s", id);
+        cr_assert_eq(ws_accounts_find(t, id, (size_t)n), i, "%s lost", id);
+        uint64_t b = 0;
+        cr_assert(ws_accounts_read(t, id, (size_t)n, &b), "%s unreadable", id);
+        cr_assert_eq(b, (uint64_t)i * 3 + 1, "%s", id);
+        uint8_t len;
+        const char *got = ws_accounts_id(t, i, &len);
+        cr_assert_eq(len, (uint8_t)n);
+        cr_assert_eq(memcmp(got, id, (size_t)n), 0, "ID of index %u", i);
     }
     for (unsigned i = N; i < N + 1000; i++) {
         int n = format_id(id, sizeof(id), i);
-        cr_assert_null(ws_accounts_find(t, id, (size_t)n), "%s found but never inserted", id);
+        cr_assert_eq(ws_accounts_find(t, id, (size_t)n), WS_ACCOUNT_NONE,
+                     "%s found but never inserted", id);
     }
+}
+
+/* ID pointers stay valid for the table's life: entries and IDs are never moved. */
+Test(accounts, id_pointers_stay_valid_through_growth) {
+    uint32_t a = insert("first", 1);
+    uint8_t len;
+    const char *p = ws_accounts_id(t, a, &len);
+    char id[32];
+    for (unsigned i = 0; i < 70000; i++) {
+        int n = snprintf(id, sizeof(id), "g%u", i);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
+    }
+    uint8_t len2;
+    cr_assert_eq(ws_accounts_id(t, a, &len2), p, "an ID moved");
+    cr_assert_eq(memcmp(p, "first", 5), 0);
 }
 
 Test(accounts, count_tracks_inserts) {
@@ -216,12 +405,15 @@ Test(accounts, count_tracks_inserts) {
     for (int i = 0; i < 100; i++) {
         cr_assert_eq(ws_accounts_count(t), (size_t)i);
         int n = snprintf(id, sizeof(id), "c%d", i);
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0), WS_OK);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
     }
     cr_assert_eq(ws_accounts_count(t), 100);
-    /* Finding, hit or miss, does not change the count. */
+    /* Finding and reading, hit or miss, do not change the count; nor does publishing. */
     (void)find("c5");
     (void)find("nope");
+    (void)read_balance("c5");
+    ws_accounts_publish(t, 5);
     cr_assert_eq(ws_accounts_count(t), 100);
 }
 
@@ -229,11 +421,12 @@ Test(accounts, bytes_grows) {
     size_t before = ws_accounts_bytes(t);
     insert("first", 1);
     size_t after_first = ws_accounts_bytes(t);
-    cr_assert_gt(after_first, before, "the first ID should allocate arena space");
+    cr_assert_gt(after_first, before, "the first ID should allocate chunk space");
     char id[16];
     for (int i = 0; i < 2000; i++) {
         int n = snprintf(id, sizeof(id), "g%d", i);
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0), WS_OK);
+        uint32_t index;
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
     }
     cr_assert_gt(ws_accounts_bytes(t), after_first, "the slot array should have doubled");
 }
@@ -241,8 +434,16 @@ Test(accounts, bytes_grows) {
 /* Inserting an ID twice is a caller's bug, caught by an assertion. */
 Test(accounts, duplicate_insert_asserts, .signal = SIGABRT) {
     insert("alice", 1);
-    ws_status s = ws_accounts_insert(t, "alice", 5, 2);
+    uint32_t index;
+    ws_status s = ws_accounts_insert(t, "alice", 5, 2, &index);
     cr_log_error("returned %d instead of aborting", (int)s);
+}
+
+/* A balance past 2^63-1 is a caller's bug too. */
+Test(accounts, balance_past_max_asserts, .signal = SIGABRT) {
+    uint32_t a = insert("alice", 1);
+    ws_accounts_set_balance(t, a, WS_AMOUNT_MAX + 1);
+    cr_log_error("set_balance accepted 2^63");
 }
 
 Test(accounts, free_null_is_a_no_op) {

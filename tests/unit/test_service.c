@@ -1,9 +1,12 @@
-/* Unit tests for engine/service: the queue plus the writer thread, on a real store in a
- * fresh temporary directory per test. Several threads submit at once; the tests check the
- * service's promises: every accepted command gets exactly one done() call, only after its
- * outcome is on disk, a refused one gets none, stop drains the queue, and what was written
- * conserves money and passes the offline verifier after a restart. Waits are bounded by
- * deadlines; no assertion depends on timing. */
+/* Unit tests for engine/service: the queue, the writer thread and the checkpointer, on a real
+ * store in a fresh temporary directory per test. Several threads submit at once; the tests
+ * check the service's promises: every accepted command gets exactly one done() call, only
+ * after its outcome is in the log (read back inside done()) and published to readers
+ * (service_balance inside done()), a refused one gets none, stop drains the queue, a
+ * checkpoint is written on its interval and at stop (so a start after a clean stop replays
+ * nothing), and what was written conserves money, passes the offline verifier and loads into
+ * the same state after a restart. Waits are bounded by deadlines; no assertion depends on
+ * timing. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,30 +46,118 @@ static void teardown(void) {
 
 TestSuite(service, .init = setup, .fini = teardown, .timeout = 120);
 
+/* ---- what done() checks, on the writer thread ---------------------------------------------- */
+
+/* A copy of the log, grown inside done() by reading the records after the last one seen. */
+static ws_record *mirror;
+static size_t mirror_n;
+static size_t mirror_cap;
+static uint64_t mirror_next_lsn = 1;
+static service_reader *writer_reader; /* the writer thread's own reader */
+
+static ws_status mirror_add(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                            uint64_t ts) {
+    (void)ctx;
+    (void)seq;
+    (void)ts;
+    if (lsn != mirror_next_lsn) {
+        return WS_CORRUPT;
+    }
+    if (mirror_n == mirror_cap) {
+        size_t cap = mirror_cap ? 2 * mirror_cap : 4096;
+        ws_record *p = realloc(mirror, cap * sizeof(*p));
+        if (!p) {
+            return WS_INTERNAL;
+        }
+        mirror = p;
+        mirror_cap = cap;
+    }
+    mirror[mirror_n++] = *r;
+    mirror_next_lsn++;
+    return WS_OK;
+}
+
+static bool same_id(const char *a, size_t alen, const char *b, size_t blen) {
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static bool is_refusal(ws_status s) {
+    return s == WS_ACCOUNT_NOT_FOUND || s == WS_INSUFFICIENT_FUNDS || s == WS_SAME_ACCOUNT ||
+           s == WS_BALANCE_OVERFLOW;
+}
+
+/* True if the log holds the record that makes cmd's outcome durable (or it needs none). */
+static bool outcome_in_log(const ws_command *c) {
+    bool transfer_ok = c->kind == WS_CMD_TRANSFER && c->status == WS_OK;
+    bool refusal = c->kind == WS_CMD_TRANSFER && c->transfer_id_given && is_refusal(c->status);
+    if (c->status != WS_CREATED && !transfer_ok && !refusal) {
+        return true;
+    }
+    if (store_scan_log(st, mirror_next_lsn, mirror_add, NULL) != WS_OK) {
+        return false;
+    }
+    for (size_t i = mirror_n; i-- > 0;) {
+        const ws_record *r = &mirror[i];
+        if (c->status == WS_CREATED) {
+            if (r->kind == WS_REC_ACCOUNT_CREATED &&
+                same_id(r->account, r->account_len, c->account, c->account_len)) {
+                return r->amount == c->amount;
+            }
+        } else if (r->kind != WS_REC_ACCOUNT_CREATED &&
+                   same_id(r->txn, r->txn_len, c->transfer_id, c->transfer_id_len)) {
+            bool same = same_id(r->account, r->account_len, c->account, c->account_len) &&
+                        same_id(r->to, r->to_len, c->to, c->to_len) && r->amount == c->amount;
+            return same &&
+                   (transfer_ok
+                        ? r->kind == WS_REC_TRANSFER && r->from_balance == c->from_balance &&
+                              r->to_balance == c->to_balance
+                        : r->kind == WS_REC_TRANSFER_REFUSED && r->status == c->status &&
+                              r->missing_side == c->missing_side);
+        }
+    }
+    return false;
+}
+
+/* True if readers already see the accounts cmd's outcome touched. */
+static bool outcome_visible(const ws_command *c) {
+    if (!writer_reader) {
+        writer_reader = service_reader_new(svc);
+        if (!writer_reader) {
+            return false;
+        }
+    }
+    uint64_t b;
+    if (c->status == WS_CREATED) {
+        return service_balance(writer_reader, c->account, c->account_len, &b) == WS_OK;
+    }
+    if (c->kind == WS_CMD_TRANSFER && c->status == WS_OK) {
+        return service_balance(writer_reader, c->account, c->account_len, &b) == WS_OK &&
+               service_balance(writer_reader, c->to, c->to_len, &b) == WS_OK;
+    }
+    return true;
+}
+
 /* A submission: the command plus what the test learns about its done() calls. cmd is the
  * first member, so done() can recover the job from the command. */
 typedef struct {
     ws_command cmd;
     atomic_int done_calls;
-    bool durable_at_done; /* the outcome could be read back from the store inside done() */
+    bool durable_at_done; /* the outcome was in the log inside done() */
+    bool visible_at_done; /* and readers saw it */
     bool submitted;       /* service_submit returned WS_OK */
 } job;
 
-/* Runs on the writer thread. A success must already be readable from the store. */
+/* Runs on the writer thread. */
 static void on_done(ws_command *cmd) {
     job *j = (job *)cmd;
-    if (cmd->status == WS_CREATED) {
-        uint64_t b;
-        j->durable_at_done = store_get_balance(st, cmd->account, cmd->account_len, &b) == WS_OK;
-    } else if (cmd->status == WS_OK) {
-        ws_transfer_record r;
-        j->durable_at_done =
-            store_get_transfer(st, cmd->transfer_id, cmd->transfer_id_len, &r) == WS_OK &&
-            r.status == WS_OK;
-    }
+    j->durable_at_done = outcome_in_log(cmd);
+    j->visible_at_done = outcome_visible(cmd);
     atomic_fetch_add(&j->done_calls, 1);
     atomic_fetch_add(&done_total, 1);
 }
+
+/* ---- building and submitting ------------------------------------------------------------------
+ */
 
 static void set_id(char *dst, uint8_t *len, const char *src) {
     size_t n = strlen(src);
@@ -126,11 +217,30 @@ static bool wait_done(size_t want) {
     return true;
 }
 
-static void start(size_t queue_max, size_t batch_max) {
-    service_config cfg = {.queue_max = queue_max, .batch_max = batch_max};
+/* Submits j and waits for its answer; asserts it was durable and visible when given. */
+static void run_one(job *j) {
+    size_t before = atomic_load(&done_total);
+    cr_assert_eq(submit_retrying(j, now_ms() + WAIT_MS_MAX), WS_OK);
+    cr_assert(wait_done(before + 1), "no answer in time");
+    cr_assert_eq(atomic_load(&j->done_calls), 1);
+    cr_assert(j->durable_at_done, "answered before its outcome was in the log");
+    cr_assert(j->visible_at_done, "answered before readers saw its outcome");
+}
+
+/* Counts the services started, so that a reader is never used past its service's life. */
+static unsigned svc_generation;
+
+static void start_with(size_t queue_max, size_t batch_max, uint64_t checkpoint_interval_ms) {
+    service_config cfg = {.queue_max = queue_max,
+                          .batch_max = batch_max,
+                          .checkpoint_interval_ms = checkpoint_interval_ms};
+    writer_reader = NULL; /* readers die with their service */
+    svc_generation++;
     cr_assert_eq(service_start(st, &cfg, &svc), WS_OK);
     cr_assert_not(service_read_only(svc));
 }
+
+static void start(size_t queue_max, size_t batch_max) { start_with(queue_max, batch_max, 0); }
 
 static void stop(void) {
     service_stop(svc);
@@ -138,26 +248,19 @@ static void stop(void) {
     svc = NULL;
 }
 
-typedef struct {
-    ws_u128 sum;
-    size_t count;
-} balance_sum;
-
-static ws_status add_balance(void *ctx, const char *id, size_t len, uint64_t balance) {
-    (void)id;
-    (void)len;
-    balance_sum *a = ctx;
-    a->sum += balance;
-    a->count++;
-    return WS_OK;
-}
-
-/* The sum of the stored balances, and the number of accounts. */
-static ws_u128 sum_balances(size_t *count) {
-    balance_sum a = {0, 0};
-    cr_assert_eq(store_scan_accounts(st, add_balance, &a), WS_OK);
-    *count = a.count;
-    return a.sum;
+/* The balance readers see, or UINT64_MAX if they see no such account. */
+static uint64_t read_balance(const char *id) {
+    static service_reader *r;
+    static unsigned r_of;
+    if (r_of != svc_generation) {
+        r = service_reader_new(svc);
+        cr_assert_not_null(r);
+        r_of = svc_generation;
+    }
+    uint64_t b = 0;
+    ws_status s = service_balance(r, id, strlen(id), &b);
+    cr_assert(s == WS_OK || s == WS_ACCOUNT_NOT_FOUND, "service_balance: %s", ws_status_code(s));
+    return s == WS_OK ? b : UINT64_MAX;
 }
 
 static void assert_verify_ok(store_verify_report *rep) {
@@ -168,7 +271,19 @@ static void assert_verify_ok(store_verify_report *rep) {
     cr_assert_eq(s, WS_OK, "verify found %llu problems", (unsigned long long)rep->problems);
 }
 
-/* Concurrent transfers among a few accounts. */
+static void log_end(uint64_t *lsn, uint64_t *seq) {
+    cr_assert_eq(store_log_end(st, lsn, seq), WS_OK);
+}
+
+static store_ckpt_meta ckpt_meta(void) {
+    store_ckpt_meta m;
+    cr_assert_eq(store_ckpt_meta_get(st, &m), WS_OK);
+    return m;
+}
+
+/* ---- concurrent transfers ---------------------------------------------------------------------
+ */
+
 enum { ACCOUNTS = 10, SUBMITTERS = 4, PER_SUBMITTER = 500, START_AMOUNT = 1000 };
 
 typedef struct {
@@ -237,9 +352,52 @@ static void create_accounts(void) {
     for (size_t i = 0; i < ACCOUNTS; i++) {
         cr_assert_eq(jobs[i]->cmd.status, WS_CREATED);
         cr_assert(jobs[i]->durable_at_done);
+        cr_assert(jobs[i]->visible_at_done);
         free(jobs[i]);
     }
     atomic_store(&done_total, 0);
+}
+
+/* The sum of every account's balance as readers see it; asserts each is there. */
+static ws_u128 sum_of_accounts(void) {
+    ws_u128 sum = 0;
+    for (size_t i = 0; i < ACCOUNTS; i++) {
+        char id[16];
+        account_name(id, sizeof(id), i);
+        uint64_t b = read_balance(id);
+        cr_assert_neq(b, UINT64_MAX, "%s missing", id);
+        sum += b;
+    }
+    return sum;
+}
+
+/* One submitted transfer's answer: once, durable and published at done(), a retry the same
+ * as its original, anything else an outcome the rules allow. */
+static void check_job(const submitter *s, size_t i, size_t *applied, size_t *replays) {
+    const job *j = s->jobs[i];
+    const ws_command *c = &j->cmd;
+    size_t t = s->index;
+    cr_assert_eq(atomic_load(&j->done_calls), 1, "job %zu/%zu: %d done() calls", t, i,
+                 atomic_load(&j->done_calls));
+    cr_assert(j->durable_at_done, "job %zu/%zu answered before it was in the log", t, i);
+    cr_assert(j->visible_at_done, "job %zu/%zu answered before it was published", t, i);
+    bool same = c->account_len == c->to_len && memcmp(c->account, c->to, c->to_len) == 0;
+    if (s->retry_of[i]) {
+        const ws_command *o = &s->jobs[s->retry_of[i] - 1]->cmd;
+        cr_assert(c->replayed, "retry %zu/%zu not replayed", t, i);
+        cr_assert_eq(c->status, o->status);
+        cr_assert_eq(c->missing_side, o->missing_side);
+        cr_assert_eq(c->from_balance, o->from_balance);
+        cr_assert_eq(c->to_balance, o->to_balance);
+        (*replays)++;
+    } else if (same) {
+        cr_assert_eq(c->status, WS_SAME_ACCOUNT);
+    } else {
+        cr_assert(c->status == WS_OK || c->status == WS_INSUFFICIENT_FUNDS,
+                  "job %zu/%zu: status %d", t, i, c->status);
+        cr_assert_not(c->replayed);
+    }
+    *applied += c->status == WS_OK && !c->replayed;
 }
 
 Test(service, concurrent_transfers_conserve_money) {
@@ -267,6 +425,7 @@ Test(service, concurrent_transfers_conserve_money) {
     cr_assert_eq(submitted, SUBMITTERS * PER_SUBMITTER);
     cr_assert(wait_done(submitted), "only %zu of %zu answered in time", atomic_load(&done_total),
               submitted);
+    cr_assert(sum_of_accounts() == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
     stop();
     cr_assert_eq(atomic_load(&done_total), submitted, "done() called after the last answer");
 
@@ -274,29 +433,7 @@ Test(service, concurrent_transfers_conserve_money) {
     size_t replays = 0;
     for (size_t t = 0; t < SUBMITTERS; t++) {
         for (size_t i = 0; i < PER_SUBMITTER; i++) {
-            job *j = subs[t].jobs[i];
-            const ws_command *c = &j->cmd;
-            cr_assert_eq(atomic_load(&j->done_calls), 1, "job %zu/%zu: %d done() calls", t, i,
-                         atomic_load(&j->done_calls));
-            bool same = c->account_len == c->to_len && memcmp(c->account, c->to, c->to_len) == 0;
-            if (subs[t].retry_of[i]) {
-                const ws_command *o = &subs[t].jobs[subs[t].retry_of[i] - 1]->cmd;
-                cr_assert(c->replayed, "retry %zu/%zu not replayed", t, i);
-                cr_assert_eq(c->status, o->status);
-                cr_assert_eq(c->from_balance, o->from_balance);
-                cr_assert_eq(c->to_balance, o->to_balance);
-                replays++;
-            } else if (same) {
-                cr_assert_eq(c->status, WS_SAME_ACCOUNT);
-            } else {
-                cr_assert(c->status == WS_OK || c->status == WS_INSUFFICIENT_FUNDS,
-                          "job %zu/%zu: status %d", t, i, c->status);
-                cr_assert_not(c->replayed);
-            }
-            if (c->status == WS_OK) {
-                cr_assert(j->durable_at_done, "job %zu/%zu answered before it was durable", t, i);
-                applied += !c->replayed;
-            }
+            check_job(&subs[t], i, &applied, &replays);
         }
     }
     for (size_t t = 0; t < SUBMITTERS; t++) {
@@ -312,15 +449,18 @@ Test(service, concurrent_transfers_conserve_money) {
     store_close(st);
     st = NULL;
     cr_assert_eq(store_open(dir, false, &st), WS_OK);
-    size_t count = 0;
-    ws_u128 total = sum_balances(&count);
-    cr_assert_eq(count, ACCOUNTS);
-    cr_assert(total == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
     store_verify_report rep;
     assert_verify_ok(&rep);
     cr_assert_eq(rep.transfers, applied);
     cr_assert_eq(rep.events, ACCOUNTS + 2 * applied);
+    cr_assert_eq(rep.accounts, ACCOUNTS);
+    start(16, 4);
+    cr_assert(sum_of_accounts() == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
+    free(mirror);
 }
+
+/* ---- overload, stop, restart ------------------------------------------------------------------
+ */
 
 Test(service, overload_refuses_and_answers_every_accepted) {
     /* One slot and one command per batch: bursts of submissions mostly find the queue full.
@@ -350,27 +490,30 @@ Test(service, overload_refuses_and_answers_every_accepted) {
                   atomic_load(&done_total), ok);
     }
     cr_assert_eq(ok + overloaded, N);
-    stop();
+    service_stop(svc);
     cr_assert_eq(atomic_load(&done_total), ok);
     for (size_t i = 0; i < N; i++) {
         int calls = atomic_load(&jobs[i]->done_calls);
+        char id[32];
+        snprintf(id, sizeof(id), "o-%zu", i);
         if (jobs[i]->submitted) {
             cr_assert_eq(calls, 1, "accepted job %zu: %d done() calls", i, calls);
             cr_assert_eq(jobs[i]->cmd.status, WS_CREATED);
             cr_assert(jobs[i]->durable_at_done);
+            cr_assert(jobs[i]->visible_at_done);
+            cr_assert_eq(read_balance(id), i);
         } else {
             cr_assert_eq(calls, 0, "refused job %zu got done()", i);
-            uint64_t b;
-            cr_assert_eq(store_get_balance(st, jobs[i]->cmd.account, jobs[i]->cmd.account_len, &b),
-                         WS_ACCOUNT_NOT_FOUND, "refused job %zu was applied", i);
+            cr_assert_eq(read_balance(id), UINT64_MAX, "refused job %zu was applied", i);
         }
         free(jobs[i]);
     }
     free(jobs);
-    size_t count = 0;
-    (void)sum_balances(&count);
-    cr_assert_eq(count, ok);
+    service_free(svc);
+    svc = NULL;
+    cr_assert_eq(ckpt_meta().account_count, ok);
     cr_log_info("%zu accepted, %zu overloaded", ok, overloaded);
+    free(mirror);
 }
 
 Test(service, stop_drains_queued_commands) {
@@ -390,58 +533,102 @@ Test(service, stop_drains_queued_commands) {
     for (size_t i = 0; i < N; i++) {
         cr_assert_eq(atomic_load(&jobs[i]->done_calls), 1, "job %zu", i);
         cr_assert_eq(jobs[i]->cmd.status, WS_CREATED, "job %zu", i);
+        cr_assert(jobs[i]->durable_at_done, "job %zu", i);
         free(jobs[i]);
     }
     free(jobs);
-    size_t count = 0;
-    cr_assert(sum_balances(&count) == N);
-    cr_assert_eq(count, N);
+    store_ckpt_meta m = ckpt_meta();
+    cr_assert_eq(m.account_count, N);
+    cr_assert(m.total_money == N);
     store_verify_report rep;
     assert_verify_ok(&rep);
     cr_assert_eq(rep.events, N);
+    free(mirror);
 }
 
 Test(service, restart_continues_from_disk) {
     start(16, 4);
     job *a = new_create("A", 100);
     job *b = new_create("B", 0);
-    cr_assert_eq(service_submit(svc, &a->cmd), WS_OK);
-    cr_assert_eq(service_submit(svc, &b->cmd), WS_OK);
-    cr_assert(wait_done(2));
+    run_one(a);
+    run_one(b);
     stop();
     start(16, 4);
+    cr_assert_eq(read_balance("A"), 100);
+    cr_assert_eq(read_balance("B"), 0);
     job *dup = new_create("A", 5);
     job *t = new_transfer("A", "B", 100, "client-1", true);
-    cr_assert_eq(service_submit(svc, &dup->cmd), WS_OK);
-    cr_assert_eq(service_submit(svc, &t->cmd), WS_OK);
-    cr_assert(wait_done(4));
+    run_one(dup);
+    run_one(t);
     stop();
     cr_assert_eq(dup->cmd.status, WS_ACCOUNT_EXISTS);
     cr_assert_eq(t->cmd.status, WS_OK);
     cr_assert_eq(t->cmd.from_balance, 0);
     cr_assert_eq(t->cmd.to_balance, 100);
+    /* After a second restart the transfer replays. */
+    start(16, 4);
+    job *again = new_transfer("A", "B", 100, "client-1", true);
+    run_one(again);
+    cr_assert_eq(again->cmd.status, WS_OK);
+    cr_assert(again->cmd.replayed);
+    cr_assert_eq(again->cmd.to_balance, 100);
+    cr_assert_eq(read_balance("B"), 100);
     free(a);
     free(b);
     free(dup);
     free(t);
+    free(again);
+    free(mirror);
+}
+
+/* Reads see an account once its creation is answered, and each transfer once it is. */
+Test(service, reads_follow_answers) {
+    start(16, 4);
+    cr_assert_eq(read_balance("A"), UINT64_MAX);
+    job *a = new_create("A", 100);
+    job *b = new_create("B", 5);
+    run_one(a);
+    run_one(b);
+    cr_assert_eq(read_balance("A"), 100);
+    cr_assert_eq(read_balance("B"), 5);
+    job *t = new_transfer("A", "B", 40, "g-1", false);
+    run_one(t);
+    cr_assert_eq(read_balance("A"), 60);
+    cr_assert_eq(read_balance("B"), 45);
+    job *refused = new_transfer("A", "B", 61, "client-1", true);
+    run_one(refused);
+    cr_assert_eq(refused->cmd.status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(read_balance("A"), 60);
+    cr_assert_eq(read_balance("a"), UINT64_MAX, "IDs are case-sensitive");
+    free(a);
+    free(b);
+    free(t);
+    free(refused);
+    free(mirror);
 }
 
 Test(service, start_refuses_tampered_store) {
     start(16, 4);
     job *a = new_create("A", 100);
-    cr_assert_eq(service_submit(svc, &a->cmd), WS_OK);
-    cr_assert(wait_done(1));
+    run_one(a);
     stop();
     free(a);
-    store_batch *bt = store_batch_new();
-    cr_assert_not_null(bt);
-    store_batch_put_account(bt, "A", 1, 99);
-    cr_assert_eq(store_commit(st, bt), WS_OK);
-    store_batch_free(bt);
+    /* The checkpoint written at stop now claims a balance the log does not give. */
+    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    size_t n;
+    cr_assert_eq(store_ckpt_balances(st, 0, bal, &n), WS_OK);
+    cr_assert_eq(n, 1);
+    bal[0] = 99;
+    store_ckpt *c = store_ckpt_new();
+    cr_assert_not_null(c);
+    store_ckpt_put_balances(c, 0, bal, 1);
+    cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
+    store_ckpt_free(c);
     service_config cfg = {.queue_max = 16, .batch_max = 4};
     service *s = NULL;
     cr_assert_eq(service_start(st, &cfg, &s), WS_CORRUPT);
     cr_assert_null(s);
+    free(mirror);
 }
 
 Test(service, submit_after_stop_is_unavailable) {
@@ -453,11 +640,151 @@ Test(service, submit_after_stop_is_unavailable) {
     /* Stopped but not freed: other threads may still submit, and must be refused. */
     job *late = new_create("B", 1);
     cr_assert_eq(service_submit(svc, &late->cmd), WS_UNAVAILABLE);
+    cr_assert_eq(read_balance("A"), 100, "reads stop with the service");
+    cr_assert_eq(read_balance("B"), UINT64_MAX);
     service_free(svc);
     svc = NULL;
     cr_assert_eq(atomic_load(&late->done_calls), 0);
-    uint64_t b;
-    cr_assert_eq(store_get_balance(st, "B", 1, &b), WS_ACCOUNT_NOT_FOUND);
     free(a);
     free(late);
+    free(mirror);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------
+ */
+
+/* Waits until the newest checkpoint covers the whole log, while the service runs. */
+static bool wait_checkpoint_at_log_end(void) {
+    uint64_t deadline = now_ms() + WAIT_MS_MAX;
+    for (;;) {
+        uint64_t lsn;
+        uint64_t seq;
+        log_end(&lsn, &seq);
+        store_ckpt_meta m = ckpt_meta();
+        if (m.next_lsn == lsn && m.next_seq == seq) {
+            return true;
+        }
+        if (now_ms() > deadline) {
+            return false;
+        }
+        sleep_ms(5);
+    }
+}
+
+Test(service, checkpoint_on_interval_and_restart_from_it) {
+    start_with(64, 16, 20);
+    job *jobs[6] = {
+        new_create("A", 100),
+        new_create("B", 0),
+        new_transfer("A", "B", 30, "client-1", true),
+        new_transfer("A", "B", 500, "client-2", true), /* refused, remembered */
+        new_transfer("B", "A", 5, "g-1", false),
+        new_create("C", 1),
+    };
+    for (size_t i = 0; i < 6; i++) {
+        run_one(jobs[i]);
+    }
+    cr_assert(wait_checkpoint_at_log_end(), "no checkpoint within %u ms", WAIT_MS_MAX);
+    store_ckpt_meta m = ckpt_meta();
+    cr_assert_eq(m.next_lsn, 7, "one record per outcome to remember");
+    cr_assert_eq(m.account_count, 3);
+    cr_assert(m.total_money == 101);
+    cr_assert_eq(m.transfers, 2);
+    cr_assert_eq(m.refusals, 1);
+    /* More work: a later checkpoint covers it too. */
+    job *later = new_transfer("C", "B", 1, "client-3", true);
+    run_one(later);
+    cr_assert(wait_checkpoint_at_log_end(), "no second checkpoint within %u ms", WAIT_MS_MAX);
+    cr_assert_eq(ckpt_meta().next_lsn, 8);
+    stop();
+
+    /* A restart loads the checkpoint: the same balances, and every transferID replays. */
+    start(16, 4);
+    cr_assert_eq(read_balance("A"), 75);
+    cr_assert_eq(read_balance("B"), 26);
+    cr_assert_eq(read_balance("C"), 0);
+    job *r1 = new_transfer("A", "B", 30, "client-1", true);
+    job *r2 = new_transfer("A", "B", 500, "client-2", true);
+    job *r3 = new_transfer("C", "B", 1, "client-3", true);
+    run_one(r1);
+    run_one(r2);
+    run_one(r3);
+    cr_assert(r1->cmd.replayed && r2->cmd.replayed && r3->cmd.replayed);
+    cr_assert_eq(r1->cmd.status, WS_OK);
+    cr_assert_eq(r1->cmd.from_balance, 70);
+    cr_assert_eq(r1->cmd.to_balance, 30);
+    cr_assert_eq(r2->cmd.status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(r3->cmd.status, WS_OK);
+    cr_assert_eq(r3->cmd.to_balance, 26);
+    stop();
+    store_verify_report rep;
+    assert_verify_ok(&rep);
+    for (size_t i = 0; i < 6; i++) {
+        free(jobs[i]);
+    }
+    free(later);
+    free(r1);
+    free(r2);
+    free(r3);
+    free(mirror);
+}
+
+/* With an hour between checkpoints, the only one is the one service_stop makes: it covers
+ * the whole log, so the next start replays nothing. */
+Test(service, stop_checkpoints_so_a_restart_replays_nothing) {
+    start_with(64, 16, CKPT_INTERVAL_MS_MAX);
+    job *jobs[4] = {new_create("A", 10), new_create("B", 20),
+                    new_transfer("A", "B", 10, "client-1", true),
+                    new_transfer("A", "B", 10, "client-2", true)};
+    for (size_t i = 0; i < 4; i++) {
+        run_one(jobs[i]);
+    }
+    cr_assert_eq(ckpt_meta().next_lsn, 1, "a checkpoint before the interval passed");
+    stop();
+    uint64_t lsn;
+    uint64_t seq;
+    log_end(&lsn, &seq);
+    store_ckpt_meta m = ckpt_meta();
+    cr_assert_eq(m.next_lsn, lsn, "the stop's checkpoint does not cover the log");
+    cr_assert_eq(m.next_seq, seq);
+    cr_assert_eq(m.account_count, 2);
+    cr_assert_eq(m.transfers, 1);
+    cr_assert_eq(m.refusals, 1);
+    /* A stop with nothing new writes no other checkpoint, and loses nothing. */
+    start(16, 4);
+    cr_assert_eq(read_balance("A"), 0);
+    cr_assert_eq(read_balance("B"), 30);
+    stop();
+    store_ckpt_meta again = ckpt_meta();
+    cr_assert_eq(again.next_lsn, m.next_lsn);
+    store_verify_report rep;
+    assert_verify_ok(&rep);
+    for (size_t i = 0; i < 4; i++) {
+        free(jobs[i]);
+    }
+    free(mirror);
+}
+
+/* Readers share the epoch's slots with the checkpointer: once it runs (a checkpoint was
+ * written), EPOCH_READERS_MAX - 1 are left, and then service_reader_new says no. */
+Test(service, readers_are_bounded) {
+    start_with(16, 4, 20);
+    job *a = new_create("A", 1);
+    run_one(a);
+    cr_assert(wait_checkpoint_at_log_end());
+    /* run_one's writer-thread reader took one slot already. */
+    size_t made = 1;
+    for (size_t i = 0; i < 2 * EPOCH_READERS_MAX; i++) {
+        service_reader *r = service_reader_new(svc);
+        if (!r) {
+            break;
+        }
+        uint64_t b;
+        cr_assert_eq(service_balance(r, "A", 1, &b), WS_OK);
+        made++;
+    }
+    cr_assert_eq(made, EPOCH_READERS_MAX - 1, "%zu readers", made);
+    cr_assert_null(service_reader_new(svc));
+    free(a);
+    free(mirror);
 }

@@ -1,14 +1,18 @@
-/* Unit tests for engine/sm: the writer's VALIDATE/APPLY state machine, on a real RocksDB
- * store in a fresh temporary directory per test. Commands are built by hand and fed in
- * batches the way the writer thread would; the tests check each command's result, what
- * reached the store (balances, events, idempotency records), that a batch's commands see
- * each other's effects, that a retried transferID replays instead of applying twice, that
- * a reopened machine carries on where it stopped, and that it refuses tampered data. */
+/* Unit tests for engine/sm: the writer's VALIDATE/APPLY state machine, on a real store in a
+ * fresh temporary directory per test. Commands are built by hand and fed in batches the way
+ * the writer thread would. The tests check each command's result; what reached the log (the
+ * records, read back with store_read_record, and the events); that nothing is in the log or
+ * visible to readers (ws_accounts_read) before APPLY; that a batch's commands see each
+ * other's effects; that a retried transferID replays instead of applying twice, within a
+ * batch and across batches (the earlier record read back from the log); that a machine
+ * opened again, from the log alone or from a checkpoint and the log after it, is in the same
+ * state; and that sm_open refuses data that does not add up. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/checkpoint.h"
 #include "engine/sm.h"
 #include "testutil.h"
 
@@ -34,7 +38,7 @@ static void teardown(void) {
     tmpdir_remove(dir);
 }
 
-TestSuite(sm, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(sm, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Closes everything and opens the same directory again, as a restart would. */
 static ws_status reopen(void) {
@@ -76,8 +80,7 @@ static ws_command transfer(const char *from, const char *to, uint64_t amount, co
     return c;
 }
 
-/* VALIDATE then, if anything was staged, APPLY, which must succeed. Returns sm_validate's
- * answer. */
+/* VALIDATE then APPLY, which must succeed. Returns sm_validate's answer. */
 static bool run(ws_command *cmds, size_t n) {
     cr_assert(n >= 1 && n <= BATCH_MAX);
     ws_command *ptrs[BATCH_MAX];
@@ -89,16 +92,49 @@ static bool run(ws_command *cmds, size_t n) {
     return staged;
 }
 
+/* The balance readers see; UINT64_MAX if they see no such account. */
+static uint64_t published(const char *id) {
+    uint64_t b = 0;
+    return ws_accounts_read(sm_accounts(m), id, strlen(id), &b) ? b : UINT64_MAX;
+}
+
 static uint64_t balance(const char *id) {
-    uint64_t b = UINT64_MAX;
-    cr_assert_eq(store_get_balance(st, id, strlen(id), &b), WS_OK, "balance of %s", id);
+    uint64_t b = published(id);
+    cr_assert_neq(b, UINT64_MAX, "no published account %s", id);
     return b;
 }
 
+static void log_end(uint64_t *lsn, uint64_t *seq) {
+    cr_assert_eq(store_log_end(st, lsn, seq), WS_OK);
+}
+
+static uint64_t log_next_lsn(void) {
+    uint64_t lsn;
+    uint64_t seq;
+    log_end(&lsn, &seq);
+    return lsn;
+}
+
 static uint64_t last_seq(void) {
-    uint64_t seq = UINT64_MAX;
-    cr_assert_eq(store_last_seq(st, &seq), WS_OK);
-    return seq;
+    uint64_t lsn;
+    uint64_t seq;
+    log_end(&lsn, &seq);
+    return seq - 1;
+}
+
+static ws_record record_at(uint64_t lsn) {
+    ws_record r;
+    cr_assert_eq(store_read_record(st, lsn, &r), WS_OK, "no record %llu", (unsigned long long)lsn);
+    return r;
+}
+
+/* The committed position matches the log's end. */
+static void assert_committed_at_log_end(void) {
+    uint64_t lsn;
+    uint64_t seq;
+    log_end(&lsn, &seq);
+    cr_assert_eq(atomic_load(&sm_committed(m)->next_lsn), lsn);
+    cr_assert_eq(atomic_load(&sm_committed(m)->next_seq), seq);
 }
 
 static void assert_verify_ok(void) {
@@ -111,7 +147,7 @@ static void assert_verify_ok(void) {
     cr_assert_eq(rep.problems, 0);
 }
 
-/* Creates accounts one batch each, checking each succeeds. */
+/* Creates two accounts in one batch, checking both succeed. */
 static void setup_accounts(const char *a, uint64_t a_amount, const char *b, uint64_t b_amount) {
     ws_command c[2] = {create(a, a_amount), create(b, b_amount)};
     cr_assert(run(c, 2));
@@ -119,11 +155,94 @@ static void setup_accounts(const char *a, uint64_t a_amount, const char *b, uint
     cr_assert_eq(c[1].status, WS_CREATED);
 }
 
+/* The checkpointer, run once up to the committed position (as at a stop). */
+static int ckpt_failures;
+
+static void on_ckpt_failure(void *ctx) {
+    (void)ctx;
+    ckpt_failures++;
+}
+
+static void checkpoint_now(void) {
+    epoch *e = epoch_new();
+    cr_assert_not_null(e);
+    ws_accounts_set_retire(sm_accounts(m), epoch_retire_hook, e);
+    store_ckpt_meta newest;
+    cr_assert_eq(store_ckpt_meta_get(st, &newest), WS_OK);
+    ckpt_config cc = {.st = st,
+                      .accounts = sm_accounts(m),
+                      .epoch = e,
+                      .committed = sm_committed(m),
+                      .from = newest,
+                      .interval_ms = CKPT_INTERVAL_MS_MAX,
+                      .on_failure = on_ckpt_failure,
+                      .ctx = NULL};
+    ckpt *c = NULL;
+    cr_assert_eq(ckpt_start(&cc, &c), WS_OK);
+    ckpt_stop(c);
+    uint64_t covered = ckpt_next_lsn(c);
+    uint64_t written = ckpt_count(c);
+    cr_assert_eq(written, covered > newest.next_lsn ? 1 : 0, "%llu checkpoints written",
+                 (unsigned long long)written);
+    cr_assert_leq(ckpt_us_max(c), ckpt_us_total(c));
+    ckpt_free(c);
+    ws_accounts_set_retire(sm_accounts(m), NULL, NULL);
+    epoch_free(e);
+    cr_assert_eq(ckpt_failures, 0, "the checkpoint failed");
+    cr_assert_eq(covered, atomic_load(&sm_committed(m)->next_lsn));
+    store_ckpt_meta now;
+    cr_assert_eq(store_ckpt_meta_get(st, &now), WS_OK);
+    cr_assert_eq(now.next_lsn, covered);
+}
+
+/* Everything a restart must restore, for comparing two machines. */
+typedef struct {
+    size_t accounts;
+    ws_u128 total;
+    uint64_t next_lsn;
+    uint64_t next_seq;
+    uint64_t balances[2048];
+} state;
+
+static void capture(state *s) {
+    memset(s, 0, sizeof(*s));
+    ws_accounts *t = sm_accounts(m);
+    s->accounts = sm_account_count(m);
+    cr_assert_leq(s->accounts, 2048);
+    s->total = sm_total_money(m);
+    s->next_lsn = atomic_load(&sm_committed(m)->next_lsn);
+    s->next_seq = atomic_load(&sm_committed(m)->next_seq);
+    for (size_t i = 0; i < s->accounts; i++) {
+        uint8_t len;
+        const char *id = ws_accounts_id(t, (uint32_t)i, &len);
+        cr_assert(ws_accounts_read(t, id, len, &s->balances[i]), "account %zu unpublished", i);
+        cr_assert_eq(ws_accounts_find(t, id, len), i);
+    }
+}
+
+static void assert_same_state(const state *a, const state *b) {
+    cr_assert_eq(a->accounts, b->accounts);
+    cr_assert(a->total == b->total);
+    cr_assert_eq(a->next_lsn, b->next_lsn);
+    cr_assert_eq(a->next_seq, b->next_seq);
+    for (size_t i = 0; i < a->accounts; i++) {
+        cr_assert_eq(a->balances[i], b->balances[i], "account %zu", i);
+    }
+}
+
+/* ---- the empty machine --------------------------------------------------------------------- */
+
 Test(sm, empty_store) {
     cr_assert_eq(sm_account_count(m), 0);
     cr_assert(sm_total_money(m) == 0);
     cr_assert_not(sm_read_only(m));
+    cr_assert_eq(atomic_load(&sm_committed(m)->next_lsn), 1);
+    cr_assert_eq(atomic_load(&sm_committed(m)->next_seq), 1);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_lsn, 1);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_seq, 1);
 }
+
+/* ---- creates ------------------------------------------------------------------------------ */
 
 Test(sm, create_and_duplicate_in_same_batch) {
     ws_command c[3] = {create("alice", 100), create("alice", 5), create("bob", 0)};
@@ -138,18 +257,46 @@ Test(sm, create_and_duplicate_in_same_batch) {
     cr_assert_eq(sm_account_count(m), 2);
     cr_assert(sm_total_money(m) == 100);
     cr_assert_eq(last_seq(), 2, "the refused create wrote an event");
-    store_meta meta;
-    cr_assert_eq(store_get_meta(st, &meta), WS_OK);
-    cr_assert_eq(meta.next_seq, 3);
-    cr_assert_eq(meta.account_count, 2);
-    cr_assert(meta.total_money == 100);
+    cr_assert_eq(log_next_lsn(), 3, "the refused create wrote a record");
+    ws_record r = record_at(2);
+    cr_assert_eq(r.kind, WS_REC_ACCOUNT_CREATED);
+    cr_assert_eq(memcmp(r.account, "bob", 3), 0);
+    assert_committed_at_log_end();
 
     /* In a later batch the duplicate is refused too, and stages nothing. */
     ws_command again = create("bob", 7);
     cr_assert_not(run(&again, 1));
     cr_assert_eq(again.status, WS_ACCOUNT_EXISTS);
     cr_assert_eq(balance("bob"), 0);
+    cr_assert_eq(log_next_lsn(), 3);
     assert_verify_ok();
+}
+
+/* VALIDATE decides against the writer's working state; nothing reaches the log or the
+ * readers before APPLY, and then everything does. */
+Test(sm, nothing_visible_before_apply) {
+    setup_accounts("A", 100, "B", 0);
+    ws_command c[3] = {create("C", 5), transfer("A", "B", 60, "g-1", false),
+                       transfer("A", "C", 40, "client-1", true)};
+    ws_command *ptrs[3] = {&c[0], &c[1], &c[2]};
+    cr_assert(sm_validate(m, ptrs, 3, NOW_US));
+    cr_assert_eq(c[0].status, WS_CREATED);
+    cr_assert_eq(c[1].status, WS_OK);
+    cr_assert_eq(c[2].status, WS_OK);
+    cr_assert_eq(c[2].from_balance, 0);
+    cr_assert_eq(published("C"), UINT64_MAX, "a reader saw an account not yet synced");
+    cr_assert_eq(published("A"), 100, "a reader saw a balance not yet synced");
+    cr_assert_eq(published("B"), 0);
+    cr_assert_eq(log_next_lsn(), 3, "VALIDATE wrote to the log");
+    cr_assert_eq(atomic_load(&sm_committed(m)->next_lsn), 3);
+    cr_assert_eq(sm_account_count(m), 3, "the writer's own state holds the new account");
+
+    cr_assert_eq(sm_apply(m, ptrs, 3), WS_OK);
+    cr_assert_eq(published("A"), 0);
+    cr_assert_eq(published("B"), 60);
+    cr_assert_eq(published("C"), 45);
+    cr_assert_eq(log_next_lsn(), 6);
+    assert_committed_at_log_end();
 }
 
 Test(sm, batch_sees_its_own_effects) {
@@ -177,25 +324,25 @@ Test(sm, batch_sees_its_own_effects) {
     for (size_t i = 0; i < 5; i++) {
         cr_assert_not(c[i].replayed);
     }
-    /* Nothing is on disk before APPLY. */
-    uint64_t b;
-    cr_assert_eq(store_get_balance(st, "A", 1, &b), WS_ACCOUNT_NOT_FOUND);
-    cr_assert_eq(last_seq(), 0);
+    cr_assert_eq(last_seq(), 0, "VALIDATE wrote to the log");
 
     cr_assert_eq(sm_apply(m, ptrs, 5), WS_OK);
     cr_assert_eq(balance("A"), 50);
     cr_assert_eq(balance("B"), 50);
     cr_assert_eq(last_seq(), 6);
+    cr_assert_eq(log_next_lsn(), 5, "a refusal without a client transferID was recorded");
     cr_assert(sm_total_money(m) == 100);
-    /* Generated transactionIDs get records too (the log's transfers need them to verify). */
-    ws_transfer_record r;
-    cr_assert_eq(store_get_transfer(st, "g-1", 3, &r), WS_OK);
-    cr_assert_eq(r.status, WS_OK);
-    cr_assert_eq(r.seq, 3);
-    cr_assert_eq(store_get_transfer(st, "g-3", 3, &r), WS_NOT_FOUND,
-                 "a rejection without a client transferID left a record");
+    /* Generated transactionIDs are in the log's transfers too. */
+    ws_record r = record_at(3);
+    cr_assert_eq(r.kind, WS_REC_TRANSFER);
+    cr_assert_eq(r.txn_len, 3);
+    cr_assert_eq(memcmp(r.txn, "g-1", 3), 0);
+    cr_assert_eq(r.from_balance, 40);
+    cr_assert_eq(r.to_balance, 60);
     assert_verify_ok();
 }
+
+/* ---- refusals ------------------------------------------------------------------------------- */
 
 Test(sm, same_account) {
     setup_accounts("A", 100, "B", 0);
@@ -260,8 +407,13 @@ Test(sm, totals_past_64_bits) {
     cr_assert_eq(reopen(), WS_OK);
     cr_assert(sm_total_money(m) == want, "the 128-bit total did not survive a restart");
     cr_assert_eq(sm_account_count(m), 3);
+    checkpoint_now();
+    cr_assert_eq(reopen(), WS_OK);
+    cr_assert(sm_total_money(m) == want, "the 128-bit total did not survive a checkpoint");
     assert_verify_ok();
 }
+
+/* ---- idempotency ----------------------------------------------------------------------------- */
 
 Test(sm, retry_in_same_batch_applies_once) {
     setup_accounts("A", 100, "B", 0);
@@ -284,8 +436,9 @@ Test(sm, retry_in_same_batch_applies_once) {
     cr_assert_eq(balance("A"), 70, "the retry was applied again");
     cr_assert_eq(balance("B"), 30);
     cr_assert_eq(last_seq(), 4, "one Debit and one Credit expected");
+    cr_assert_eq(log_next_lsn(), 4, "a replay was recorded");
 
-    /* A retry in a later batch replays from the stored record and stages nothing. */
+    /* A retry in a later batch replays from the record read back from the log. */
     ws_command again = transfer("A", "B", 30, "client-1", true);
     cr_assert_not(run(&again, 1));
     cr_assert_eq(again.status, WS_OK);
@@ -312,32 +465,36 @@ Test(sm, transfer_id_conflict) {
         cr_assert_not(c[i].replayed);
     }
     cr_assert_eq(balance("A"), 70);
-    /* In a later batch, against the stored record. */
+    /* In a later batch, against the record in the log. */
     ws_command later = transfer("A", "B", 29, "client-1", true);
     cr_assert_not(run(&later, 1));
     cr_assert_eq(later.status, WS_TRANSFER_ID_CONFLICT);
     cr_assert_not(later.replayed);
     cr_assert_eq(balance("A"), 70);
     cr_assert_eq(balance("B"), 30);
+    cr_assert_eq(log_next_lsn(), 4, "a conflict was recorded");
     assert_verify_ok();
 }
 
-Test(sm, rejected_transfer_with_client_id_is_recorded) {
+Test(sm, refusal_with_client_id_is_recorded) {
     setup_accounts("A", 10, "B", 0);
     ws_command c[2] = {transfer("A", "B", 50, "client-1", true),
                        transfer("A", "Q", 5, "client-2", true)};
-    cr_assert(run(c, 2), "the rejections' records were not staged");
+    cr_assert(run(c, 2), "the refusals' records were not staged");
     cr_assert_eq(c[0].status, WS_INSUFFICIENT_FUNDS);
     cr_assert_eq(c[1].status, WS_ACCOUNT_NOT_FOUND);
     cr_assert_eq(c[1].missing_side, 2);
-    cr_assert_eq(last_seq(), 2, "a rejection wrote an event");
-    ws_transfer_record r;
-    cr_assert_eq(store_get_transfer(st, "client-1", 8, &r), WS_OK);
+    cr_assert_eq(last_seq(), 2, "a refusal wrote an event");
+    ws_record r = record_at(3);
+    cr_assert_eq(r.kind, WS_REC_TRANSFER_REFUSED);
     cr_assert_eq(r.status, WS_INSUFFICIENT_FUNDS);
-    cr_assert_eq(r.seq, 0);
     cr_assert_eq(r.amount, 50);
+    cr_assert_eq(memcmp(r.txn, "client-1", 8), 0);
+    r = record_at(4);
+    cr_assert_eq(r.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(r.missing_side, 2);
 
-    /* The money arrives, then both are retried: the rejections are replayed. */
+    /* The money and the account arrive, then both are retried: the refusals replay. */
     ws_command more[3] = {
         create("C", 100),
         transfer("C", "A", 100, "g-1", false),
@@ -364,40 +521,39 @@ Test(sm, rejected_transfer_with_client_id_is_recorded) {
     assert_verify_ok();
 }
 
-Test(sm, rejected_retry_in_same_batch_replays_rejection) {
+Test(sm, refused_retry_in_same_batch_replays_refusal) {
     setup_accounts("A", 10, "B", 0);
     ws_command c[2] = {transfer("X", "B", 5, "client-1", true),
                        transfer("X", "B", 5, "client-1", true)};
     cr_assert(run(c, 2));
+    cr_assert_eq(c[0].status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_not(c[0].replayed);
     cr_assert_eq(c[1].status, WS_ACCOUNT_NOT_FOUND);
     cr_assert_eq(c[1].missing_side, 1);
     cr_assert(c[1].replayed);
+    cr_assert_eq(log_next_lsn(), 4, "the replay was recorded as well as the refusal");
 }
 
-Test(sm, rejections_without_client_id_stage_nothing) {
+Test(sm, refusals_without_client_id_stage_nothing) {
     setup_accounts("A", 10, "B", 0);
-    store_meta before;
-    cr_assert_eq(store_get_meta(st, &before), WS_OK);
     ws_command c[4] = {
         transfer("A", "B", 50, "g-1", false),
         transfer("A", "A", 5, "g-2", false),
         transfer("A", "X", 5, "g-3", false),
         create("A", 1),
     };
-    cr_assert_not(run(c, 4), "a batch of plain rejections staged something");
+    cr_assert_not(run(c, 4), "a batch of plain refusals staged something");
     cr_assert_eq(c[0].status, WS_INSUFFICIENT_FUNDS);
     cr_assert_eq(c[1].status, WS_SAME_ACCOUNT);
     cr_assert_eq(c[2].status, WS_ACCOUNT_NOT_FOUND);
     cr_assert_eq(c[3].status, WS_ACCOUNT_EXISTS);
-    ws_transfer_record r;
-    for (int i = 1; i <= 3; i++) {
-        char id[4] = {'g', '-', (char)('0' + i), 0};
-        cr_assert_eq(store_get_transfer(st, id, 3, &r), WS_NOT_FOUND);
-    }
-    store_meta after;
-    cr_assert_eq(store_get_meta(st, &after), WS_OK);
-    cr_assert_eq(after.next_seq, before.next_seq);
+    cr_assert_eq(log_next_lsn(), 3);
     cr_assert_eq(last_seq(), 2);
+    /* A later client request with a generated ID's value is no retry of it. */
+    ws_command later = transfer("A", "B", 5, "g-1", true);
+    cr_assert(run(&later, 1));
+    cr_assert_eq(later.status, WS_OK);
+    cr_assert_not(later.replayed);
 }
 
 Test(sm, replays_only_stage_nothing) {
@@ -413,9 +569,8 @@ Test(sm, replays_only_stage_nothing) {
 }
 
 Test(sm, many_transfer_ids_in_one_batch) {
-    /* 200 distinct client IDs, each sent twice in the same batch, in an interleaving that
-     * makes the per-batch ID table probe. Then the same again in a second batch, which
-     * must see a cleared table and the stored records. */
+    /* 200 distinct client IDs, each sent twice in the same batch, then the same again in a
+     * second batch, which finds the earlier records in the log. */
     enum { IDS = 200 };
     setup_accounts("A", 1000000, "B", 0);
     static ws_command c[2 * IDS];
@@ -451,7 +606,75 @@ Test(sm, many_transfer_ids_in_one_batch) {
     assert_verify_ok();
 }
 
-Test(sm, state_reloads_after_reopen) {
+/* A fingerprint that matches names a record to read and compare, never a match by itself:
+ * an idempotency entry giving "client-2" the fingerprint of client-1's record (a collision,
+ * planted in the checkpoint) must not make client-2 a replay of client-1. */
+Test(sm, fingerprint_collision_is_not_a_replay) {
+    setup_accounts("A", 100, "B", 0);
+    ws_command first = transfer("A", "B", 30, "client-1", true);
+    cr_assert(run(&first, 1));
+    checkpoint_now();
+    const uint64_t fp[1] = {ws_idem_fp(store_fp_key(st), "client-2", 8)};
+    const uint64_t lsn[1] = {3}; /* client-1's Transfer */
+    store_ckpt *c = store_ckpt_new();
+    cr_assert_not_null(c);
+    store_ckpt_put_idem(c, 1000, 0, fp, lsn, 1);
+    cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
+    store_ckpt_free(c);
+    cr_assert_eq(reopen(), WS_OK);
+    ws_command second = transfer("A", "B", 30, "client-2", true);
+    cr_assert(run(&second, 1), "the colliding transfer was not applied");
+    cr_assert_eq(second.status, WS_OK);
+    cr_assert_not(second.replayed, "a fingerprint collision was taken for a retry");
+    cr_assert_eq(second.from_balance, 40);
+    cr_assert_eq(balance("A"), 40);
+    /* And client-1 still replays. */
+    ws_command retry = transfer("A", "B", 30, "client-1", true);
+    cr_assert_not(run(&retry, 1));
+    cr_assert(retry.replayed);
+    cr_assert_eq(retry.from_balance, 70);
+}
+
+Test(sm, stale_result_fields_are_cleared) {
+    /* The result fields belong to the writer: whatever a reused command still holds must not
+     * reach its answer. */
+    setup_accounts("A", 10, "B", 0);
+    ws_command c = transfer("A", "B", 50, "client-1", true);
+    c.from_balance = 1234;
+    c.to_balance = 5678;
+    c.replayed = true;
+    c.missing_side = 2;
+    cr_assert(run(&c, 1));
+    cr_assert_eq(c.status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_not(c.replayed);
+    cr_assert_eq(c.missing_side, 0);
+    cr_assert_eq(c.from_balance, 0);
+    cr_assert_eq(c.to_balance, 0);
+    ws_record r = record_at(3);
+    cr_assert_eq(r.from_balance, 0);
+    cr_assert_eq(r.to_balance, 0);
+}
+
+/* ---- read-only ------------------------------------------------------------------------------ */
+
+Test(sm, read_only_refuses_everything) {
+    setup_accounts("A", 10, "B", 0);
+    sm_set_read_only(m);
+    cr_assert(sm_read_only(m));
+    ws_command c[3] = {create("C", 1), transfer("A", "B", 5, "client-1", true),
+                       transfer("A", "B", 5, "g-1", false)};
+    cr_assert_not(run(c, 3), "a read-only machine staged something");
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(c[i].status, WS_UNAVAILABLE, "command %zu", i);
+    }
+    cr_assert_eq(log_next_lsn(), 3);
+    cr_assert_eq(balance("A"), 10);
+    cr_assert_eq(published("C"), UINT64_MAX);
+}
+
+/* ---- restarts ------------------------------------------------------------------------------- */
+
+Test(sm, state_reloads_from_the_log) {
     setup_accounts("A", 100, "B", 0);
     ws_command t[2] = {transfer("A", "B", 60, "client-1", true),
                        transfer("A", "B", 90, "client-2", true)};
@@ -460,9 +683,13 @@ Test(sm, state_reloads_after_reopen) {
     cr_assert_eq(t[1].status, WS_INSUFFICIENT_FUNDS);
 
     cr_assert_eq(reopen(), WS_OK);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_lsn, 1, "a checkpoint appeared");
     cr_assert_eq(sm_account_count(m), 2);
     cr_assert(sm_total_money(m) == 100);
-    /* Balances were reloaded: A has exactly 40. */
+    assert_committed_at_log_end();
+    /* Balances were reloaded and are visible to readers. */
+    cr_assert_eq(balance("A"), 40);
+    cr_assert_eq(balance("B"), 60);
     ws_command probe[2] = {transfer("A", "B", 41, "g-1", false),
                            transfer("A", "B", 40, "g-2", false)};
     cr_assert(run(probe, 2));
@@ -480,13 +707,123 @@ Test(sm, state_reloads_after_reopen) {
     cr_assert_eq(retry[0].to_balance, 60);
     cr_assert_eq(retry[1].status, WS_INSUFFICIENT_FUNDS);
     cr_assert(retry[1].replayed);
-    /* The sequence continues after the reloaded one. */
+    /* The numbering continues after the reloaded one. */
     cr_assert_eq(last_seq(), 6);
     ws_command dup = create("A", 1);
     cr_assert_not(run(&dup, 1));
     cr_assert_eq(dup.status, WS_ACCOUNT_EXISTS, "reloaded accounts are not known");
     assert_verify_ok();
 }
+
+/* A checkpoint, more batches after it, a restart: the checkpoint is loaded, the tail
+ * replayed, and both the checkpoint's transferIDs and the tail's still replay. */
+Test(sm, state_reloads_from_checkpoint_and_tail) {
+    setup_accounts("A", 100, "B", 0);
+    ws_command t[2] = {transfer("A", "B", 60, "client-1", true),
+                       transfer("A", "B", 90, "client-2", true)};
+    cr_assert(run(t, 2));
+    checkpoint_now();
+    uint64_t covered = atomic_load(&sm_committed(m)->next_lsn);
+    ws_command u[3] = {create("C", 7), transfer("B", "C", 10, "client-3", true),
+                       transfer("C", "X", 1, "client-4", true)};
+    cr_assert(run(u, 3));
+    state before;
+    capture(&before);
+
+    cr_assert_eq(reopen(), WS_OK);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_lsn, covered, "the checkpoint was not loaded");
+    cr_assert_eq(sm_loaded_checkpoint(m)->account_count, 2);
+    state after;
+    capture(&after);
+    assert_same_state(&before, &after);
+    cr_assert_eq(balance("B"), 50);
+    cr_assert_eq(balance("C"), 17);
+    ws_command retry[4] = {
+        transfer("A", "B", 60, "client-1", true), transfer("A", "B", 90, "client-2", true),
+        transfer("B", "C", 10, "client-3", true), transfer("C", "X", 1, "client-4", true)};
+    cr_assert_not(run(retry, 4));
+    cr_assert_eq(retry[0].status, WS_OK);
+    cr_assert_eq(retry[0].from_balance, 40);
+    cr_assert_eq(retry[1].status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(retry[2].status, WS_OK);
+    cr_assert_eq(retry[2].to_balance, 17);
+    cr_assert_eq(retry[3].status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(retry[3].missing_side, 2);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert(retry[i].replayed, "retry %zu", i);
+    }
+    ws_command dup = create("A", 1);
+    cr_assert_not(run(&dup, 1));
+    cr_assert_eq(dup.status, WS_ACCOUNT_EXISTS, "an account of the checkpoint is not known");
+    assert_verify_ok();
+}
+
+/* The state from a checkpoint equals the state from the whole log, over several checkpoints
+ * and more accounts than one checkpoint chunk holds (the second checkpoint patches chunks). */
+Test(sm, checkpoints_give_the_same_state_as_the_log) {
+    enum { N = 1100 };
+    static ws_command c[BATCH_MAX];
+    char id[16];
+    for (size_t done = 0; done < N;) {
+        size_t n = N - done < BATCH_MAX ? N - done : BATCH_MAX;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(id, sizeof(id), "acct-%zu", done + i);
+            c[i] = create(id, 1000 + done + i);
+        }
+        cr_assert(run(c, n));
+        done += n;
+    }
+    checkpoint_now();
+    /* Transfers touching only the second chunk, then some touching both. */
+    for (size_t i = 0; i < 20; i++) {
+        char from[16];
+        char to[16];
+        char tid[16];
+        snprintf(from, sizeof(from), "acct-%zu", 1024 + i);
+        snprintf(to, sizeof(to), "acct-%zu", 1050 + i);
+        snprintf(tid, sizeof(tid), "x-%zu", i);
+        c[i] = transfer(from, to, 1 + i, tid, true);
+    }
+    cr_assert(run(c, 20));
+    checkpoint_now();
+    for (size_t i = 0; i < 20; i++) {
+        char from[16];
+        char to[16];
+        char tid[16];
+        snprintf(from, sizeof(from), "acct-%zu", i);
+        snprintf(to, sizeof(to), "acct-%zu", 1090 - i);
+        snprintf(tid, sizeof(tid), "y-%zu", i);
+        c[i] = transfer(from, to, 100, tid, i % 2 == 0);
+    }
+    cr_assert(run(c, 20));
+    state with_tail;
+    capture(&with_tail);
+    checkpoint_now();
+    assert_verify_ok();
+
+    cr_assert_eq(reopen(), WS_OK);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_lsn, with_tail.next_lsn);
+    static state from_ckpt;
+    capture(&from_ckpt);
+    assert_same_state(&with_tail, &from_ckpt);
+
+    /* The same state from the log alone: a copy of the data directory without proj/. */
+    sm_free(m);
+    m = NULL;
+    store_close(st);
+    st = NULL;
+    char proj[sizeof(DIR_TEMPLATE) + 8];
+    snprintf(proj, sizeof(proj), "%s/proj", dir);
+    tmpdir_remove(proj);
+    cr_assert_eq(store_open(dir, false, &st), WS_OK);
+    cr_assert_eq(sm_open(st, BATCH_MAX, &m), WS_OK);
+    cr_assert_eq(sm_loaded_checkpoint(m)->next_lsn, 1);
+    static state from_log;
+    capture(&from_log);
+    assert_same_state(&with_tail, &from_log);
+}
+
+/* ---- events --------------------------------------------------------------------------------- */
 
 typedef struct {
     ws_event events[32];
@@ -521,7 +858,7 @@ Test(sm, events_written) {
         create("B", 0),
         transfer("A", "B", 60, "client-1", true),
         transfer("B", "A", 10, "g-1", false),
-        transfer("A", "B", 60, "g-2", false), /* rejected: no events */
+        transfer("A", "B", 60, "g-2", false), /* refused: no events */
     };
     cr_assert(run(c, 5));
     ws_command d = transfer("B", "A", 1, "g-3", false);
@@ -544,49 +881,27 @@ Test(sm, events_written) {
     assert_event(&all.events[6], 7, WS_EVENT_DEBIT, "B", 1, 49, "g-3", "A");
     assert_event(&all.events[7], 8, WS_EVENT_CREDIT, "A", 1, 51, "g-3", "B");
 
-    /* The per-account index names exactly A's events. */
-    collected a = {.n = 0};
-    cr_assert_eq(store_scan_events(st, 0, 100, "A", 1, collect, &a, &more), WS_OK);
-    cr_assert_eq(a.n, 4);
+    /* One account's events, before and after a checkpoint. */
     const uint64_t want[4] = {1, 3, 6, 8};
-    for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq(a.events[i].seq, want[i]);
+    for (int pass = 0; pass < 2; pass++) {
+        collected a = {.n = 0};
+        cr_assert_eq(store_scan_events(st, 0, 100, "A", 1, collect, &a, &more), WS_OK);
+        cr_assert_eq(a.n, 4, "pass %d", pass);
+        for (size_t i = 0; i < 4; i++) {
+            cr_assert_eq(a.events[i].seq, want[i], "pass %d", pass);
+        }
+        checkpoint_now();
     }
-    /* The idempotency record points at the Debit. */
-    ws_transfer_record r;
-    cr_assert_eq(store_get_transfer(st, "client-1", 8, &r), WS_OK);
-    cr_assert_eq(r.seq, 3);
-    cr_assert_eq(r.from_balance, 40);
-    cr_assert_eq(r.to_balance, 60);
-    store_meta meta;
-    cr_assert_eq(store_get_meta(st, &meta), WS_OK);
-    cr_assert_eq(meta.next_seq, 9);
     assert_verify_ok();
 }
 
-Test(sm, rejection_does_not_record_stale_result_fields) {
-    /* The result fields belong to the writer. A command whose result fields still hold
-     * values (a reused struct) must not get them written into its idempotency record: a
-     * rejection's record has balances 0, and a retry must replay exactly that. */
-    setup_accounts("A", 10, "B", 0);
-    ws_command c = transfer("A", "B", 50, "client-1", true);
-    c.from_balance = 1234;
-    c.to_balance = 5678;
-    cr_assert(run(&c, 1));
-    cr_assert_eq(c.status, WS_INSUFFICIENT_FUNDS);
-    ws_transfer_record r;
-    cr_assert_eq(store_get_transfer(st, "client-1", 8, &r), WS_OK);
-    cr_assert_eq(r.from_balance, 0, "stale from_balance %llu recorded",
-                 (unsigned long long)r.from_balance);
-    cr_assert_eq(r.to_balance, 0, "stale to_balance %llu recorded",
-                 (unsigned long long)r.to_balance);
-}
+/* ---- data that does not add up ------------------------------------------------------------ */
 
-/* Opens a store whose data was changed behind the machine's back. */
+/* sm_open (and verify) must refuse the store as it now is. */
 static void assert_open_refused(void) {
     sm_free(m);
     m = NULL;
-    cr_assert_eq(sm_open(st, BATCH_MAX, &m), WS_CORRUPT, "sm_open accepted tampered data");
+    cr_assert_eq(sm_open(st, BATCH_MAX, &m), WS_CORRUPT, "sm_open accepted inconsistent data");
     cr_assert_null(m);
     FILE *out = fopen("/dev/null", "w");
     cr_assert_not_null(out);
@@ -603,35 +918,76 @@ static void workload(void) {
     assert_verify_ok();
 }
 
-Test(sm, open_refuses_tampered_balance) {
-    workload();
+/* Appends r to the log behind the machine's back. */
+static void append_behind(const ws_record *r, uint64_t lsn_skip) {
+    uint64_t lsn;
+    uint64_t seq;
+    log_end(&lsn, &seq);
     store_batch *b = store_batch_new();
     cr_assert_not_null(b);
-    store_batch_put_account(b, "A", 1, 1000);
+    store_batch_begin(b, lsn + lsn_skip, seq, NOW_US);
+    store_batch_add(b, r);
     cr_assert_eq(store_commit(st, b), WS_OK);
     store_batch_free(b);
+}
+
+static ws_record record(ws_record_kind kind, const char *from, const char *to, const char *txn,
+                        uint64_t amount, uint64_t fb, uint64_t tb) {
+    ws_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = kind;
+    r.status = WS_OK;
+    set_id(r.account, &r.account_len, from);
+    r.amount = amount;
+    r.from_balance = fb;
+    if (to) {
+        set_id(r.to, &r.to_len, to);
+        set_id(r.txn, &r.txn_len, txn);
+    }
+    r.to_balance = tb;
+    return r;
+}
+
+Test(sm, open_refuses_record_that_does_not_apply) {
+    workload();
+    ws_record r = record(WS_REC_TRANSFER, "A", "B", "g-9", 50, 0, 110); /* A has only 40 */
+    append_behind(&r, 0);
     assert_open_refused();
 }
 
-Test(sm, open_refuses_account_without_meta) {
+Test(sm, open_refuses_gap_in_log) {
     workload();
-    store_batch *b = store_batch_new();
-    cr_assert_not_null(b);
-    store_batch_put_account(b, "C", 1, 0); /* adds no money, but one account too many */
-    cr_assert_eq(store_commit(st, b), WS_OK);
-    store_batch_free(b);
+    ws_record r = record(WS_REC_ACCOUNT_CREATED, "C", NULL, NULL, 5, 5, 0);
+    append_behind(&r, 1);
     assert_open_refused();
 }
 
-Test(sm, open_refuses_meta_seq_mismatch) {
+Test(sm, open_refuses_checkpoint_that_does_not_add_up) {
     workload();
-    store_batch *b = store_batch_new();
-    cr_assert_not_null(b);
-    store_meta meta;
-    cr_assert_eq(store_get_meta(st, &meta), WS_OK);
-    meta.next_seq++;
-    store_batch_put_meta(b, &meta);
-    cr_assert_eq(store_commit(st, b), WS_OK);
-    store_batch_free(b);
+    checkpoint_now();
+    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    size_t n;
+    cr_assert_eq(store_ckpt_balances(st, 0, bal, &n), WS_OK);
+    cr_assert_eq(n, 2);
+    bal[0] += 1;
+    store_ckpt *c = store_ckpt_new();
+    cr_assert_not_null(c);
+    store_ckpt_put_balances(c, 0, bal, n);
+    cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
+    store_ckpt_free(c);
+    assert_open_refused();
+}
+
+Test(sm, open_refuses_checkpoint_past_log_end) {
+    workload();
+    checkpoint_now();
+    store_ckpt_meta meta;
+    cr_assert_eq(store_ckpt_meta_get(st, &meta), WS_OK);
+    meta.next_lsn += 1;
+    store_ckpt *c = store_ckpt_new();
+    cr_assert_not_null(c);
+    store_ckpt_put_meta(c, &meta);
+    cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
+    store_ckpt_free(c);
     assert_open_refused();
 }

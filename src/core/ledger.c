@@ -1,0 +1,226 @@
+/* decide and apply (see ledger.h). The rules of a transfer are written once, in
+ * transfer_rule; apply checks a Transfer record by asking the same rule. */
+#include "core/ledger.h"
+
+#include <string.h>
+
+ws_status ws_ledger_init(ws_ledger *l, ws_hash_key fp_key) {
+    *l = (ws_ledger){.fp_key = fp_key, .next_lsn = 1, .next_seq = 1};
+    l->accounts = ws_accounts_new();
+    l->idem = ws_idem_new();
+    if (!l->accounts || !l->idem) {
+        ws_ledger_free(l);
+        return WS_INTERNAL;
+    }
+    return WS_OK;
+}
+
+void ws_ledger_free(ws_ledger *l) {
+    ws_accounts_free(l->accounts);
+    ws_idem_free(l->idem);
+    l->accounts = NULL;
+    l->idem = NULL;
+}
+
+static bool same_id(const char *a, size_t alen, const char *b, size_t blen) {
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q) {
+    return r->amount == q->amount && same_id(r->account, r->account_len, q->from, q->from_len) &&
+           same_id(r->to, r->to_len, q->to, q->to_len);
+}
+
+void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, uint64_t amount,
+                             ws_decision *d) {
+    WS_ASSERT(ws_id_valid(id, len) && amount <= WS_AMOUNT_MAX);
+    memset(d, 0, offsetof(ws_decision, rec));
+    if (ws_accounts_find(l->accounts, id, len) != WS_ACCOUNT_NONE) {
+        d->status = WS_ACCOUNT_EXISTS;
+        return;
+    }
+    if (ws_accounts_count(l->accounts) >= WS_ACCOUNTS_MAX) {
+        d->status = WS_INTERNAL;
+        return;
+    }
+    d->status = WS_CREATED;
+    d->from_balance = amount;
+    d->append = true;
+    d->rec = (ws_record){.kind = WS_REC_ACCOUNT_CREATED,
+                         .status = WS_OK,
+                         .account_len = len,
+                         .amount = amount,
+                         .from_balance = amount};
+    memcpy(d->rec.account, id, len);
+}
+
+/* The rules of a transfer, in the order they are checked. */
+static ws_status transfer_rule(const ws_ledger *l, const ws_transfer_req *q, uint32_t *from,
+                               uint32_t *to, uint8_t *missing_side) {
+    *missing_side = 0;
+    if (same_id(q->from, q->from_len, q->to, q->to_len)) {
+        return WS_SAME_ACCOUNT;
+    }
+    *from = ws_accounts_find(l->accounts, q->from, q->from_len);
+    *to = ws_accounts_find(l->accounts, q->to, q->to_len);
+    if (*from == WS_ACCOUNT_NONE || *to == WS_ACCOUNT_NONE) {
+        *missing_side = *from == WS_ACCOUNT_NONE ? 1 : 2;
+        return WS_ACCOUNT_NOT_FOUND;
+    }
+    if (ws_accounts_balance(l->accounts, *from) < q->amount) {
+        return WS_INSUFFICIENT_FUNDS;
+    }
+    if (ws_accounts_balance(l->accounts, *to) > WS_AMOUNT_MAX - q->amount) {
+        return WS_BALANCE_OVERFLOW;
+    }
+    return WS_OK;
+}
+
+static void replay(const ws_record *prior, const ws_transfer_req *q, ws_decision *d) {
+    if (!ws_ledger_same_transfer(prior, q)) {
+        d->status = WS_TRANSFER_ID_CONFLICT;
+        return;
+    }
+    d->replayed = true;
+    if (prior->kind == WS_REC_TRANSFER) {
+        d->status = WS_OK;
+        d->from_balance = prior->from_balance;
+        d->to_balance = prior->to_balance;
+    } else {
+        d->status = prior->status;
+        d->missing_side = prior->missing_side;
+    }
+}
+
+static void fill_transfer(ws_record *r, ws_record_kind kind, const ws_transfer_req *q) {
+    *r = (ws_record){.kind = kind,
+                     .status = WS_OK,
+                     .account_len = q->from_len,
+                     .to_len = q->to_len,
+                     .txn_len = q->txn_len,
+                     .amount = q->amount};
+    memcpy(r->account, q->from, q->from_len);
+    memcpy(r->to, q->to, q->to_len);
+    memcpy(r->txn, q->txn, q->txn_len);
+}
+
+void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q,
+                               const ws_record *prior, ws_decision *d) {
+    WS_ASSERT(q->amount >= 1 && q->amount <= WS_AMOUNT_MAX && ws_id_valid(q->txn, q->txn_len));
+    memset(d, 0, offsetof(ws_decision, rec));
+    if (prior) {
+        WS_ASSERT(prior->kind != WS_REC_ACCOUNT_CREATED &&
+                  same_id(prior->txn, prior->txn_len, q->txn, q->txn_len));
+        replay(prior, q, d);
+        return;
+    }
+    uint32_t from = WS_ACCOUNT_NONE;
+    uint32_t to = WS_ACCOUNT_NONE;
+    d->status = transfer_rule(l, q, &from, &to, &d->missing_side);
+    if (d->status != WS_OK) {
+        /* Only a refusal the client can retry (it chose the transferID) is remembered. */
+        d->append = q->txn_given;
+        if (d->append) {
+            fill_transfer(&d->rec, WS_REC_TRANSFER_REFUSED, q);
+            d->rec.status = d->status;
+            d->rec.missing_side = d->missing_side;
+        }
+        return;
+    }
+    d->from_balance = ws_accounts_balance(l->accounts, from) - q->amount;
+    d->to_balance = ws_accounts_balance(l->accounts, to) + q->amount;
+    d->append = true;
+    fill_transfer(&d->rec, WS_REC_TRANSFER, q);
+    d->rec.from_balance = d->from_balance;
+    d->rec.to_balance = d->to_balance;
+}
+
+static ws_status apply_created(ws_ledger *l, const ws_record *r, ws_effect *eff,
+                               const char **why) {
+    if (ws_accounts_find(l->accounts, r->account, r->account_len) != WS_ACCOUNT_NONE) {
+        *why = "account created twice";
+        return WS_CORRUPT;
+    }
+    uint32_t index;
+    if (ws_accounts_insert(l->accounts, r->account, r->account_len, r->amount, &index) != WS_OK) {
+        *why = "out of memory";
+        return WS_INTERNAL;
+    }
+    l->total_money += r->amount;
+    eff->touched[eff->count++] = index;
+    return WS_OK;
+}
+
+/* Adds r's transactionID to the idempotency index; false on out of memory. */
+static bool remember(ws_ledger *l, const ws_record *r, uint64_t lsn, const char **why) {
+    if (ws_idem_add(l->idem, ws_idem_fp(l->fp_key, r->txn, r->txn_len), lsn) != WS_OK) {
+        *why = "out of memory";
+        return false;
+    }
+    return true;
+}
+
+static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
+                                const char **why) {
+    ws_transfer_req q = {r->account, r->account_len, r->to, r->to_len, r->amount,
+                         r->txn,     r->txn_len,     true};
+    uint32_t from;
+    uint32_t to;
+    uint8_t side;
+    ws_status rule = transfer_rule(l, &q, &from, &to, &side);
+    if (rule != WS_OK) {
+        *why = rule == WS_SAME_ACCOUNT        ? "a transfer from an account to itself"
+               : rule == WS_ACCOUNT_NOT_FOUND ? "a transfer of an account never created"
+               : rule == WS_INSUFFICIENT_FUNDS ? "a debit takes a balance below zero"
+                                               : "a credit overflows a balance";
+        return WS_CORRUPT;
+    }
+    uint64_t from_after = ws_accounts_balance(l->accounts, from) - r->amount;
+    uint64_t to_after = ws_accounts_balance(l->accounts, to) + r->amount;
+    if (from_after != r->from_balance || to_after != r->to_balance) {
+        *why = "a balance after a transfer differs from the replayed balance";
+        return WS_CORRUPT;
+    }
+    if (!remember(l, r, lsn, why)) {
+        return WS_INTERNAL;
+    }
+    ws_u128 before = (ws_u128)ws_accounts_balance(l->accounts, from) +
+                     ws_accounts_balance(l->accounts, to);
+    ws_accounts_set_balance(l->accounts, from, from_after);
+    ws_accounts_set_balance(l->accounts, to, to_after);
+    WS_ASSERT((ws_u128)from_after + to_after == before); /* money is conserved */
+    eff->touched[eff->count++] = from;
+    eff->touched[eff->count++] = to;
+    l->transfers++;
+    return WS_OK;
+}
+
+ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
+                          ws_effect *effect, const char **why) {
+    effect->count = 0;
+    *why = "";
+    if (!ws_record_valid(r)) {
+        *why = "a malformed record";
+        return WS_CORRUPT;
+    }
+    if (lsn != l->next_lsn || seq != l->next_seq) {
+        *why = "a gap or disorder in the record or event numbering";
+        return WS_CORRUPT;
+    }
+    ws_status s = WS_OK;
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        s = apply_created(l, r, effect, why);
+    } else if (r->kind == WS_REC_TRANSFER) {
+        s = apply_transfer(l, r, lsn, effect, why);
+    } else if (remember(l, r, lsn, why)) {
+        l->refusals++;
+    } else {
+        s = WS_INTERNAL;
+    }
+    if (s != WS_OK) {
+        return s;
+    }
+    l->next_lsn++;
+    l->next_seq += ws_record_event_count(r->kind);
+    return WS_OK;
+}

@@ -1,0 +1,95 @@
+/* The ledger's state machine: the one place that says what a command decides and what a
+ * record does to the state. The writer decides commands and applies the records it
+ * appends; start-up applies the records after the checkpoint; --verify applies the whole
+ * log from empty; the integration tests' oracle applies the events it reads back. Nothing
+ * else encodes what a record does to a balance.
+ *
+ *   decide : (state, command[, the earlier record with the same transactionID]) -> an
+ *            answer, and the record to append if the outcome must be remembered. Pure: it
+ *            changes nothing.
+ *   apply  : (state, record) -> the next state. Checks the record against the state (the
+ *            accounts exist, funds suffice, the balances after are what the rules give, the
+ *            numbering has no gap) and changes nothing when a check fails. A TransferRefused
+ *            record is checked for its form only, not for whether the state gives that
+ *            refusal: data format 1 did not keep where in the history a refusal happened,
+ *            so the migration appends the ones it kept at the end of the log.
+ * A transfer is checked in this order: idempotency (a transactionID already in the log
+ * replays its outcome if the parameters match, else transfer_id_conflict), same_account,
+ * account_not_found (fromAccount first), insufficient_funds, balance_overflow.
+ *
+ * Not thread-safe: one owner, except that the account table may be read concurrently (see
+ * accounts.h). */
+#ifndef WS_CORE_LEDGER_H
+#define WS_CORE_LEDGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/accounts.h"
+#include "core/idem.h"
+#include "core/parse.h"
+#include "core/record.h"
+#include "core/siphash.h"
+
+typedef struct {
+    ws_accounts *accounts;
+    ws_idem *idem;
+    ws_hash_key fp_key;   /* the data directory's idempotency fingerprint key */
+    uint64_t next_lsn;    /* the lsn the next record gets: 1 on an empty log */
+    uint64_t next_seq;    /* the seq the next event gets: 1 on an empty log */
+    ws_u128 total_money;  /* every start amount ever created == the sum of all balances */
+    uint64_t transfers;   /* Transfer records applied */
+    uint64_t refusals;    /* TransferRefused records applied */
+} ws_ledger;
+
+/* An empty ledger. WS_INTERNAL on out of memory. */
+WS_MUST_USE ws_status ws_ledger_init(ws_ledger *l, ws_hash_key fp_key);
+void ws_ledger_free(ws_ledger *l);
+
+typedef struct {
+    const char *from;
+    uint8_t from_len;
+    const char *to;
+    uint8_t to_len;
+    uint64_t amount; /* 1..WS_AMOUNT_MAX */
+    const char *txn; /* the client's transferID, or one generated for it */
+    uint8_t txn_len;
+    bool txn_given; /* the client chose txn: a refusal is then remembered */
+} ws_transfer_req;
+
+/* What a command comes to. */
+typedef struct {
+    ws_status status;     /* WS_CREATED, WS_OK, or why it was refused */
+    bool replayed;        /* the answer of an earlier request with the same transferID */
+    uint8_t missing_side; /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
+    uint64_t from_balance; /* after: the created account's, or the fromAccount's */
+    uint64_t to_balance;
+    bool append; /* rec is to be appended to the log and applied */
+    ws_record rec;
+} ws_decision;
+
+/* create_account(id, amount): a new AccountCreated, or account_exists. */
+void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, uint64_t amount,
+                             ws_decision *d);
+
+/* balance_transfer. prior: the record already in the log (or earlier in the same batch)
+ * with this transactionID, NULL if there is none. */
+void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q,
+                               const ws_record *prior, ws_decision *d);
+
+/* The accounts whose balance a record set (their indexes), for publishing. */
+typedef struct {
+    uint32_t touched[2];
+    unsigned count;
+} ws_effect;
+
+/* Applies r as the record numbered lsn whose first event is seq: both must be the ledger's
+ * next ones. WS_OK; WS_CORRUPT (with *why set to a fixed description) if r is not what this
+ * state allows; WS_INTERNAL on out of memory. Nothing changes unless WS_OK. */
+WS_MUST_USE ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn,
+                                      uint64_t seq, ws_effect *effect, const char **why);
+
+/* The same transfer parameters (from, to, amount) as r's. */
+bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q);
+
+#endif

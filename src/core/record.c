@@ -1,0 +1,284 @@
+/* The record and block codec of data format 2 (layout in record.h). Byte order is explicit,
+ * so the format is the same on any host. */
+#include "core/record.h"
+
+#include <string.h>
+
+#include "core/crc32c.h"
+
+static void put_u32le(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static uint32_t get_u32le(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+unsigned ws_record_event_count(ws_record_kind kind) {
+    switch (kind) {
+    case WS_REC_ACCOUNT_CREATED:
+        return 1;
+    case WS_REC_TRANSFER:
+        return 2;
+    case WS_REC_TRANSFER_REFUSED:
+        return 0;
+    }
+    WS_ASSERT(!"unknown record kind");
+    return 0;
+}
+
+/* The on-disk numbers of refusals. Fixed forever: add new ones at the end. */
+static const ws_status refusals[] = {
+    [1] = WS_ACCOUNT_NOT_FOUND,
+    [2] = WS_INSUFFICIENT_FUNDS,
+    [3] = WS_SAME_ACCOUNT,
+    [4] = WS_BALANCE_OVERFLOW,
+};
+#define REFUSAL_CODES (sizeof(refusals) / sizeof(refusals[0]))
+
+uint8_t ws_refusal_code(ws_status s) {
+    for (uint8_t c = 1; c < REFUSAL_CODES; c++) {
+        if (refusals[c] == s) {
+            return c;
+        }
+    }
+    return 0;
+}
+
+ws_status ws_refusal_status(uint8_t code) {
+    return code >= 1 && code < REFUSAL_CODES ? refusals[code] : WS_INTERNAL;
+}
+
+static bool id_ok(const char *id, uint8_t len) { return ws_id_valid(id, len); }
+
+bool ws_record_valid(const ws_record *r) {
+    if (!id_ok(r->account, r->account_len) || r->amount > WS_AMOUNT_MAX) {
+        return false;
+    }
+    switch (r->kind) {
+    case WS_REC_ACCOUNT_CREATED:
+        return r->status == WS_OK && r->missing_side == 0 && r->to_len == 0 && r->txn_len == 0 &&
+               r->from_balance == r->amount && r->to_balance == 0;
+    case WS_REC_TRANSFER:
+        return r->status == WS_OK && r->missing_side == 0 && id_ok(r->to, r->to_len) &&
+               id_ok(r->txn, r->txn_len) && r->amount >= 1 && r->from_balance <= WS_AMOUNT_MAX &&
+               r->to_balance <= WS_AMOUNT_MAX;
+    case WS_REC_TRANSFER_REFUSED:
+        return ws_refusal_code(r->status) != 0 &&
+               (r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
+                                                  : r->missing_side == 0) &&
+               id_ok(r->to, r->to_len) && id_ok(r->txn, r->txn_len) && r->amount >= 1 &&
+               r->from_balance == 0 && r->to_balance == 0;
+    }
+    return false;
+}
+
+unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_us,
+                          ws_event out[2]) {
+    unsigned n = ws_record_event_count(r->kind);
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        out[0] = (ws_event){.seq = seq,
+                            .type = WS_EVENT_ACCOUNT_CREATED,
+                            .amount = r->amount,
+                            .balance = r->amount,
+                            .timestamp_us = timestamp_us,
+                            .account_len = r->account_len};
+        memcpy(out[0].account, r->account, r->account_len);
+    } else if (r->kind == WS_REC_TRANSFER) {
+        for (unsigned i = 0; i < 2; i++) {
+            bool debit = i == 0;
+            ws_event *e = &out[i];
+            *e = (ws_event){.seq = seq + i,
+                            .type = debit ? WS_EVENT_DEBIT : WS_EVENT_CREDIT,
+                            .amount = r->amount,
+                            .balance = debit ? r->from_balance : r->to_balance,
+                            .timestamp_us = timestamp_us,
+                            .account_len = debit ? r->account_len : r->to_len,
+                            .transaction_len = r->txn_len,
+                            .counterparty_len = debit ? r->to_len : r->account_len};
+            memcpy(e->account, debit ? r->account : r->to, e->account_len);
+            memcpy(e->counterparty, debit ? r->to : r->account, e->counterparty_len);
+            memcpy(e->transaction, r->txn, r->txn_len);
+        }
+    }
+    return n;
+}
+
+static size_t encode_record(const ws_record *r, unsigned char *out) {
+    size_t n = 0;
+    out[n++] = (unsigned char)r->kind;
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        out[n++] = r->account_len;
+        ws_put_u64le(out + n, r->amount);
+        n += 8;
+        memcpy(out + n, r->account, r->account_len);
+        return n + r->account_len;
+    }
+    if (r->kind == WS_REC_TRANSFER_REFUSED) {
+        out[n++] = ws_refusal_code(r->status);
+        out[n++] = r->missing_side;
+    }
+    out[n++] = r->account_len;
+    out[n++] = r->to_len;
+    out[n++] = r->txn_len;
+    ws_put_u64le(out + n, r->amount);
+    n += 8;
+    if (r->kind == WS_REC_TRANSFER) {
+        ws_put_u64le(out + n, r->from_balance);
+        ws_put_u64le(out + n + 8, r->to_balance);
+        n += 16;
+    }
+    memcpy(out + n, r->account, r->account_len);
+    n += r->account_len;
+    memcpy(out + n, r->to, r->to_len);
+    n += r->to_len;
+    memcpy(out + n, r->txn, r->txn_len);
+    return n + r->txn_len;
+}
+
+/* Decodes one record at p (end excluded); returns its size, or 0 if it is malformed. */
+static size_t decode_record(const unsigned char *p, const unsigned char *end, ws_record *r) {
+    size_t avail = (size_t)(end - p);
+    memset(r, 0, sizeof(*r));
+    if (avail < 1) {
+        return 0;
+    }
+    r->kind = (ws_record_kind)p[0];
+    size_t n = 1;
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        if (avail < 10 || (size_t)10 + p[1] > avail || p[1] > WS_ID_LEN_MAX) {
+            return 0;
+        }
+        r->account_len = p[1];
+        r->amount = ws_get_u64le(p + 2);
+        r->from_balance = r->amount;
+        memcpy(r->account, p + 10, r->account_len);
+        return ws_record_valid(r) ? 10u + r->account_len : 0;
+    }
+    if (r->kind != WS_REC_TRANSFER && r->kind != WS_REC_TRANSFER_REFUSED) {
+        return 0;
+    }
+    bool refused = r->kind == WS_REC_TRANSFER_REFUSED;
+    size_t fixed = refused ? 1 + 2 + 3 + 8 : 1 + 3 + 24;
+    if (avail < fixed) {
+        return 0;
+    }
+    if (refused) {
+        r->status = ws_refusal_status(p[n++]);
+        r->missing_side = p[n++];
+    }
+    r->account_len = p[n++];
+    r->to_len = p[n++];
+    r->txn_len = p[n++];
+    r->amount = ws_get_u64le(p + n);
+    n += 8;
+    if (!refused) {
+        r->from_balance = ws_get_u64le(p + n);
+        r->to_balance = ws_get_u64le(p + n + 8);
+        n += 16;
+    }
+    size_t ids = (size_t)r->account_len + r->to_len + r->txn_len;
+    if (r->account_len > WS_ID_LEN_MAX || r->to_len > WS_ID_LEN_MAX ||
+        r->txn_len > WS_ID_LEN_MAX || n + ids > avail) {
+        return 0;
+    }
+    memcpy(r->account, p + n, r->account_len);
+    memcpy(r->to, p + n + r->account_len, r->to_len);
+    memcpy(r->txn, p + n + r->account_len + r->to_len, r->txn_len);
+    return ws_record_valid(r) ? n + ids : 0;
+}
+
+void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn,
+                    uint64_t first_seq, uint64_t timestamp_us) {
+    WS_ASSERT(first_lsn >= 1 && first_seq >= 1 && timestamp_us < WS_TIMESTAMP_US_MAX);
+    *b = (ws_block_builder){.buf = buf,
+                            .len = WS_BLOCK_HEADER_SIZE,
+                            .first_lsn = first_lsn,
+                            .first_seq = first_seq,
+                            .timestamp_us = timestamp_us};
+}
+
+bool ws_block_add(ws_block_builder *b, const ws_record *r) {
+    /* r is not checked here: the finished block is decoded, every record checked, before it
+     * is written (store.c), and the writer's records were applied, which checks them. */
+    if (b->count == WS_BLOCK_RECORDS_MAX) {
+        return false;
+    }
+    b->len += encode_record(r, b->buf + b->len);
+    b->count++;
+    b->events += ws_record_event_count(r->kind);
+    return true;
+}
+
+size_t ws_block_finish(ws_block_builder *b) {
+    WS_ASSERT(b->count >= 1);
+    unsigned char *p = b->buf;
+    memset(p, 0, WS_BLOCK_HEADER_SIZE);
+    p[0] = WS_BLOCK_VERSION;
+    p[2] = (unsigned char)b->count;
+    p[3] = (unsigned char)(b->count >> 8);
+    put_u32le(p + 4, (uint32_t)(b->len - WS_BLOCK_HEADER_SIZE));
+    ws_put_u64le(p + 8, b->first_lsn);
+    ws_put_u64le(p + 16, b->first_seq);
+    ws_put_u64le(p + 24, b->timestamp_us);
+    put_u32le(p + b->len, ws_crc32c(p, b->len));
+    return b->len + 4;
+}
+
+ws_status ws_block_open(const unsigned char *buf, size_t len, ws_block_header *h,
+                        ws_block_cursor *c) {
+    if (len < WS_BLOCK_HEADER_SIZE + 4 || len > WS_BLOCK_SIZE_MAX ||
+        get_u32le(buf + len - 4) != ws_crc32c(buf, len - 4)) {
+        return WS_CORRUPT;
+    }
+    unsigned count = (unsigned)buf[2] | (unsigned)buf[3] << 8;
+    if (buf[0] != WS_BLOCK_VERSION || buf[1] != 0 || count < 1 || count > WS_BLOCK_RECORDS_MAX ||
+        get_u32le(buf + 4) != len - WS_BLOCK_HEADER_SIZE - 4) {
+        return WS_CORRUPT;
+    }
+    *h = (ws_block_header){.first_lsn = ws_get_u64le(buf + 8),
+                           .first_seq = ws_get_u64le(buf + 16),
+                           .timestamp_us = ws_get_u64le(buf + 24),
+                           .count = count};
+    if (h->first_lsn < 1 || h->first_seq < 1 || h->timestamp_us >= WS_TIMESTAMP_US_MAX ||
+        h->first_lsn > UINT64_MAX - count || h->first_seq > UINT64_MAX - 2 * count) {
+        return WS_CORRUPT;
+    }
+    /* Walk every record once, so that a cursor over an opened block cannot fail. */
+    const unsigned char *p = buf + WS_BLOCK_HEADER_SIZE;
+    const unsigned char *end = buf + len - 4;
+    for (unsigned i = 0; i < count; i++) {
+        ws_record r;
+        size_t n = decode_record(p, end, &r);
+        if (n == 0) {
+            return WS_CORRUPT;
+        }
+        h->events += ws_record_event_count(r.kind);
+        p += n;
+    }
+    if (p != end) {
+        return WS_CORRUPT;
+    }
+    *c = (ws_block_cursor){.p = buf + WS_BLOCK_HEADER_SIZE,
+                           .end = end,
+                           .left = count,
+                           .lsn = h->first_lsn,
+                           .seq = h->first_seq};
+    return WS_OK;
+}
+
+bool ws_block_next(ws_block_cursor *c, ws_record *r, uint64_t *lsn, uint64_t *seq) {
+    if (c->left == 0) {
+        return false;
+    }
+    size_t n = decode_record(c->p, c->end, r);
+    WS_ASSERT(n > 0); /* the block was checked whole by ws_block_open */
+    c->p += n;
+    c->left--;
+    *lsn = c->lsn++;
+    *seq = c->seq;
+    c->seq += ws_record_event_count(r->kind);
+    return true;
+}

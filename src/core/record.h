@@ -1,0 +1,127 @@
+/* Log records and the blocks that hold them: the one durable truth of data format 2.
+ *
+ * Every fact the service must remember is a record, numbered by a gapless log sequence
+ * number (lsn, from 1):
+ *   AccountCreated   an account and its start amount            (one event)
+ *   Transfer         from, to, amount, both balances after it    (two events: Debit, Credit)
+ *   TransferRefused  a refused transfer whose client chose its transferID, kept so that a
+ *                    retry gets the same answer                   (no event)
+ * Events are what clients see (GET /events): they are numbered by their own gapless seq and
+ * derived from records (ws_record_events), so a refusal leaves no gap in the seqs.
+ *
+ * Records travel in blocks: the records of one group commit, at most WS_BLOCK_RECORDS_MAX a
+ * block, with the lsn and seq of the block's first record and the batch's timestamp in the
+ * header, so that lsns and seqs inside a block are implied and gapless by construction.
+ * Block layout, all integers little-endian:
+ *   0 u8 version (2)   1 u8 zero   2 u16 record count   4 u32 bytes of records
+ *   8 u64 first lsn   16 u64 first seq   24 u64 timestamp (us since the epoch, UTC)
+ *  32 records...      then u32 crc32c of every byte before it
+ * Records (IDs are raw bytes of ws_id_valid IDs):
+ *   AccountCreated   u8 kind=1, u8 id_len, u64 amount, id
+ *   Transfer         u8 kind=2, u8 from_len, u8 to_len, u8 txn_len, u64 amount,
+ *                    u64 from_balance, u64 to_balance, from, to, txn
+ *   TransferRefused  u8 kind=3, u8 code, u8 missing_side, u8 from_len, u8 to_len, u8 txn_len,
+ *                    u64 amount, from, to, txn
+ * A refusal's code is its own on-disk number (ws_refusal_code), independent of the order of
+ * the status enum. Decoding checks the version, the CRC, every length, the kinds, the codes,
+ * the amounts and that every ID is a valid ID; a block is decoded right after it is encoded.
+ * Pure functions; any thread. */
+#ifndef WS_CORE_RECORD_H
+#define WS_CORE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/assert.h"
+#include "core/event.h"
+#include "core/parse.h"
+#include "core/status.h"
+
+typedef enum {
+    WS_REC_ACCOUNT_CREATED = 1,
+    WS_REC_TRANSFER = 2,
+    WS_REC_TRANSFER_REFUSED = 3,
+} ws_record_kind;
+
+typedef struct {
+    ws_record_kind kind;
+    ws_status status;     /* TransferRefused: the refusal; WS_OK otherwise */
+    uint8_t missing_side; /* TransferRefused with WS_ACCOUNT_NOT_FOUND: 1 from, 2 to; else 0 */
+    uint8_t account_len;  /* the created account, or the transfer's fromAccount */
+    uint8_t to_len;       /* 0 for AccountCreated */
+    uint8_t txn_len;      /* 0 for AccountCreated */
+    uint64_t amount;
+    uint64_t from_balance; /* after: AccountCreated its balance (== amount), Transfer fromAccount's */
+    uint64_t to_balance;   /* after: Transfer toAccount's; 0 otherwise */
+    char account[WS_ID_LEN_MAX];
+    char to[WS_ID_LEN_MAX];
+    char txn[WS_ID_LEN_MAX];
+} ws_record;
+
+#define WS_BLOCK_VERSION 2
+#define WS_BLOCK_HEADER_SIZE 32
+#define WS_BLOCK_RECORDS_MAX 64
+#define WS_RECORD_SIZE_MAX (6 + 8 + 3 * WS_ID_LEN_MAX + 16)
+/* A block never holds more than this many bytes, header and CRC included. */
+#define WS_BLOCK_SIZE_MAX (WS_BLOCK_HEADER_SIZE + WS_BLOCK_RECORDS_MAX * WS_RECORD_SIZE_MAX + 4)
+
+/* Events per record kind: 1, 2 or 0. */
+unsigned ws_record_event_count(ws_record_kind kind);
+
+/* The events a record stands for, given the seq of its first event and its block's
+ * timestamp: fills out[0..n) and returns n (ws_record_event_count). */
+unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_us, ws_event out[2]);
+
+/* The on-disk number of a refusal (1..4) and back; 0 / WS_INTERNAL for anything else. */
+uint8_t ws_refusal_code(ws_status s);
+ws_status ws_refusal_status(uint8_t code);
+
+/* True if r is a record the service could have written: known kind, valid IDs, amounts in
+ * range, a refusal with a refusal status. */
+bool ws_record_valid(const ws_record *r);
+
+/* Builds one block in a caller's buffer of at least WS_BLOCK_SIZE_MAX bytes. */
+typedef struct {
+    unsigned char *buf;
+    size_t len;
+    unsigned count;
+    unsigned events;
+    uint64_t first_lsn;
+    uint64_t first_seq;
+    uint64_t timestamp_us;
+} ws_block_builder;
+
+void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn,
+                    uint64_t first_seq, uint64_t timestamp_us);
+/* Appends r, which must be valid (ws_record_valid); false, appending nothing, if the block
+ * already holds WS_BLOCK_RECORDS_MAX records. */
+WS_MUST_USE bool ws_block_add(ws_block_builder *b, const ws_record *r);
+/* Writes the header and the CRC; returns the block's size. At least one record. */
+size_t ws_block_finish(ws_block_builder *b);
+
+/* A decoded block header, and a cursor over its records. */
+typedef struct {
+    uint64_t first_lsn;
+    uint64_t first_seq;
+    uint64_t timestamp_us;
+    unsigned count;
+    unsigned events; /* events of all its records */
+} ws_block_header;
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+    unsigned left;
+    uint64_t lsn; /* of the record next() returns next */
+    uint64_t seq; /* of that record's first event (or the next event, for a refusal) */
+} ws_block_cursor;
+
+/* Checks the whole block (CRC, header, every record) and readies a cursor over it.
+ * WS_CORRUPT on any failed check. */
+WS_MUST_USE ws_status ws_block_open(const unsigned char *buf, size_t len, ws_block_header *h,
+                                    ws_block_cursor *c);
+/* The next record of an opened block, with its lsn and first seq; false at the end. */
+bool ws_block_next(ws_block_cursor *c, ws_record *r, uint64_t *lsn, uint64_t *seq);
+
+#endif

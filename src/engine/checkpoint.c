@@ -1,0 +1,361 @@
+/* The checkpointer (see checkpoint.h). One checkpoint:
+ *   1. scan the log from the newest checkpoint's next_lsn up to the committed position,
+ *      collecting one (account, seq, balance after) triple per event and one idempotency
+ *      entry per Transfer or TransferRefused record;
+ *   2. sort the triples by account then seq: each account's run gives its index entries,
+ *      and its last triple its balance as of the checkpoint;
+ *   3. stage the directory chunks of the new accounts, every balance chunk touched (the
+ *      previous checkpoint's chunk, patched), the index values, the idempotency parts and
+ *      the meta; write them in one write and flush. */
+#include "engine/checkpoint.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    uint32_t account;
+    uint64_t seq;
+    uint64_t balance;
+} triple;
+
+struct ckpt {
+    ckpt_config cfg;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping; /* under mu */
+    bool poked;    /* under mu */
+    _Atomic uint64_t done_lsn;
+    _Atomic uint64_t count;
+    _Atomic uint64_t us_max; /* the longest checkpoint, scan to flush */
+    _Atomic uint64_t us_total;
+    _Atomic bool poke_sent; /* the writer's poke is pending: do not send another */
+    int reader;
+    bool failed;
+    store_ckpt *out;
+    store_ckpt_meta meta; /* the newest checkpoint */
+    /* one checkpoint's work, reused */
+    triple *events;
+    size_t event_count, event_cap;
+    uint64_t *fps;
+    uint64_t *lsns;
+    size_t idem_count, idem_cap;
+    uint64_t target_lsn;
+    const char *problem;
+};
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) {
+        return p;
+    }
+    size_t n = *cap ? *cap : 4096;
+    while (n < need) {
+        n *= 2;
+    }
+    void *q = realloc(p, n * size);
+    WS_ASSERT(q); /* out of memory on the checkpointer: nothing sane to do but stop */
+    *cap = n;
+    return q;
+}
+
+static void add_event(ckpt *c, uint32_t account, uint64_t seq, uint64_t balance) {
+    c->events = grow(c->events, &c->event_cap, c->event_count + 1, sizeof(triple));
+    c->events[c->event_count++] = (triple){account, seq, balance};
+}
+
+static void add_idem(ckpt *c, const ws_record *r, uint64_t lsn) {
+    size_t cap = c->idem_cap; /* both arrays grow alike */
+    c->fps = grow(c->fps, &cap, c->idem_count + 1, sizeof(uint64_t));
+    c->lsns = grow(c->lsns, &c->idem_cap, c->idem_count + 1, sizeof(uint64_t));
+    c->fps[c->idem_count] = ws_idem_fp(store_fp_key(c->cfg.st), r->txn, r->txn_len);
+    c->lsns[c->idem_count++] = lsn;
+}
+
+/* ---- 1. collect ---------------------------------------------------------------------------- */
+
+static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
+                         uint64_t timestamp_us) {
+    (void)timestamp_us;
+    ckpt *c = ctx;
+    store_ckpt_meta *m = &c->meta;
+    if (lsn >= c->target_lsn) {
+        return WS_NOT_FOUND; /* the committed position of the start: done */
+    }
+    const ws_accounts *t = c->cfg.accounts;
+    if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        uint32_t index = ws_accounts_read_index(t, r->account, r->account_len);
+        if (index != m->account_count) {
+            c->problem = "an account created in the log is not where the table has it";
+            return WS_CORRUPT;
+        }
+        m->account_count++;
+        m->total_money += r->amount;
+        add_event(c, index, seq, r->amount);
+    } else if (r->kind == WS_REC_TRANSFER) {
+        uint32_t from = ws_accounts_read_index(t, r->account, r->account_len);
+        uint32_t to = ws_accounts_read_index(t, r->to, r->to_len);
+        if (from == WS_ACCOUNT_NONE || to == WS_ACCOUNT_NONE) {
+            c->problem = "a transfer's account is not in the table";
+            return WS_CORRUPT;
+        }
+        add_event(c, from, seq, r->from_balance);
+        add_event(c, to, seq + 1, r->to_balance);
+        add_idem(c, r, lsn);
+        m->transfers++;
+    } else {
+        add_idem(c, r, lsn);
+        m->refusals++;
+    }
+    m->next_lsn = lsn + 1;
+    m->next_seq = seq + ws_record_event_count(r->kind);
+    return WS_OK;
+}
+
+/* ---- 3. stage ------------------------------------------------------------------------------- */
+
+static int by_account_seq(const void *pa, const void *pb) {
+    const triple *a = pa;
+    const triple *b = pb;
+    if (a->account != b->account) {
+        return a->account < b->account ? -1 : 1;
+    }
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void stage_directory(ckpt *c, uint64_t from_count) {
+    const char *ids[STORE_CHUNK_ACCOUNTS];
+    uint8_t lens[STORE_CHUNK_ACCOUNTS];
+    uint64_t to = c->meta.account_count;
+    for (uint64_t chunk = from_count / STORE_CHUNK_ACCOUNTS;
+         chunk * STORE_CHUNK_ACCOUNTS < to && from_count < to; chunk++) {
+        uint64_t first = chunk * STORE_CHUNK_ACCOUNTS;
+        size_t n = (size_t)(to - first < STORE_CHUNK_ACCOUNTS ? to - first : STORE_CHUNK_ACCOUNTS);
+        for (size_t i = 0; i < n; i++) {
+            ids[i] = ws_accounts_id(c->cfg.accounts, (uint32_t)(first + i), &lens[i]);
+        }
+        store_ckpt_put_directory(c->out, (uint32_t)chunk, ids, lens, n);
+    }
+}
+
+/* The balance chunk of the accounts in events[at..end) (one chunk's), patched onto the
+ * previous checkpoint's. */
+static WS_MUST_USE ws_status stage_balances(ckpt *c, uint32_t chunk, size_t at, size_t end) {
+    uint64_t vals[STORE_CHUNK_ACCOUNTS];
+    size_t old_n;
+    ws_status s = store_ckpt_balances(c->cfg.st, chunk, vals, &old_n);
+    if (s != WS_OK) {
+        return s;
+    }
+    uint64_t first = (uint64_t)chunk * STORE_CHUNK_ACCOUNTS;
+    uint64_t left = c->meta.account_count - first;
+    size_t n = (size_t)(left < STORE_CHUNK_ACCOUNTS ? left : STORE_CHUNK_ACCOUNTS);
+    size_t fresh = 0;
+    for (size_t i = at; i < end; i++) {
+        /* the last triple of each account's run holds its newest balance */
+        if (i + 1 == end || c->events[i + 1].account != c->events[i].account) {
+            size_t k = c->events[i].account - first;
+            fresh += k >= old_n;
+            vals[k] = c->events[i].balance;
+        }
+    }
+    if (old_n > n || fresh != n - old_n) {
+        c->problem = "a balance chunk does not hold the accounts it should";
+        return WS_CORRUPT;
+    }
+    store_ckpt_put_balances(c->out, chunk, vals, n);
+    return WS_OK;
+}
+
+static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
+    if (c->event_count == 0) {
+        return WS_OK; /* refusals only: no account changed */
+    }
+    qsort(c->events, c->event_count, sizeof(triple), by_account_seq);
+    uint64_t seqs[STORE_INDEX_SEQS_MAX];
+    size_t chunk_at = 0;
+    ws_status s = WS_OK;
+    for (size_t i = 0; i < c->event_count && s == WS_OK;) {
+        /* one account's run: its index values */
+        size_t j = i;
+        uint32_t a = c->events[i].account;
+        while (j < c->event_count && c->events[j].account == a) {
+            j++;
+        }
+        for (size_t k = i; k < j; k += STORE_INDEX_SEQS_MAX) {
+            size_t n = j - k < STORE_INDEX_SEQS_MAX ? j - k : STORE_INDEX_SEQS_MAX;
+            for (size_t x = 0; x < n; x++) {
+                seqs[x] = c->events[k + x].seq;
+            }
+            uint8_t len;
+            const char *id = ws_accounts_id(c->cfg.accounts, a, &len);
+            store_ckpt_put_index(c->out, id, len, seqs, n);
+        }
+        /* the chunk ends: its balances */
+        uint32_t chunk = a / STORE_CHUNK_ACCOUNTS;
+        if (j == c->event_count || c->events[j].account / STORE_CHUNK_ACCOUNTS != chunk) {
+            s = stage_balances(c, chunk, chunk_at, j);
+            chunk_at = j;
+        }
+        i = j;
+    }
+    return s;
+}
+
+static void stage_idem(ckpt *c, uint64_t first_lsn) {
+    for (size_t at = 0, part = 0; at < c->idem_count; at += STORE_IDEM_PART_MAX, part++) {
+        size_t n = c->idem_count - at;
+        n = n < STORE_IDEM_PART_MAX ? n : STORE_IDEM_PART_MAX;
+        store_ckpt_put_idem(c->out, first_lsn, (uint32_t)part, c->fps + at, c->lsns + at, n);
+    }
+}
+
+/* One checkpoint up to the committed position; WS_OK if there was nothing to do. */
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static WS_MUST_USE ws_status checkpoint(ckpt *c) {
+    c->target_lsn = atomic_load_explicit(&c->cfg.committed->next_lsn, memory_order_acquire);
+    if (c->target_lsn <= c->meta.next_lsn) {
+        return WS_OK;
+    }
+    uint64_t t0 = now_us();
+    store_ckpt_meta before = c->meta;
+    c->event_count = 0;
+    c->idem_count = 0;
+    c->problem = NULL;
+    epoch_enter(c->cfg.epoch, c->reader);
+    ws_status s = store_scan_log(c->cfg.st, before.next_lsn, collect, c);
+    s = s == WS_NOT_FOUND ? WS_OK : s;
+    if (s == WS_OK && c->meta.next_lsn != c->target_lsn) {
+        c->problem = "the log ends before the committed position";
+        s = WS_CORRUPT;
+    }
+    if (s == WS_OK) {
+        stage_directory(c, before.account_count);
+        s = stage_accounts(c);
+    }
+    epoch_exit(c->cfg.epoch, c->reader);
+    if (s == WS_OK) {
+        stage_idem(c, before.next_lsn);
+        store_ckpt_put_meta(c->out, &c->meta);
+        s = store_ckpt_commit(c->cfg.st, c->out);
+    }
+    if (s != WS_OK) {
+        fprintf(stderr, "wallet-service: checkpoint of lsn %llu..%llu failed: %s\n",
+                (unsigned long long)before.next_lsn, (unsigned long long)c->target_lsn - 1,
+                c->problem ? c->problem : ws_status_message(s));
+        c->meta = before;
+        return s;
+    }
+    atomic_store(&c->done_lsn, c->meta.next_lsn);
+    atomic_fetch_add(&c->count, 1);
+    uint64_t took = now_us() - t0;
+    atomic_fetch_add(&c->us_total, took);
+    if (took > atomic_load(&c->us_max)) {
+        atomic_store(&c->us_max, took);
+    }
+    return WS_OK;
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static void deadline_after(struct timespec *ts, uint64_t ms) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *ckpt_main(void *arg) {
+    ckpt *c = arg;
+    bool stop = false;
+    while (!stop) {
+        struct timespec ts;
+        deadline_after(&ts, c->cfg.interval_ms);
+        pthread_mutex_lock(&c->mu);
+        while (!c->stopping && !c->poked) {
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0) {
+                break; /* the interval passed */
+            }
+        }
+        stop = c->stopping;
+        c->poked = false;
+        pthread_mutex_unlock(&c->mu);
+        atomic_store(&c->poke_sent, false);
+        if (!c->failed && checkpoint(c) != WS_OK) {
+            c->failed = true;
+            c->cfg.on_failure(c->cfg.ctx);
+        }
+    }
+    return NULL;
+}
+
+ws_status ckpt_start(const ckpt_config *cfg, ckpt **out) {
+    ckpt *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return WS_INTERNAL;
+    }
+    c->cfg = *cfg;
+    c->meta = cfg->from;
+    c->reader = epoch_reader_add(cfg->epoch); /* here, before any I/O thread takes one */
+    atomic_init(&c->done_lsn, cfg->from.next_lsn);
+    c->out = store_ckpt_new();
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (!c->out || c->reader < 0 || pthread_create(&c->tid, NULL, ckpt_main, c) != 0) {
+        store_ckpt_free(c->out);
+        free(c);
+        return WS_INTERNAL;
+    }
+    *out = c;
+    return WS_OK;
+}
+
+void ckpt_poke(ckpt *c, uint64_t next_lsn) {
+    if (next_lsn - atomic_load_explicit(&c->done_lsn, memory_order_relaxed) < CKPT_RECORDS_MAX ||
+        atomic_exchange(&c->poke_sent, true)) {
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->poked = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ckpt_stop(ckpt *c) {
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->tid, NULL);
+}
+
+void ckpt_free(ckpt *c) {
+    if (!c) {
+        return;
+    }
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    store_ckpt_free(c->out);
+    free(c->events);
+    free(c->fps);
+    free(c->lsns);
+    free(c);
+}
+
+uint64_t ckpt_count(ckpt *c) { return atomic_load(&c->count); }
+
+uint64_t ckpt_us_max(ckpt *c) { return atomic_load(&c->us_max); }
+
+uint64_t ckpt_us_total(ckpt *c) { return atomic_load(&c->us_total); }
+
+uint64_t ckpt_next_lsn(ckpt *c) { return atomic_load(&c->done_lsn); }

@@ -1,0 +1,670 @@
+/* Unit tests for core/ledger: the state machine that decides commands and applies records.
+ *
+ * decide: every outcome of create_account and balance_transfer at its exact boundary, the
+ * order of the rules (ledger.h: idempotency, same_account, account_not_found with the
+ * fromAccount first, insufficient_funds, balance_overflow) pinned by cases where two rules
+ * fail at once, since the client sees only the first; the record each outcome appends (none
+ * for a refusal without a client's transferID); replays and conflicts against a prior record;
+ * and that deciding changes nothing.
+ * apply: the state each record kind leads to, and every record apply must refuse (WS_CORRUPT,
+ * a reason, the state untouched). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+
+#include "core/ledger.h"
+#include "recordutil.h"
+
+static ws_ledger l;
+static const ws_hash_key KEY = {0x0123456789abcdefull, 0xfedcba9876543210ull};
+
+static void setup(void) { cr_assert_eq(ws_ledger_init(&l, KEY), WS_OK); }
+
+static void teardown(void) { ws_ledger_free(&l); }
+
+TestSuite(ledger, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
+
+/* Applies r as the ledger's next record; asserts it is accepted. */
+static ws_effect apply_ok(const ws_record *r) {
+    ws_effect eff;
+    const char *why = NULL;
+    ws_status s = ws_ledger_apply(&l, r, l.next_lsn, l.next_seq, &eff, &why);
+    cr_assert_eq(s, WS_OK, "apply refused: %s", why ? why : "(no reason)");
+    return eff;
+}
+
+/* Creates an account through decide and apply; returns its index. */
+static uint32_t create(const char *id, uint64_t amount) {
+    ws_decision d;
+    ws_ledger_decide_create(&l, id, (uint8_t)strlen(id), amount, &d);
+    cr_assert_eq(d.status, WS_CREATED, "create %s", id);
+    cr_assert(d.append);
+    ws_effect eff = apply_ok(&d.rec);
+    cr_assert_eq(eff.count, 1);
+    return eff.touched[0];
+}
+
+static uint64_t balance(const char *id) {
+    uint32_t i = ws_accounts_find(l.accounts, id, strlen(id));
+    cr_assert_neq(i, WS_ACCOUNT_NONE, "no account %s", id);
+    return ws_accounts_balance(l.accounts, i);
+}
+
+static ws_transfer_req req(const char *from, const char *to, uint64_t amount, const char *txn,
+                           bool given) {
+    return (ws_transfer_req){.from = from,
+                             .from_len = (uint8_t)strlen(from),
+                             .to = to,
+                             .to_len = (uint8_t)strlen(to),
+                             .amount = amount,
+                             .txn = txn,
+                             .txn_len = (uint8_t)strlen(txn),
+                             .txn_given = given};
+}
+
+static ws_decision decide(const char *from, const char *to, uint64_t amount, const char *txn,
+                          bool given, const ws_record *prior) {
+    ws_transfer_req q = req(from, to, amount, txn, given);
+    ws_decision d;
+    memset(&d, 0xEE, sizeof(d)); /* decide must set every field it answers with */
+    ws_ledger_decide_transfer(&l, &q, prior, &d);
+    return d;
+}
+
+/* Decides and, if the decision appends a record, applies it. */
+static ws_decision transfer(const char *from, const char *to, uint64_t amount, const char *txn,
+                            bool given) {
+    ws_decision d = decide(from, to, amount, txn, given, NULL);
+    if (d.append) {
+        apply_ok(&d.rec);
+    }
+    return d;
+}
+
+/* Everything apply may change. */
+typedef struct {
+    uint64_t next_lsn;
+    uint64_t next_seq;
+    ws_u128 total_money;
+    uint64_t transfers;
+    uint64_t refusals;
+    size_t accounts;
+    uint64_t balances[16];
+    size_t idem;
+} snapshot;
+
+static snapshot snap(void) {
+    snapshot s;
+    memset(&s, 0, sizeof(s));
+    s.next_lsn = l.next_lsn;
+    s.next_seq = l.next_seq;
+    s.total_money = l.total_money;
+    s.transfers = l.transfers;
+    s.refusals = l.refusals;
+    s.accounts = ws_accounts_count(l.accounts);
+    cr_assert_leq(s.accounts, 16);
+    for (size_t i = 0; i < s.accounts; i++) {
+        s.balances[i] = ws_accounts_balance(l.accounts, (uint32_t)i);
+    }
+    s.idem = ws_idem_count(l.idem);
+    return s;
+}
+
+static void assert_same(const snapshot *a, const snapshot *b, const char *what) {
+    cr_assert_eq(a->next_lsn, b->next_lsn, "%s: next_lsn changed", what);
+    cr_assert_eq(a->next_seq, b->next_seq, "%s: next_seq changed", what);
+    cr_assert(a->total_money == b->total_money, "%s: total_money changed", what);
+    cr_assert_eq(a->transfers, b->transfers, "%s: transfers changed", what);
+    cr_assert_eq(a->refusals, b->refusals, "%s: refusals changed", what);
+    cr_assert_eq(a->accounts, b->accounts, "%s: account count changed", what);
+    for (size_t i = 0; i < a->accounts; i++) {
+        cr_assert_eq(a->balances[i], b->balances[i], "%s: balance %zu changed", what, i);
+    }
+    cr_assert_eq(a->idem, b->idem, "%s: idempotency entries changed", what);
+}
+
+/* The lsns the idempotency index holds for txn (at most 8). */
+static size_t idem_lsns(const char *txn, uint64_t *out) {
+    uint64_t fp = ws_idem_fp(l.fp_key, txn, strlen(txn));
+    size_t pos = 0;
+    size_t n = 0;
+    for (uint64_t lsn = ws_idem_next(l.idem, fp, &pos); lsn != 0 && n < 8;
+         lsn = ws_idem_next(l.idem, fp, &pos)) {
+        out[n++] = lsn;
+    }
+    return n;
+}
+
+/* apply must refuse r as record (lsn, seq): WS_CORRUPT, a reason, nothing changed. */
+static void assert_apply_refused(const ws_record *r, uint64_t lsn, uint64_t seq, const char *what) {
+    snapshot before = snap();
+    ws_effect eff;
+    const char *why = NULL;
+    ws_status s = ws_ledger_apply(&l, r, lsn, seq, &eff, &why);
+    cr_assert_eq(s, WS_CORRUPT, "%s: apply returned %s", what, ws_status_code(s));
+    cr_assert_not_null(why, "%s: no reason given", what);
+    cr_assert_gt(strlen(why), 0, "%s: an empty reason", what);
+    snapshot after = snap();
+    assert_same(&before, &after, what);
+    cr_log_info("%s: %s", what, why);
+}
+
+static void assert_refused_at_next(const ws_record *r, const char *what) {
+    assert_apply_refused(r, l.next_lsn, l.next_seq, what);
+}
+
+/* ---- the empty ledger and create_account ----------------------------------------------------- */
+
+Test(ledger, init_is_empty) {
+    cr_assert_eq(l.next_lsn, 1);
+    cr_assert_eq(l.next_seq, 1);
+    cr_assert(l.total_money == 0);
+    cr_assert_eq(l.transfers, 0);
+    cr_assert_eq(l.refusals, 0);
+    cr_assert_eq(ws_accounts_count(l.accounts), 0);
+    cr_assert_eq(ws_idem_count(l.idem), 0);
+    cr_assert_eq(l.fp_key.k0, KEY.k0);
+    cr_assert_eq(l.fp_key.k1, KEY.k1);
+}
+
+Test(ledger, create_decides_then_applies) {
+    snapshot before = snap();
+    ws_decision d;
+    ws_ledger_decide_create(&l, "alice", 5, 100, &d);
+    cr_assert_eq(d.status, WS_CREATED);
+    cr_assert_not(d.replayed);
+    cr_assert_eq(d.missing_side, 0);
+    cr_assert_eq(d.from_balance, 100);
+    cr_assert(d.append);
+    ws_record want = rec_created("alice", 100);
+    rec_assert_eq(&d.rec, &want, "created record");
+    snapshot mid = snap();
+    assert_same(&before, &mid, "decide_create");
+
+    ws_effect eff = apply_ok(&d.rec);
+    cr_assert_eq(eff.count, 1);
+    cr_assert_eq(eff.touched[0], 0);
+    cr_assert_eq(l.next_lsn, 2);
+    cr_assert_eq(l.next_seq, 2);
+    cr_assert(l.total_money == 100);
+    cr_assert_eq(ws_accounts_count(l.accounts), 1);
+    cr_assert_eq(balance("alice"), 100);
+    cr_assert_eq(l.transfers, 0);
+    cr_assert_eq(ws_idem_count(l.idem), 0, "a creation took an idempotency entry");
+    uint64_t b;
+    cr_assert_not(ws_accounts_read(l.accounts, "alice", 5, &b),
+                  "apply published: publishing is the writer's, after the sync");
+
+    ws_ledger_decide_create(&l, "alice", 5, 7, &d);
+    cr_assert_eq(d.status, WS_ACCOUNT_EXISTS);
+    cr_assert_not(d.append);
+    cr_assert_not(d.replayed);
+    cr_assert_eq(balance("alice"), 100);
+    /* A prefix or an extension of an ID is another account. */
+    ws_ledger_decide_create(&l, "alic", 4, 7, &d);
+    cr_assert_eq(d.status, WS_CREATED);
+    ws_ledger_decide_create(&l, "alicee", 6, 7, &d);
+    cr_assert_eq(d.status, WS_CREATED);
+}
+
+Test(ledger, create_amount_extremes_and_128_bit_total) {
+    create("zero", 0);
+    create("max1", WS_AMOUNT_MAX);
+    create("max2", WS_AMOUNT_MAX);
+    create("max3", WS_AMOUNT_MAX);
+    cr_assert_eq(balance("zero"), 0);
+    cr_assert_eq(balance("max3"), WS_AMOUNT_MAX);
+    cr_assert(l.total_money == (ws_u128)WS_AMOUNT_MAX * 3, "the total lost its high bits");
+    cr_assert_eq(l.next_lsn, 5);
+    cr_assert_eq(l.next_seq, 5);
+}
+
+/* ---- balance_transfer: success --------------------------------------------------------------- */
+
+Test(ledger, transfer_decides_then_applies) {
+    create("A", 100);
+    create("B", 0);
+    snapshot before = snap();
+    ws_decision d = decide("A", "B", 30, "t1", false, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_not(d.replayed);
+    cr_assert_eq(d.missing_side, 0);
+    cr_assert_eq(d.from_balance, 70);
+    cr_assert_eq(d.to_balance, 30);
+    cr_assert(d.append);
+    ws_record want = rec_transfer("A", "B", "t1", 30, 70, 30);
+    rec_assert_eq(&d.rec, &want, "transfer record");
+    snapshot mid = snap();
+    assert_same(&before, &mid, "decide_transfer");
+
+    ws_effect eff = apply_ok(&d.rec);
+    cr_assert_eq(eff.count, 2);
+    cr_assert_eq(eff.touched[0], 0);
+    cr_assert_eq(eff.touched[1], 1);
+    cr_assert_eq(balance("A"), 70);
+    cr_assert_eq(balance("B"), 30);
+    cr_assert_eq(l.next_lsn, 4);
+    cr_assert_eq(l.next_seq, 5, "a transfer is two events");
+    cr_assert_eq(l.transfers, 1);
+    cr_assert_eq(l.refusals, 0);
+    cr_assert(l.total_money == 100, "a transfer changed the money");
+    uint64_t lsns[8];
+    cr_assert_eq(idem_lsns("t1", lsns), 1);
+    cr_assert_eq(lsns[0], 3);
+}
+
+/* A generated transactionID (the client gave none) is remembered as well: the log's
+ * transfers all carry one. */
+Test(ledger, generated_txn_is_remembered) {
+    create("A", 100);
+    create("B", 0);
+    ws_decision d = transfer("A", "B", 1, "gen-1", false);
+    cr_assert_eq(d.status, WS_OK);
+    uint64_t lsns[8];
+    cr_assert_eq(idem_lsns("gen-1", lsns), 1);
+    cr_assert_eq(lsns[0], 3);
+}
+
+Test(ledger, amounts_at_the_extremes) {
+    create("A", WS_AMOUNT_MAX);
+    create("B", 0);
+    ws_decision d = transfer("A", "B", WS_AMOUNT_MAX, "all", false);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.from_balance, 0);
+    cr_assert_eq(d.to_balance, WS_AMOUNT_MAX);
+    cr_assert_eq(balance("A"), 0);
+    cr_assert_eq(balance("B"), WS_AMOUNT_MAX);
+    d = transfer("A", "B", 1, "one", false);
+    cr_assert_eq(d.status, WS_INSUFFICIENT_FUNDS, "a debit from 0");
+    d = transfer("B", "A", 1, "back-1", false);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.from_balance, WS_AMOUNT_MAX - 1);
+    cr_assert_eq(d.to_balance, 1);
+    d = transfer("B", "A", WS_AMOUNT_MAX - 1, "back-rest", false);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(balance("A"), WS_AMOUNT_MAX);
+    cr_assert_eq(balance("B"), 0);
+    cr_assert(l.total_money == WS_AMOUNT_MAX);
+    cr_assert_eq(l.transfers, 3);
+}
+
+Test(ledger, insufficient_funds_boundary) {
+    create("A", 100);
+    create("B", 0);
+    cr_assert_eq(decide("A", "B", 101, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    ws_decision d = decide("A", "B", 100, "t", false, NULL);
+    cr_assert_eq(d.status, WS_OK, "the whole balance is movable");
+    cr_assert_eq(d.from_balance, 0);
+    cr_assert_eq(decide("B", "A", 1, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(decide("A", "B", WS_AMOUNT_MAX, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+}
+
+Test(ledger, balance_overflow_boundary) {
+    create("A", 100);
+    create("B", WS_AMOUNT_MAX - 10);
+    create("C", WS_AMOUNT_MAX);
+    /* to + amount == 2^63-1 is the largest legal balance; one more overflows. */
+    ws_decision d = decide("A", "B", 10, "t", false, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.to_balance, WS_AMOUNT_MAX);
+    cr_assert_eq(decide("A", "B", 11, "t", false, NULL).status, WS_BALANCE_OVERFLOW);
+    cr_assert_eq(decide("A", "C", 1, "t", false, NULL).status, WS_BALANCE_OVERFLOW);
+    cr_assert_eq(decide("C", "B", WS_AMOUNT_MAX, "t", false, NULL).status, WS_BALANCE_OVERFLOW);
+    cr_assert_eq(decide("B", "C", 1, "t", false, NULL).status, WS_BALANCE_OVERFLOW);
+}
+
+/* ---- balance_transfer: refusals ----------------------------------------------------------------
+ */
+
+typedef struct {
+    const char *from;
+    const char *to;
+    uint64_t amount;
+    ws_status status;
+    uint8_t side;
+} refusal_case;
+
+/* A has 10, B has 2^63-1; X and Y do not exist. */
+static const refusal_case refusal_cases[] = {
+    {"A", "A", 5, WS_SAME_ACCOUNT, 0},        {"X", "B", 5, WS_ACCOUNT_NOT_FOUND, 1},
+    {"A", "X", 5, WS_ACCOUNT_NOT_FOUND, 2},   {"X", "Y", 5, WS_ACCOUNT_NOT_FOUND, 1},
+    {"A", "AB", 5, WS_ACCOUNT_NOT_FOUND, 2}, /* "A" + "B" is no account */
+    {"A", "B", 11, WS_INSUFFICIENT_FUNDS, 0}, {"A", "B", 1, WS_BALANCE_OVERFLOW, 0},
+};
+#define REFUSAL_CASES (sizeof(refusal_cases) / sizeof(refusal_cases[0]))
+
+static void refusal_accounts(void) {
+    create("A", 10);
+    create("B", WS_AMOUNT_MAX);
+}
+
+Test(ledger, refusals_without_client_txn_append_nothing) {
+    refusal_accounts();
+    snapshot before = snap();
+    for (size_t i = 0; i < REFUSAL_CASES; i++) {
+        const refusal_case *c = &refusal_cases[i];
+        ws_decision d = decide(c->from, c->to, c->amount, "gen", false, NULL);
+        cr_assert_eq(d.status, c->status, "case %zu: %s", i, ws_status_code(d.status));
+        cr_assert_eq(d.missing_side, c->side, "case %zu: side %u", i, d.missing_side);
+        cr_assert_not(d.replayed, "case %zu", i);
+        cr_assert_not(d.append, "case %zu: a refusal without a client's transferID appends", i);
+        cr_assert_eq(d.from_balance, 0, "case %zu", i);
+        cr_assert_eq(d.to_balance, 0, "case %zu", i);
+    }
+    snapshot after = snap();
+    assert_same(&before, &after, "refusals");
+}
+
+Test(ledger, refusals_with_client_txn_append_a_refusal) {
+    refusal_accounts();
+    for (size_t i = 0; i < REFUSAL_CASES; i++) {
+        const refusal_case *c = &refusal_cases[i];
+        char txn[16];
+        snprintf(txn, sizeof(txn), "client-%zu", i);
+        ws_decision d = decide(c->from, c->to, c->amount, txn, true, NULL);
+        cr_assert_eq(d.status, c->status, "case %zu", i);
+        cr_assert_eq(d.missing_side, c->side, "case %zu", i);
+        cr_assert(d.append, "case %zu: the refusal is not remembered", i);
+        ws_record want = rec_refused(c->status, c->side, c->from, c->to, txn, c->amount);
+        rec_assert_eq(&d.rec, &want, "refusal record");
+
+        snapshot before = snap();
+        ws_effect eff = apply_ok(&d.rec);
+        cr_assert_eq(eff.count, 0, "case %zu: a refusal touched a balance", i);
+        cr_assert_eq(l.next_lsn, before.next_lsn + 1);
+        cr_assert_eq(l.next_seq, before.next_seq, "case %zu: a refusal took a seq", i);
+        cr_assert_eq(l.refusals, before.refusals + 1);
+        cr_assert_eq(l.transfers, before.transfers);
+        cr_assert_eq(balance("A"), 10);
+        cr_assert_eq(balance("B"), WS_AMOUNT_MAX);
+        uint64_t lsns[8];
+        cr_assert_eq(idem_lsns(txn, lsns), 1, "case %zu", i);
+        cr_assert_eq(lsns[0], before.next_lsn);
+    }
+    cr_assert_eq(l.refusals, REFUSAL_CASES);
+}
+
+/* Two rules fail at once: the one checked first is the answer. */
+Test(ledger, order_of_checks) {
+    create("A", 0);
+    create("B", WS_AMOUNT_MAX);
+    create("C", 4);
+    /* same_account before account_not_found and insufficient_funds. */
+    cr_assert_eq(decide("Z", "Z", 5, "t", false, NULL).status, WS_SAME_ACCOUNT);
+    cr_assert_eq(decide("A", "A", 5, "t", false, NULL).status, WS_SAME_ACCOUNT);
+    cr_assert_eq(decide("B", "B", 5, "t", false, NULL).status, WS_SAME_ACCOUNT);
+    /* fromAccount missing before toAccount missing. */
+    ws_decision d = decide("X", "Y", 5, "t", false, NULL);
+    cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(d.missing_side, 1);
+    /* account_not_found before insufficient_funds and balance_overflow. */
+    d = decide("A", "X", 5, "t", false, NULL); /* A has nothing */
+    cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(d.missing_side, 2);
+    d = decide("X", "B", 5, "t", false, NULL); /* B is full */
+    cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(d.missing_side, 1);
+    /* insufficient_funds before balance_overflow. */
+    cr_assert_eq(decide("C", "B", 5, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(decide("A", "B", 1, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+}
+
+/* Idempotency is checked before every other rule. */
+Test(ledger, idempotency_before_every_rule) {
+    create("A", 100);
+    create("B", 0);
+    ws_decision first = transfer("A", "B", 100, "t1", true);
+    cr_assert_eq(first.status, WS_OK);
+    ws_record prior = first.rec;
+    /* A now has nothing: a fresh transfer would be insufficient_funds; the retry replays. */
+    ws_decision d = decide("A", "B", 100, "t1", true, &prior);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert(d.replayed);
+    /* A same-account request with a used transactionID is a conflict, not same_account. */
+    d = decide("A", "A", 100, "t1", true, &prior);
+    cr_assert_eq(d.status, WS_TRANSFER_ID_CONFLICT);
+    /* One naming a missing account is a conflict, not account_not_found. */
+    d = decide("A", "X", 100, "t1", true, &prior);
+    cr_assert_eq(d.status, WS_TRANSFER_ID_CONFLICT);
+    cr_assert_eq(d.missing_side, 0);
+    /* A refusal replays even after the state changed: X -> B was account_not_found, and X
+     * exists now. */
+    ws_decision r = transfer("X", "B", 5, "t2", true);
+    cr_assert_eq(r.status, WS_ACCOUNT_NOT_FOUND);
+    ws_record refused = r.rec;
+    create("X", 50);
+    d = decide("X", "B", 5, "t2", true, &refused);
+    cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(d.missing_side, 1);
+    cr_assert(d.replayed);
+    cr_assert_not(d.append);
+}
+
+/* ---- replays and conflicts ---------------------------------------------------------------------
+ */
+
+Test(ledger, replay_of_a_transfer_gives_its_balances) {
+    create("A", 100);
+    create("B", 0);
+    ws_decision first = transfer("A", "B", 30, "t1", true);
+    ws_record prior = first.rec;
+    transfer("A", "B", 5, "t2", true); /* the balances move on */
+    snapshot before = snap();
+    ws_decision d = decide("A", "B", 30, "t1", true, &prior);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert(d.replayed);
+    cr_assert_eq(d.from_balance, 70, "the replay did not answer the original balances");
+    cr_assert_eq(d.to_balance, 30);
+    cr_assert_eq(d.missing_side, 0);
+    cr_assert_not(d.append, "a replay appends a record");
+    snapshot after = snap();
+    assert_same(&before, &after, "replay");
+}
+
+Test(ledger, replay_of_each_refusal_gives_its_code) {
+    refusal_accounts();
+    for (size_t i = 0; i < REFUSAL_CASES; i++) {
+        const refusal_case *c = &refusal_cases[i];
+        ws_record prior = rec_refused(c->status, c->side, c->from, c->to, "client", c->amount);
+        ws_decision d = decide(c->from, c->to, c->amount, "client", true, &prior);
+        cr_assert_eq(d.status, c->status, "case %zu", i);
+        cr_assert_eq(d.missing_side, c->side, "case %zu", i);
+        cr_assert(d.replayed, "case %zu", i);
+        cr_assert_not(d.append, "case %zu", i);
+        cr_assert_eq(d.from_balance, 0);
+        cr_assert_eq(d.to_balance, 0);
+    }
+}
+
+Test(ledger, conflict_when_parameters_differ) {
+    create("A", 100);
+    create("B", 0);
+    create("C", 0);
+    ws_record prior = transfer("A", "B", 30, "t1", true).rec;
+    ws_record refused = transfer("A", "B", 500, "t2", true).rec;
+    cr_assert_eq(refused.kind, WS_REC_TRANSFER_REFUSED);
+    const struct {
+        const char *from;
+        const char *to;
+        uint64_t amount;
+    } other[] = {
+        {"A", "B", 31}, {"A", "B", 29},  {"B", "A", 30},  {"A", "C", 30},
+        {"C", "B", 30}, {"A", "BB", 30}, {"AA", "B", 30},
+    };
+    snapshot before = snap();
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        ws_decision d = decide(other[i].from, other[i].to, other[i].amount, "t1", true, &prior);
+        cr_assert_eq(d.status, WS_TRANSFER_ID_CONFLICT, "case %zu against a transfer", i);
+        cr_assert_not(d.replayed);
+        cr_assert_not(d.append);
+        cr_assert_eq(d.from_balance, 0);
+        cr_assert_eq(d.to_balance, 0);
+        uint64_t amount = other[i].amount == 30 ? 500 : other[i].amount;
+        d = decide(other[i].from, other[i].to, amount, "t2", true, &refused);
+        cr_assert_eq(d.status, WS_TRANSFER_ID_CONFLICT, "case %zu against a refusal", i);
+        cr_assert_not(d.replayed);
+    }
+    snapshot after = snap();
+    assert_same(&before, &after, "conflicts");
+}
+
+Test(ledger, same_transfer) {
+    ws_record r = rec_transfer("A", "B", "t", 30, 70, 30);
+    ws_transfer_req q = req("A", "B", 30, "t", true);
+    cr_assert(ws_ledger_same_transfer(&r, &q));
+    q = req("A", "B", 30, "other-txn", false);
+    cr_assert(ws_ledger_same_transfer(&r, &q), "the transactionID is not a parameter");
+    q = req("A", "B", 31, "t", true);
+    cr_assert_not(ws_ledger_same_transfer(&r, &q));
+    q = req("B", "A", 30, "t", true);
+    cr_assert_not(ws_ledger_same_transfer(&r, &q));
+    q = req("A", "BC", 30, "t", true);
+    cr_assert_not(ws_ledger_same_transfer(&r, &q));
+    q = req("AB", "B", 30, "t", true);
+    cr_assert_not(ws_ledger_same_transfer(&r, &q));
+    ws_record x = rec_refused(WS_SAME_ACCOUNT, 0, "A", "A", "t", 5);
+    q = req("A", "A", 5, "t", true);
+    cr_assert(ws_ledger_same_transfer(&x, &q));
+}
+
+/* A prior record is the one with the same transactionID: anything else is the caller's
+ * bug. */
+Test(ledger, prior_with_another_txn_asserts, .signal = SIGABRT) {
+    create("A", 100);
+    create("B", 0);
+    ws_record prior = rec_transfer("A", "B", "other", 30, 70, 30);
+    ws_decision d = decide("A", "B", 30, "t1", true, &prior);
+    cr_log_error("decided %d instead of aborting", (int)d.status);
+}
+
+Test(ledger, decide_changes_nothing) {
+    create("A", 100);
+    create("B", 0);
+    ws_record prior = transfer("A", "B", 10, "t1", true).rec;
+    snapshot before = snap();
+    ws_decision d;
+    for (int i = 0; i < 3; i++) {
+        ws_ledger_decide_create(&l, "new", 3, 5, &d);
+        ws_ledger_decide_create(&l, "A", 1, 5, &d);
+        (void)decide("A", "B", 1, "x", true, NULL);
+        (void)decide("A", "B", 1000, "y", true, NULL);
+        (void)decide("A", "Q", 1, "z", true, NULL);
+        (void)decide("A", "B", 10, "t1", true, &prior);
+        (void)decide("A", "B", 11, "t1", true, &prior);
+    }
+    snapshot after = snap();
+    assert_same(&before, &after, "decisions");
+    uint64_t lsns[8];
+    cr_assert_eq(idem_lsns("x", lsns), 0);
+}
+
+/* ---- apply -------------------------------------------------------------------------------------
+ */
+
+Test(ledger, apply_each_kind_in_sequence) {
+    ws_record recs[5] = {
+        rec_created("A", 100),
+        rec_created("B", 5),
+        rec_transfer("A", "B", "t1", 40, 60, 45),
+        rec_refused(WS_INSUFFICIENT_FUNDS, 0, "B", "A", "t2", 1000),
+        rec_transfer("B", "A", "t3", 45, 0, 105),
+    };
+    const uint64_t seq_after[5] = {2, 3, 5, 5, 7};
+    for (size_t i = 0; i < 5; i++) {
+        apply_ok(&recs[i]);
+        cr_assert_eq(l.next_lsn, i + 2);
+        cr_assert_eq(l.next_seq, seq_after[i], "record %zu", i);
+    }
+    cr_assert_eq(balance("A"), 105);
+    cr_assert_eq(balance("B"), 0);
+    cr_assert(l.total_money == 105);
+    cr_assert_eq(l.transfers, 2);
+    cr_assert_eq(l.refusals, 1);
+    cr_assert_eq(ws_idem_count(l.idem), 3);
+    uint64_t lsns[8];
+    cr_assert_eq(idem_lsns("t2", lsns), 1);
+    cr_assert_eq(lsns[0], 4);
+    cr_assert_eq(idem_lsns("t3", lsns), 1);
+    cr_assert_eq(lsns[0], 5);
+}
+
+Test(ledger, apply_refuses_wrong_numbering) {
+    create("A", 100);
+    create("B", 0);
+    ws_record r = rec_transfer("A", "B", "t1", 1, 99, 1);
+    assert_apply_refused(&r, l.next_lsn + 1, l.next_seq, "an lsn one ahead");
+    assert_apply_refused(&r, l.next_lsn - 1, l.next_seq, "an lsn one behind");
+    assert_apply_refused(&r, 0, l.next_seq, "lsn 0");
+    assert_apply_refused(&r, l.next_lsn, l.next_seq + 1, "a seq one ahead");
+    assert_apply_refused(&r, l.next_lsn, l.next_seq - 1, "a seq one behind");
+    ws_record c = rec_created("C", 1);
+    assert_apply_refused(&c, l.next_lsn, l.next_seq + 2, "a creation with a seq gap");
+    apply_ok(&r); /* and the right numbers are accepted */
+}
+
+Test(ledger, apply_refuses_double_creation) {
+    create("A", 100);
+    ws_record r = rec_created("A", 100);
+    assert_refused_at_next(&r, "the same account created again");
+    r = rec_created("A", 0);
+    assert_refused_at_next(&r, "the same account created again with 0");
+}
+
+Test(ledger, apply_refuses_transfer_of_missing_account) {
+    create("A", 100);
+    ws_record r = rec_transfer("X", "A", "t1", 1, 0, 101);
+    assert_refused_at_next(&r, "a transfer from a missing account");
+    r = rec_transfer("A", "X", "t1", 1, 99, 1);
+    assert_refused_at_next(&r, "a transfer to a missing account");
+}
+
+Test(ledger, apply_refuses_same_account_transfer) {
+    create("A", 100);
+    ws_record r = rec_transfer("A", "A", "t1", 1, 99, 101);
+    assert_refused_at_next(&r, "a transfer from an account to itself");
+}
+
+Test(ledger, apply_refuses_debit_past_zero) {
+    create("A", 10);
+    create("B", 0);
+    ws_record r = rec_transfer("A", "B", "t1", 11, 0, 11);
+    assert_refused_at_next(&r, "a debit of 11 from 10");
+}
+
+Test(ledger, apply_refuses_credit_past_max) {
+    create("A", 10);
+    create("B", WS_AMOUNT_MAX);
+    /* The record's own balances are in range: only the state says it overflows. */
+    ws_record r = rec_transfer("A", "B", "t1", 1, 9, WS_AMOUNT_MAX);
+    assert_refused_at_next(&r, "a credit past 2^63-1");
+}
+
+Test(ledger, apply_refuses_balances_after_that_differ) {
+    create("A", 100);
+    create("B", 0);
+    ws_record r = rec_transfer("A", "B", "t1", 30, 71, 30);
+    assert_refused_at_next(&r, "a fromAccount balance one too high");
+    r = rec_transfer("A", "B", "t1", 30, 70, 29);
+    assert_refused_at_next(&r, "a toAccount balance one too low");
+    r = rec_transfer("A", "B", "t1", 30, 30, 70);
+    assert_refused_at_next(&r, "the balances swapped");
+    r = rec_transfer("A", "B", "t1", 30, 70, 30);
+    apply_ok(&r);
+}
+
+Test(ledger, apply_refuses_malformed_record) {
+    create("A", 100);
+    create("B", 0);
+    ws_record r = rec_transfer("A", "B", "t1", 0, 100, 0);
+    assert_refused_at_next(&r, "a transfer of 0");
+    r = rec_created("C", WS_AMOUNT_MAX + 1);
+    r.from_balance = r.amount;
+    assert_refused_at_next(&r, "a start amount past 2^63-1");
+    r = rec_refused(WS_TRANSFER_ID_CONFLICT, 0, "A", "B", "t2", 1);
+    assert_refused_at_next(&r, "a refusal that is not a stored refusal");
+    r = rec_refused(WS_ACCOUNT_NOT_FOUND, 0, "A", "X", "t2", 1);
+    assert_refused_at_next(&r, "account_not_found without its side");
+}

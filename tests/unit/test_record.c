@@ -1,0 +1,780 @@
+/* Unit tests for core/record: the records of data format 2 and the blocks that carry them.
+ *
+ * Blocks are also built here byte by byte from the layout written in record.h, independently
+ * of the codec: the codec's output must equal those bytes, and ws_block_open must refuse
+ * every malformed variant. A tampered block is re-sealed (its byte count and CRC recomputed)
+ * so that the check under test is reached, and every refusal has a positive control built by
+ * the same helper, so that a refusal cannot come from a mistake in the test's own bytes. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+
+#include "core/crc32c.h"
+#include "core/record.h"
+#include "recordutil.h"
+
+#define NOW_US 1700000000123456u
+
+/* ---- the test's own encoder ------------------------------------------------------------------ */
+
+typedef struct {
+    unsigned char b[WS_BLOCK_SIZE_MAX + 512];
+    size_t n;
+} bytes;
+
+static void put8(bytes *o, unsigned v) {
+    cr_assert_lt(o->n, sizeof(o->b));
+    o->b[o->n++] = (unsigned char)v;
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static void put64(bytes *o, uint64_t v) {
+    for (int i = 0; i < 8; i++) {
+        put8(o, (unsigned)(v >> (8 * i)) & 0xff);
+    }
+}
+
+static void put_str(bytes *o, const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        put8(o, (unsigned char)s[i]);
+    }
+}
+
+/* AccountCreated: u8 kind=1, u8 id_len, u64 amount, id */
+static void raw_created(bytes *o, const char *id, uint64_t amount) {
+    put8(o, 1);
+    put8(o, (unsigned)strlen(id));
+    put64(o, amount);
+    put_str(o, id, strlen(id));
+}
+
+/* Transfer: u8 kind=2, u8 from_len, u8 to_len, u8 txn_len, u64 amount, u64 from_balance,
+ * u64 to_balance, from, to, txn */
+static void raw_transfer(bytes *o, const char *from, const char *to, const char *txn,
+                         uint64_t amount, uint64_t fb, uint64_t tb) {
+    put8(o, 2);
+    put8(o, (unsigned)strlen(from));
+    put8(o, (unsigned)strlen(to));
+    put8(o, (unsigned)strlen(txn));
+    put64(o, amount);
+    put64(o, fb);
+    put64(o, tb);
+    put_str(o, from, strlen(from));
+    put_str(o, to, strlen(to));
+    put_str(o, txn, strlen(txn));
+}
+
+/* TransferRefused: u8 kind=3, u8 code, u8 missing_side, u8 from_len, u8 to_len, u8 txn_len,
+ * u64 amount, from, to, txn */
+static void raw_refused(bytes *o, unsigned code, unsigned side, const char *from, const char *to,
+                        const char *txn, uint64_t amount) {
+    put8(o, 3);
+    put8(o, code);
+    put8(o, side);
+    put8(o, (unsigned)strlen(from));
+    put8(o, (unsigned)strlen(to));
+    put8(o, (unsigned)strlen(txn));
+    put64(o, amount);
+    put_str(o, from, strlen(from));
+    put_str(o, to, strlen(to));
+    put_str(o, txn, strlen(txn));
+}
+
+/* Recomputes the byte count of the records and the CRC of a block of len bytes, as the
+ * codec would have written them, after a test changed its bytes. */
+static void reseal(unsigned char *buf, size_t len) {
+    cr_assert_geq(len, WS_BLOCK_HEADER_SIZE + 4);
+    put32(buf + 4, (uint32_t)(len - WS_BLOCK_HEADER_SIZE - 4));
+    put32(buf + len - 4, ws_crc32c(buf, len - 4));
+}
+
+/* A block around the record bytes recs, with count in its header: the layout of record.h
+ * (u8 version 2, u8 zero, u16 count, u32 bytes, u64 first lsn, u64 first seq, u64 timestamp,
+ * records, u32 crc32c). Returns its size. */
+static size_t raw_block(unsigned char *out, const bytes *recs, unsigned count, uint64_t lsn,
+                        uint64_t seq, uint64_t ts) {
+    memset(out, 0, WS_BLOCK_HEADER_SIZE);
+    out[0] = WS_BLOCK_VERSION;
+    out[2] = (unsigned char)count;
+    out[3] = (unsigned char)(count >> 8);
+    for (int i = 0; i < 8; i++) {
+        out[8 + i] = (unsigned char)(lsn >> (8 * i));
+        out[16 + i] = (unsigned char)(seq >> (8 * i));
+        out[24 + i] = (unsigned char)(ts >> (8 * i));
+    }
+    memcpy(out + WS_BLOCK_HEADER_SIZE, recs->b, recs->n);
+    size_t len = WS_BLOCK_HEADER_SIZE + recs->n + 4;
+    reseal(out, len);
+    return len;
+}
+
+static ws_status open_buf(const unsigned char *buf, size_t len) {
+    ws_block_header h;
+    ws_block_cursor c;
+    return ws_block_open(buf, len, &h, &c);
+}
+
+static unsigned char blk[WS_BLOCK_SIZE_MAX + 512];
+
+/* A block holding the record bytes recs (count records) opens, or is refused. */
+static void assert_raw_ok(const bytes *recs, unsigned count, const char *what) {
+    size_t len = raw_block(blk, recs, count, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(blk, len), WS_OK, "control \"%s\" was refused", what);
+}
+
+static void assert_raw_refused(const bytes *recs, unsigned count, const char *what) {
+    size_t len = raw_block(blk, recs, count, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "%s was accepted", what);
+}
+
+/* ---- blocks built by the codec -----------------------------------------------------------------
+ */
+
+/* Builds a block of n records with the codec; returns its size. */
+static size_t build(unsigned char *buf, const ws_record *recs, size_t n, uint64_t lsn, uint64_t seq,
+                    uint64_t ts) {
+    ws_block_builder b;
+    ws_block_begin(&b, buf, lsn, seq, ts);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(ws_block_add(&b, &recs[i]), "record %zu did not fit", i);
+    }
+    cr_assert_eq(b.count, n);
+    size_t len = ws_block_finish(&b);
+    cr_assert_leq(len, WS_BLOCK_SIZE_MAX);
+    return len;
+}
+
+/* One record of each kind, IDs of the extreme lengths 1 and 64. */
+static const char *id64 = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._";
+
+static void sample(ws_record r[4]) {
+    r[0] = rec_created("a", 500);
+    r[1] = rec_transfer("a", id64, "t-1", 200, 300, 200);
+    r[2] = rec_refused(WS_ACCOUNT_NOT_FOUND, 2, "a", "nobody", id64, 7);
+    r[3] = rec_created(id64, WS_AMOUNT_MAX);
+}
+
+Test(record, sample_ids_are_extremes) {
+    cr_assert_eq(strlen(id64), WS_ID_LEN_MAX);
+    cr_assert(ws_id_valid(id64, WS_ID_LEN_MAX));
+}
+
+Test(record, event_counts) {
+    cr_assert_eq(ws_record_event_count(WS_REC_ACCOUNT_CREATED), 1);
+    cr_assert_eq(ws_record_event_count(WS_REC_TRANSFER), 2);
+    cr_assert_eq(ws_record_event_count(WS_REC_TRANSFER_REFUSED), 0);
+}
+
+/* Each record kind survives a block, alone and together, with every field. */
+Test(record, round_trip_each_kind) {
+    ws_record r[4];
+    sample(r);
+    ws_record refusals[] = {
+        rec_refused(WS_ACCOUNT_NOT_FOUND, 1, "x", "y", "t", 1),
+        rec_refused(WS_INSUFFICIENT_FUNDS, 0, "x", "y", "t", WS_AMOUNT_MAX),
+        rec_refused(WS_SAME_ACCOUNT, 0, "x", "x", "t", 3),
+        rec_refused(WS_BALANCE_OVERFLOW, 0, "x", "y", "t", 4),
+        rec_transfer("x", "y", "t", WS_AMOUNT_MAX, 0, WS_AMOUNT_MAX),
+        rec_transfer("x", "y", "t", 1, WS_AMOUNT_MAX, 1),
+        rec_created("z", 0),
+    };
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    for (size_t k = 0; k < 4 + sizeof(refusals) / sizeof(refusals[0]); k++) {
+        const ws_record *want = k < 4 ? &r[k] : &refusals[k - 4];
+        size_t len = build(buf, want, 1, 1, 1, NOW_US);
+        ws_block_header h;
+        ws_block_cursor c;
+        cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK, "record %zu", k);
+        cr_assert_eq(h.count, 1);
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq));
+        rec_assert_eq(&got, want, "alone");
+        cr_assert_not(ws_block_next(&c, &got, &lsn, &seq));
+    }
+    size_t len = build(buf, r, 4, 1, 1, NOW_US);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    for (size_t i = 0; i < 4; i++) {
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq), "record %zu missing", i);
+        rec_assert_eq(&got, &r[i], "together");
+    }
+}
+
+/* The codec writes exactly the layout record.h documents. */
+Test(record, codec_writes_the_documented_layout) {
+    ws_record r[4];
+    sample(r);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 4, 77, 1234, NOW_US);
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 500);
+    raw_transfer(&recs, "a", id64, "t-1", 200, 300, 200);
+    raw_refused(&recs, 1, 2, "a", "nobody", id64, 7);
+    raw_created(&recs, id64, WS_AMOUNT_MAX);
+    unsigned char want[WS_BLOCK_SIZE_MAX + 512];
+    size_t want_len = raw_block(want, &recs, 4, 77, 1234, NOW_US);
+    cr_assert_eq(len, want_len);
+    for (size_t i = 0; i < len; i++) {
+        cr_assert_eq(buf[i], want[i], "byte %zu differs: codec 0x%02x, layout 0x%02x", i, buf[i],
+                     want[i]);
+    }
+}
+
+/* lsns and seqs inside a block are implied by its header: gapless, a refusal taking an lsn
+ * but no seq. */
+Test(record, next_gives_implied_lsns_and_seqs) {
+    ws_record r[6] = {
+        rec_created("a", 10),
+        rec_transfer("a", "b", "t1", 1, 9, 1),
+        rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t2", 100),
+        rec_refused(WS_SAME_ACCOUNT, 0, "a", "a", "t3", 1),
+        rec_transfer("b", "a", "t4", 1, 0, 10),
+        rec_created("c", 0),
+    };
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 6, 10, 100, NOW_US);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    cr_assert_eq(h.first_lsn, 10);
+    cr_assert_eq(h.first_seq, 100);
+    cr_assert_eq(h.timestamp_us, NOW_US);
+    cr_assert_eq(h.count, 6);
+    cr_assert_eq(h.events, 6);
+    const uint64_t want_seq[6] = {100, 101, 103, 103, 103, 105};
+    for (size_t i = 0; i < 6; i++) {
+        ws_record got;
+        uint64_t lsn = 0;
+        uint64_t seq = 0;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq), "record %zu", i);
+        cr_assert_eq(lsn, 10 + i);
+        cr_assert_eq(seq, want_seq[i], "record %zu: seq %llu", i, (unsigned long long)seq);
+        rec_assert_eq(&got, &r[i], "implied");
+    }
+    ws_record got;
+    uint64_t lsn;
+    uint64_t seq;
+    cr_assert_not(ws_block_next(&c, &got, &lsn, &seq));
+    cr_assert_not(ws_block_next(&c, &got, &lsn, &seq), "next past the end twice");
+}
+
+Test(record, block_of_refusals_only_has_no_events) {
+    ws_record r[2] = {rec_refused(WS_ACCOUNT_NOT_FOUND, 1, "a", "b", "t1", 5),
+                      rec_refused(WS_BALANCE_OVERFLOW, 0, "a", "b", "t2", 5)};
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 2, 3, 9, NOW_US);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    cr_assert_eq(h.events, 0);
+    for (uint64_t i = 0; i < 2; i++) {
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq));
+        cr_assert_eq(lsn, 3 + i);
+        cr_assert_eq(seq, 9, "a refusal moved the seq");
+    }
+}
+
+/* ---- events ------------------------------------------------------------------------------------
+ */
+
+static void assert_event(const ws_event *e, uint64_t seq, ws_event_type type, const char *acct,
+                         uint64_t amount, uint64_t balance, const char *txn, const char *peer) {
+    cr_assert_eq(e->seq, seq);
+    cr_assert_eq(e->type, type);
+    cr_assert_eq(e->amount, amount);
+    cr_assert_eq(e->balance, balance);
+    cr_assert_eq(e->timestamp_us, NOW_US);
+    cr_assert_eq(e->account_len, strlen(acct));
+    cr_assert_eq(memcmp(e->account, acct, e->account_len), 0);
+    cr_assert_eq(e->transaction_len, strlen(txn));
+    cr_assert_eq(memcmp(e->transaction, txn, e->transaction_len), 0);
+    cr_assert_eq(e->counterparty_len, strlen(peer));
+    cr_assert_eq(memcmp(e->counterparty, peer, e->counterparty_len), 0);
+}
+
+Test(record, events_of_account_created) {
+    ws_record r = rec_created("alice", 500);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 42, NOW_US, ev), 1);
+    assert_event(&ev[0], 42, WS_EVENT_ACCOUNT_CREATED, "alice", 500, 500, "", "");
+}
+
+Test(record, events_of_transfer) {
+    ws_record r = rec_transfer("alice", "bob", "tx-9", 30, 70, 130);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 7, NOW_US, ev), 2);
+    assert_event(&ev[0], 7, WS_EVENT_DEBIT, "alice", 30, 70, "tx-9", "bob");
+    assert_event(&ev[1], 8, WS_EVENT_CREDIT, "bob", 30, 130, "tx-9", "alice");
+}
+
+Test(record, events_of_refusal_are_none) {
+    ws_record r = rec_refused(WS_INSUFFICIENT_FUNDS, 0, "alice", "bob", "tx-9", 30);
+    ws_event ev[2];
+    memset(ev, 0xA5, sizeof(ev));
+    cr_assert_eq(ws_record_events(&r, 7, NOW_US, ev), 0);
+    const unsigned char *p = (const unsigned char *)ev;
+    for (size_t i = 0; i < sizeof(ev); i++) {
+        cr_assert_eq(p[i], 0xA5, "a refusal wrote an event (byte %zu)", i);
+    }
+}
+
+/* ---- limits ------------------------------------------------------------------------------------
+ */
+
+Test(record, add_refuses_past_records_max) {
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    ws_block_builder b;
+    ws_block_begin(&b, buf, 1, 1, NOW_US);
+    char id[8];
+    for (unsigned i = 0; i < WS_BLOCK_RECORDS_MAX; i++) {
+        snprintf(id, sizeof(id), "a%u", i);
+        ws_record r = rec_created(id, i);
+        cr_assert(ws_block_add(&b, &r), "record %u refused", i);
+    }
+    size_t len_full = b.len;
+    ws_record extra = rec_created("extra", 1);
+    cr_assert_not(ws_block_add(&b, &extra), "record %d accepted", WS_BLOCK_RECORDS_MAX + 1);
+    cr_assert_eq(b.count, WS_BLOCK_RECORDS_MAX);
+    cr_assert_eq(b.len, len_full, "a refused add appended bytes");
+    cr_assert_eq(b.events, WS_BLOCK_RECORDS_MAX);
+    size_t len = ws_block_finish(&b);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    cr_assert_eq(h.count, WS_BLOCK_RECORDS_MAX);
+    ws_record got;
+    uint64_t lsn;
+    uint64_t seq;
+    unsigned n = 0;
+    while (n <= WS_BLOCK_RECORDS_MAX && ws_block_next(&c, &got, &lsn, &seq)) {
+        snprintf(id, sizeof(id), "a%u", n);
+        ws_record want = rec_created(id, n);
+        rec_assert_eq(&got, &want, "full block");
+        n++;
+    }
+    cr_assert_eq(n, WS_BLOCK_RECORDS_MAX);
+}
+
+/* The largest block there can be (every record the largest transfer) fits the bound. */
+Test(record, largest_block_fits_size_max) {
+    static unsigned char buf[WS_BLOCK_SIZE_MAX];
+    ws_block_builder b;
+    ws_block_begin(&b, buf, 1, 1, NOW_US);
+    char from[WS_ID_LEN_MAX + 1];
+    char to[WS_ID_LEN_MAX + 1];
+    memset(from, 'f', WS_ID_LEN_MAX);
+    memset(to, 't', WS_ID_LEN_MAX);
+    from[WS_ID_LEN_MAX] = to[WS_ID_LEN_MAX] = '\0';
+    for (unsigned i = 0; i < WS_BLOCK_RECORDS_MAX; i++) {
+        ws_record r = rec_transfer(from, to, id64, WS_AMOUNT_MAX, WS_AMOUNT_MAX, WS_AMOUNT_MAX);
+        cr_assert(ws_block_add(&b, &r));
+    }
+    size_t len = ws_block_finish(&b);
+    cr_assert_leq(len, WS_BLOCK_SIZE_MAX);
+    cr_assert_eq(open_buf(buf, len), WS_OK);
+}
+
+Test(record, finish_of_empty_block_asserts, .signal = SIGABRT) {
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    ws_block_builder b;
+    ws_block_begin(&b, buf, 1, 1, NOW_US);
+    size_t len = ws_block_finish(&b);
+    cr_log_error("returned %zu instead of aborting", len);
+}
+
+/* ---- ws_block_open refuses --------------------------------------------------------------------
+ */
+
+Test(record, open_refuses_any_flipped_bit) {
+    ws_record r[4];
+    sample(r);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 4, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(buf, len), WS_OK);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (unsigned char)(1u << bit);
+            cr_assert_eq(open_buf(buf, len), WS_CORRUPT, "bit %d of byte %zu flipped: accepted",
+                         bit, i);
+            buf[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    cr_assert_eq(open_buf(buf, len), WS_OK);
+}
+
+Test(record, open_refuses_wrong_version_and_nonzero_pad) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    assert_raw_ok(&recs, 1, "version 2");
+    const unsigned versions[] = {0, 1, 3, 255};
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        size_t len = raw_block(blk, &recs, 1, 1, 1, NOW_US);
+        blk[0] = (unsigned char)versions[i];
+        reseal(blk, len);
+        cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "version %u accepted", versions[i]);
+    }
+    size_t len = raw_block(blk, &recs, 1, 1, 1, NOW_US);
+    blk[1] = 1;
+    reseal(blk, len);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "a nonzero byte 1 was accepted");
+}
+
+Test(record, open_refuses_count_zero) {
+    bytes none = {.n = 0};
+    assert_raw_refused(&none, 0, "an empty block");
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    assert_raw_refused(&recs, 0, "a block with a record but count 0");
+}
+
+Test(record, open_refuses_count_mismatch) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    raw_created(&recs, "b", 2);
+    assert_raw_ok(&recs, 2, "count 2 of 2");
+    assert_raw_refused(&recs, 1, "count 1 for 2 records");
+    assert_raw_refused(&recs, 3, "count 3 for 2 records");
+}
+
+Test(record, open_refuses_count_past_records_max) {
+    bytes recs = {.n = 0};
+    char id[8];
+    for (unsigned i = 0; i < WS_BLOCK_RECORDS_MAX; i++) {
+        snprintf(id, sizeof(id), "a%u", i);
+        raw_created(&recs, id, 1);
+    }
+    assert_raw_ok(&recs, WS_BLOCK_RECORDS_MAX, "64 records");
+    raw_created(&recs, "over", 1);
+    assert_raw_refused(&recs, WS_BLOCK_RECORDS_MAX + 1, "65 valid records in one block");
+}
+
+Test(record, open_refuses_byte_count_mismatch) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    size_t len = raw_block(blk, &recs, 1, 1, 1, NOW_US);
+    put32(blk + 4, (uint32_t)recs.n + 1); /* then only the CRC */
+    put32(blk + len - 4, ws_crc32c(blk, len - 4));
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT);
+}
+
+Test(record, open_refuses_truncated_block) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "alice", 1);
+    raw_transfer(&recs, "alice", "bob", "tx", 1, 0, 1);
+    size_t full = raw_block(blk, &recs, 2, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(blk, full), WS_OK);
+    /* Cut anywhere inside the records, then sealed again: the last record is incomplete. */
+    for (size_t cut = 1; cut < recs.n; cut++) {
+        bytes part = {.n = 0};
+        memcpy(part.b, recs.b, recs.n - cut);
+        part.n = recs.n - cut;
+        size_t len = raw_block(blk, &part, 2, 1, 1, NOW_US);
+        cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "%zu bytes cut and resealed: accepted", cut);
+    }
+    /* Cut without resealing, and shorter than a header. */
+    full = raw_block(blk, &recs, 2, 1, 1, NOW_US);
+    for (size_t len = 0; len < full; len++) {
+        cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "the first %zu bytes accepted", len);
+    }
+}
+
+Test(record, open_refuses_trailing_bytes) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    assert_raw_ok(&recs, 1, "no trailer");
+    put8(&recs, 0);
+    assert_raw_refused(&recs, 1, "a zero byte after the last record");
+    recs.n--;
+    raw_created(&recs, "b", 1); /* a whole record the count does not cover */
+    assert_raw_refused(&recs, 1, "a record past the count");
+}
+
+Test(record, open_refuses_oversized_buffer) {
+    static unsigned char big[WS_BLOCK_SIZE_MAX + 8];
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    size_t len = raw_block(big, &recs, 1, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(big, len), WS_OK);
+    cr_assert_eq(open_buf(big, WS_BLOCK_SIZE_MAX + 8), WS_CORRUPT);
+}
+
+Test(record, open_refuses_bad_header_numbers) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    size_t len = raw_block(blk, &recs, 1, 0, 1, NOW_US);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "first lsn 0 accepted");
+    len = raw_block(blk, &recs, 1, 1, 0, NOW_US);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "first seq 0 accepted");
+    len = raw_block(blk, &recs, 1, UINT64_MAX, 1, NOW_US);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "an lsn past 2^64 accepted");
+    len = raw_block(blk, &recs, 1, 1, 1, WS_TIMESTAMP_US_MAX);
+    cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "a timestamp in year 10000 accepted");
+    len = raw_block(blk, &recs, 1, 1, 1, WS_TIMESTAMP_US_MAX - 1);
+    cr_assert_eq(open_buf(blk, len), WS_OK, "the last timestamp refused");
+}
+
+Test(record, open_refuses_unknown_kind) {
+    const unsigned kinds[] = {0, 4, 5, 127, 255};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        bytes recs = {.n = 0};
+        raw_created(&recs, "a", 1);
+        recs.b[0] = (unsigned char)kinds[i];
+        assert_raw_refused(&recs, 1, "an unknown record kind");
+    }
+}
+
+/* Every ID of every kind must be a valid ID: one bad byte anywhere in it is refused. */
+Test(record, open_refuses_invalid_id_bytes) {
+    const char bad[] = {'!', ' ', '/', '+', '\0', (char)0x80, (char)0xff};
+    for (size_t k = 0; k < sizeof(bad); k++) {
+        char id[4] = "abc";
+        id[1] = bad[k];
+        bytes recs;
+        /* id[1] == 0 shortens strlen: build the bytes with explicit lengths instead. */
+        recs.n = 0;
+        put8(&recs, 1);
+        put8(&recs, 3);
+        put64(&recs, 1);
+        put_str(&recs, id, 3);
+        assert_raw_refused(&recs, 1, "an invalid byte in a created ID");
+        for (int which = 0; which < 3; which++) {
+            const char *ids[3] = {"from", "to-x", "txn1"};
+            char buf[3][5];
+            for (int i = 0; i < 3; i++) {
+                memcpy(buf[i], ids[i], 5);
+            }
+            buf[which][2] = bad[k];
+            recs.n = 0;
+            put8(&recs, 2);
+            put8(&recs, 4);
+            put8(&recs, 4);
+            put8(&recs, 4);
+            put64(&recs, 1);
+            put64(&recs, 0);
+            put64(&recs, 1);
+            for (int i = 0; i < 3; i++) {
+                put_str(&recs, buf[i], 4);
+            }
+            assert_raw_refused(&recs, 1, "an invalid byte in a transfer's ID");
+            recs.n = 0;
+            put8(&recs, 3);
+            put8(&recs, 2);
+            put8(&recs, 0);
+            put8(&recs, 4);
+            put8(&recs, 4);
+            put8(&recs, 4);
+            put64(&recs, 1);
+            for (int i = 0; i < 3; i++) {
+                put_str(&recs, buf[i], 4);
+            }
+            assert_raw_refused(&recs, 1, "an invalid byte in a refusal's ID");
+        }
+    }
+    bytes ok = {.n = 0};
+    raw_created(&ok, "a-b_c.D9", 1);
+    raw_transfer(&ok, "from", "to-x", "txn1", 1, 0, 1);
+    raw_refused(&ok, 2, 0, "from", "to-x", "txn1", 1);
+    assert_raw_ok(&ok, 3, "valid IDs");
+}
+
+Test(record, open_refuses_id_length_zero) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "", 1);
+    assert_raw_refused(&recs, 1, "a created ID of length 0");
+    recs.n = 0;
+    raw_transfer(&recs, "", "b", "t", 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a transfer fromAccount of length 0");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "", "t", 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a transfer toAccount of length 0");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "", 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a transfer transactionID of length 0");
+    recs.n = 0;
+    raw_refused(&recs, 2, 0, "a", "b", "", 1);
+    assert_raw_refused(&recs, 1, "a refusal transactionID of length 0");
+    recs.n = 0;
+    raw_refused(&recs, 2, 0, "", "b", "t", 1);
+    assert_raw_refused(&recs, 1, "a refusal fromAccount of length 0");
+}
+
+Test(record, open_refuses_id_length_past_max) {
+    char id65[WS_ID_LEN_MAX + 2];
+    memset(id65, 'a', WS_ID_LEN_MAX + 1);
+    id65[WS_ID_LEN_MAX + 1] = '\0';
+    bytes recs = {.n = 0};
+    raw_created(&recs, id64, 1);
+    assert_raw_ok(&recs, 1, "a created ID of 64");
+    recs.n = 0;
+    raw_created(&recs, id65, 1);
+    assert_raw_refused(&recs, 1, "a created ID of 65");
+    recs.n = 0;
+    raw_transfer(&recs, id65, "b", "t", 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a fromAccount of 65");
+    recs.n = 0;
+    raw_transfer(&recs, "a", id65, "t", 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a toAccount of 65");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", id65, 1, 0, 1);
+    assert_raw_refused(&recs, 1, "a transactionID of 65");
+    recs.n = 0;
+    raw_refused(&recs, 2, 0, "a", "b", id65, 1);
+    assert_raw_refused(&recs, 1, "a refusal's transactionID of 65");
+    /* A length of 255 claims more bytes than the block holds. */
+    recs.n = 0;
+    put8(&recs, 1);
+    put8(&recs, 255);
+    put64(&recs, 1);
+    put_str(&recs, "abc", 3);
+    assert_raw_refused(&recs, 1, "an ID length of 255");
+}
+
+Test(record, open_refuses_amount_past_max) {
+    const uint64_t over = WS_AMOUNT_MAX + 1;
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", WS_AMOUNT_MAX);
+    raw_transfer(&recs, "a", "b", "t", WS_AMOUNT_MAX, 0, WS_AMOUNT_MAX);
+    raw_refused(&recs, 2, 0, "a", "b", "u", WS_AMOUNT_MAX);
+    assert_raw_ok(&recs, 3, "amounts of 2^63-1");
+    recs.n = 0;
+    raw_created(&recs, "a", over);
+    assert_raw_refused(&recs, 1, "a start amount of 2^63");
+    recs.n = 0;
+    raw_created(&recs, "a", UINT64_MAX);
+    assert_raw_refused(&recs, 1, "a start amount of 2^64-1");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", over, 0, 1);
+    assert_raw_refused(&recs, 1, "a transfer amount of 2^63");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", 1, over, 1);
+    assert_raw_refused(&recs, 1, "a fromAccount balance of 2^63");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", 1, 0, over);
+    assert_raw_refused(&recs, 1, "a toAccount balance of 2^63");
+    recs.n = 0;
+    raw_refused(&recs, 2, 0, "a", "b", "t", over);
+    assert_raw_refused(&recs, 1, "a refused amount of 2^63");
+}
+
+Test(record, open_refuses_transfer_amount_zero) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 0);
+    assert_raw_ok(&recs, 1, "a start amount of 0");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", 0, 0, 0);
+    assert_raw_refused(&recs, 1, "a transfer of 0");
+    recs.n = 0;
+    raw_refused(&recs, 2, 0, "a", "b", "t", 0);
+    assert_raw_refused(&recs, 1, "a refused transfer of 0");
+}
+
+Test(record, open_refuses_refusal_code_out_of_range) {
+    for (unsigned code = 1; code <= 4; code++) {
+        bytes recs = {.n = 0};
+        raw_refused(&recs, code, code == 1 ? 1 : 0, "a", "b", "t", 1);
+        assert_raw_ok(&recs, 1, "a refusal code 1..4");
+    }
+    const unsigned bad[] = {0, 5, 6, 100, 255};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bytes recs = {.n = 0};
+        raw_refused(&recs, bad[i], 0, "a", "b", "t", 1);
+        assert_raw_refused(&recs, 1, "a refusal code out of 1..4");
+        recs.n = 0;
+        raw_refused(&recs, bad[i], 1, "a", "b", "t", 1);
+        assert_raw_refused(&recs, 1, "a refusal code out of 1..4 with a side");
+    }
+}
+
+Test(record, open_refuses_missing_side_wrong_for_code) {
+    bytes recs = {.n = 0};
+    raw_refused(&recs, 1, 1, "a", "b", "t", 1);
+    raw_refused(&recs, 1, 2, "a", "b", "u", 1);
+    assert_raw_ok(&recs, 2, "account_not_found with side 1 and 2");
+    const unsigned bad_nf[] = {0, 3, 255};
+    for (size_t i = 0; i < sizeof(bad_nf) / sizeof(bad_nf[0]); i++) {
+        recs.n = 0;
+        raw_refused(&recs, 1, bad_nf[i], "a", "b", "t", 1);
+        assert_raw_refused(&recs, 1, "account_not_found without side 1 or 2");
+    }
+    for (unsigned code = 2; code <= 4; code++) {
+        for (unsigned side = 1; side <= 2; side++) {
+            recs.n = 0;
+            raw_refused(&recs, code, side, "a", "b", "t", 1);
+            assert_raw_refused(&recs, 1, "a side on a refusal other than account_not_found");
+        }
+    }
+}
+
+/* One bad record among good ones spoils the whole block. */
+Test(record, open_refuses_one_bad_record_among_good) {
+    bytes recs = {.n = 0};
+    raw_created(&recs, "a", 1);
+    raw_transfer(&recs, "a", "b", "t", 0, 1, 0); /* amount 0 */
+    raw_created(&recs, "c", 1);
+    assert_raw_refused(&recs, 3, "a bad record in the middle");
+}
+
+/* ---- refusal codes and record validity ------------------------------------------------------- */
+
+Test(record, refusal_codes_are_fixed) {
+    cr_assert_eq(ws_refusal_code(WS_ACCOUNT_NOT_FOUND), 1);
+    cr_assert_eq(ws_refusal_code(WS_INSUFFICIENT_FUNDS), 2);
+    cr_assert_eq(ws_refusal_code(WS_SAME_ACCOUNT), 3);
+    cr_assert_eq(ws_refusal_code(WS_BALANCE_OVERFLOW), 4);
+    for (uint8_t c = 1; c <= 4; c++) {
+        cr_assert_eq(ws_refusal_code(ws_refusal_status(c)), c, "code %u does not round trip", c);
+    }
+    /* Every other status has no code. */
+    for (int s = 0; s < WS_STATUS_COUNT_; s++) {
+        bool refusal = s == WS_ACCOUNT_NOT_FOUND || s == WS_INSUFFICIENT_FUNDS ||
+                       s == WS_SAME_ACCOUNT || s == WS_BALANCE_OVERFLOW;
+        if (!refusal) {
+            cr_assert_eq(ws_refusal_code((ws_status)s), 0, "status %s has a refusal code",
+                         ws_status_code((ws_status)s));
+        }
+    }
+    cr_assert_eq(ws_refusal_status(0), WS_INTERNAL);
+    for (unsigned c = 5; c <= 255; c++) {
+        cr_assert_eq(ws_refusal_status((uint8_t)c), WS_INTERNAL, "code %u", c);
+    }
+}
+
+Test(record, record_valid) {
+    ws_record r[4];
+    sample(r);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert(ws_record_valid(&r[i]), "sample %zu", i);
+    }
+    ws_record x = rec_created("a", 5);
+    x.from_balance = 4;
+    cr_assert_not(ws_record_valid(&x), "a created balance other than its amount");
+    x = rec_created("a", 5);
+    x.to_len = 1;
+    x.to[0] = 'b';
+    cr_assert_not(ws_record_valid(&x), "a created record with a toAccount");
+    x = rec_transfer("a", "b", "t", 1, 0, 1);
+    x.status = WS_INSUFFICIENT_FUNDS;
+    cr_assert_not(ws_record_valid(&x), "a transfer with a refusal status");
+    x = rec_refused(WS_TRANSFER_ID_CONFLICT, 0, "a", "b", "t", 1);
+    cr_assert_not(ws_record_valid(&x), "transfer_id_conflict is not a stored refusal");
+    x = rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t", 1);
+    x.from_balance = 3;
+    cr_assert_not(ws_record_valid(&x), "a refusal with a balance");
+    x = rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t", 1);
+    x.kind = (ws_record_kind)9;
+    cr_assert_not(ws_record_valid(&x), "an unknown kind");
+}
