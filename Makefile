@@ -78,11 +78,15 @@ bench:
 clean:
 	rm -rf $(BUILD_DIR) build-release build-asan build-tsan build-fuzz
 
-# The crash loop: kill -9 under concurrent transfer load CRASH_ROUNDS times (at most 100),
-# restarting on the same data each time and checking every acknowledged transfer, the
-# money and --verify after each. `make test` runs the same test with 3 rounds.
+# The crash loops: kill -9 under concurrent transfer load CRASH_ROUNDS times (at most 100),
+# then as many power cuts on plfs (tests/powerloss), restarting on the same data each time
+# and checking every acknowledged transfer, the money and --verify after each; and the
+# no-sync build, which the power cuts must catch. `make test` runs both with 3 rounds.
 CRASH_ROUNDS ?= 20
 .PHONY: crashtest
 crashtest: build
 	@cd $(BUILD_DIR) && WS_BINARY="$$(pwd)/wallet-service" WS_CRASH_ROUNDS=$(CRASH_ROUNDS) \
 		./tests/test_crash --jobs 1 --verbose --filter 'crash/kill9_under_load'
+	@cd $(BUILD_DIR) && WS_BINARY="$$(pwd)/wallet-service" WS_PLFS="$$(pwd)/tests/plfs" \
+		WS_NOSYNC_BINARY="$$(pwd)/wallet-service-nosync" WS_POWERLOSS_CUTS=$(CRASH_ROUNDS) \
+		./tests/test_powerloss --jobs 1 --verbose

@@ -14,6 +14,7 @@ packages=(
     openssl
     clang libclang-rt-14-dev
     wrk
+    fuse3 libfuse3-dev
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(postgresql-15 postgresql-client-15 redis-server redis-tools)

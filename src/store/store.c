@@ -76,7 +76,12 @@ ws_status store_db_open_(store *st, store_db *d, const char *path, bool create,
     }
     d->write_options = rocksdb_writeoptions_create();
     if (sync_writes) {
+#ifndef WS_TEST_NO_SYNC
         rocksdb_writeoptions_set_sync(d->write_options, 1);
+#else
+        /* wallet-service-nosync, a test build only: commits are not synced, so that the
+         * power-loss test can show it would catch that (tests/integration/test_powerloss.c). */
+#endif
     } else {
         /* Projections: everything is rebuilt from the log after a crash, so their writes
          * skip the WAL and become durable by the checkpoint's flush. */
@@ -191,8 +196,7 @@ static bool sync_dir(const char *path) {
 
 /* Makes the data directory's own entry and those of log/ and proj/ durable: without this a
  * power cut soon after the first start can take away every acknowledged write with the
- * directories that hold them (found with a power-loss filesystem). Cheap: done at every
- * open. */
+ * directories that hold them (found by the power-loss test). Cheap: done at every open. */
 static bool sync_dirs(const char *dir) {
     char parent[PATH_MAX];
     snprintf(parent, sizeof(parent), "%s", dir);
