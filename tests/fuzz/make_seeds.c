@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/record.h"
 
 static int write_seed(const char *dir, const char *name, const unsigned char *buf, size_t n) {
     char path[512];
@@ -111,6 +112,44 @@ static int transfers(const char *dir) {
     return rc;
 }
 
+/* Blocks of format 2: one of each record kind, a full block of the largest records, and a
+ * truncated one. */
+static int blocks(const char *dir) {
+    static unsigned char buf[WS_BLOCK_SIZE_MAX];
+    ws_block_builder b;
+    ws_record created = {.kind = WS_REC_ACCOUNT_CREATED, .amount = 1000, .from_balance = 1000};
+    set_id(created.account, &created.account_len, "alice");
+    ws_record transfer = {.kind = WS_REC_TRANSFER, .amount = 10, .from_balance = 990,
+                          .to_balance = 10};
+    set_id(transfer.account, &transfer.account_len, "alice");
+    set_id(transfer.to, &transfer.to_len, "bob");
+    set_id(transfer.txn, &transfer.txn_len, "t-1");
+    ws_record refused = transfer;
+    refused.kind = WS_REC_TRANSFER_REFUSED;
+    refused.status = WS_ACCOUNT_NOT_FOUND;
+    refused.missing_side = 2;
+    refused.from_balance = refused.to_balance = 0;
+    ws_block_begin(&b, buf, 1, 1, 1764633600000000u);
+    int rc = !ws_block_add(&b, &created) || !ws_block_add(&b, &transfer) ||
+             !ws_block_add(&b, &refused);
+    size_t n = ws_block_finish(&b);
+    rc |= write_seed(dir, "mixed", buf, n);
+    rc |= write_seed(dir, "truncated", buf, n - 1);
+    ws_record big = transfer;
+    fill_id(big.account, &big.account_len, 'a');
+    fill_id(big.to, &big.to_len, 'b');
+    fill_id(big.txn, &big.txn_len, 'c');
+    big.amount = WS_AMOUNT_MAX;
+    big.from_balance = 0;
+    big.to_balance = WS_AMOUNT_MAX;
+    ws_block_begin(&b, buf, UINT64_MAX - WS_BLOCK_RECORDS_MAX, 3, WS_TIMESTAMP_US_MAX - 1);
+    for (int i = 0; i < WS_BLOCK_RECORDS_MAX; i++) {
+        rc |= !ws_block_add(&b, &big);
+    }
+    rc |= write_seed(dir, "largest", buf, ws_block_finish(&b));
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds CORPUS_DIR (tests/fuzz/corpus)\n");
@@ -121,5 +160,7 @@ int main(int argc, char **argv) {
     int rc = events(dir);
     snprintf(dir, sizeof(dir), "%s/fuzz_transfer", argv[1]);
     rc |= transfers(dir);
+    snprintf(dir, sizeof(dir), "%s/fuzz_block", argv[1]);
+    rc |= blocks(dir);
     return rc;
 }
