@@ -72,7 +72,7 @@ fuzz: fuzz-build
 bench:
 	@bash scripts/install-deps.sh --bench
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWS_BUILD_TESTS=OFF >/dev/null
-	@cmake --build build-release -j $(JOBS) --target wallet-service >/dev/null
+	@cmake --build build-release -j $(JOBS) --target wallet-service wallet-bench-writer >/dev/null
 	@bash bench/run.sh build-release/wallet-service
 
 clean:
