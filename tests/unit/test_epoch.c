@@ -154,7 +154,7 @@ Test(epoch, free_null_is_a_no_op) {
 
 /* ---- an owner and readers on threads --------------------------------------------------------- */
 
-enum { READERS = 3, REPLACEMENTS = 20000 };
+enum { READERS = 3, REPLACEMENTS = 20000, READS_MIN = 100000 };
 #define RUN_MS_MAX 20000u
 
 typedef struct {
@@ -204,7 +204,11 @@ Test(epoch, owner_replaces_under_readers) {
         cr_assert_eq(pthread_create(&th[i], NULL, read_versions, NULL), 0);
     }
     uint64_t deadline = now_ms() + RUN_MS_MAX;
-    for (unsigned g = 1; g <= REPLACEMENTS && now_ms() < deadline; g++) {
+    /* Every replacement, and on until the readers have read a while: on a busy machine the
+     * owner could otherwise finish before any reader was scheduled. */
+    for (unsigned g = 1; (g <= REPLACEMENTS || atomic_load(&reads) < READS_MIN) &&
+                         now_ms() < deadline;
+         g++) {
         version *n = malloc(sizeof(*n));
         cr_assert_not_null(n);
         *n = (version){g, ~g};
