@@ -9,6 +9,7 @@ packages=(
     libh2o-evloop-dev libssl-dev zlib1g-dev
     librocksdb-dev
     uuid-dev
+    libyajl-dev
     libcriterion-dev
     libcurl4-openssl-dev curl
     openssl
@@ -18,6 +19,10 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(postgresql-15 postgresql-client-15 redis-server redis-tools)
+fi
+if [ "${1:-}" = "--json-parsers" ]; then
+    # bench/json_parsers.sh only: the four parsers compared for the batch API.
+    packages+=(libyajl-dev libcjson-dev libjansson-dev libjson-c-dev)
 fi
 
 missing=()
