@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 
 # Sanitizer and fuzzing builds live beside the normal one (see README, Testing).
 FUZZ_SECONDS ?= 60
-FUZZERS = fuzz_query fuzz_amount_id fuzz_event fuzz_transfer fuzz_block
+FUZZERS = fuzz_query fuzz_amount_id fuzz_event fuzz_transfer fuzz_block fuzz_request
 
 .PHONY: all deps build run test test-asan test-tsan test-fuzz fuzz-build fuzz bench clean
 

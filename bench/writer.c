@@ -45,25 +45,25 @@ static bool parse(int argc, char **argv, options *o) {
                                                              : NULL;
         if (strcmp(argv[i], "--data-dir") == 0) {
             o->dir = argv[i + 1];
-        } else if (!slot || ws_parse_amount(argv[i + 1], strlen(argv[i + 1]), 1, 1u << 30,
-                                            slot) != WS_OK) {
+        } else if (!slot ||
+                   ws_parse_amount(argv[i + 1], strlen(argv[i + 1]), 1, 1u << 30, slot) != WS_OK) {
             return false;
         }
     }
     return o->dir && argc % 2 == 1 && o->accounts >= 2 && o->batch <= SERVICE_BATCH_MAX_LIMIT;
 }
 
-/* Runs one batch through VALIDATE and APPLY; every command must come out as want. */
-static void run_batch(sm *m, ws_command **cmds, size_t n, ws_status want) {
-    if (sm_validate(m, cmds, n, (uint64_t)time(NULL) * 1000000u) &&
-        sm_apply(m, cmds, n) != WS_OK) {
+/* Runs n commands through VALIDATE and APPLY as one batch of groups of one (as n single
+ * requests would arrive); every command must come out as want. */
+static void run_batch(sm *m, ws_group *groups, ws_group **ptrs, size_t n, ws_status want) {
+    if (sm_validate(m, ptrs, n, (uint64_t)time(NULL) * 1000000u) && sm_apply(m, ptrs, n) != WS_OK) {
         fprintf(stderr, "wallet-bench-writer: a commit failed\n");
         exit(1);
     }
     for (size_t i = 0; i < n; i++) {
-        if (cmds[i]->status != want) {
+        if (groups[i].cmds[0].status != want) {
             fprintf(stderr, "wallet-bench-writer: command %zu: %s\n", i,
-                    ws_status_code(cmds[i]->status));
+                    ws_status_code(groups[i].cmds[0].status));
             exit(1);
         }
     }
@@ -76,8 +76,9 @@ static void name_account(uint64_t i, char *out, uint8_t *len) {
 int main(int argc, char **argv) {
     options o;
     if (!parse(argc, argv, &o)) {
-        fprintf(stderr, "usage: wallet-bench-writer --data-dir DIR [--accounts N] [--batch N<=%u] "
-                        "[--batches N]\n",
+        fprintf(stderr,
+                "usage: wallet-bench-writer --data-dir DIR [--accounts N] [--batch N<=%u] "
+                "[--batches N]\n",
                 SERVICE_BATCH_MAX_LIMIT);
         return 2;
     }
@@ -88,12 +89,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     ws_command *cmds = calloc(o.batch, sizeof(*cmds));
-    ws_command **ptrs = calloc(o.batch, sizeof(*ptrs));
-    if (!cmds || !ptrs) {
+    ws_group *groups = calloc(o.batch, sizeof(*groups));
+    ws_group **ptrs = calloc(o.batch, sizeof(*ptrs));
+    if (!cmds || !groups || !ptrs) {
         return 1;
     }
     for (size_t i = 0; i < o.batch; i++) {
-        ptrs[i] = &cmds[i];
+        groups[i] = (ws_group){&cmds[i], 1, NULL};
+        ptrs[i] = &groups[i];
     }
     for (uint64_t at = 0; at < o.accounts; at += o.batch) {
         size_t n = (size_t)(o.accounts - at < o.batch ? o.accounts - at : o.batch);
@@ -101,7 +104,7 @@ int main(int argc, char **argv) {
             cmds[i] = (ws_command){.kind = WS_CMD_CREATE_ACCOUNT, .amount = 1u << 30};
             name_account(at + i, cmds[i].account, &cmds[i].account_len);
         }
-        run_batch(m, ptrs, n, WS_CREATED);
+        run_batch(m, groups, ptrs, n, WS_CREATED);
     }
     uint64_t seed = 0x9E3779B97F4A7C15u;
     uint64_t txn = 0;
@@ -120,7 +123,7 @@ int main(int argc, char **argv) {
                                                    "bench-%030llu", (unsigned long long)++txn);
         }
         double t0 = now_s();
-        run_batch(m, ptrs, o.batch, WS_OK);
+        run_batch(m, groups, ptrs, o.batch, WS_OK);
         secs += now_s() - t0;
     }
     uint64_t transfers = o.batch * o.batches;
@@ -128,6 +131,7 @@ int main(int argc, char **argv) {
            (unsigned long long)transfers, secs, (double)transfers / secs,
            (unsigned long long)o.batches);
     free(ptrs);
+    free(groups);
     free(cmds);
     sm_free(m);
     store_close(st);

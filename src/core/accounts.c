@@ -287,8 +287,7 @@ bool ws_accounts_read(const ws_accounts *t, const char *id, size_t len, uint64_t
 uint32_t ws_accounts_read_index(const ws_accounts *t, const char *id, size_t len) {
     uint32_t index = lookup(t, id, len);
     if (index != WS_ACCOUNT_NONE &&
-        atomic_load_explicit(&entry_at(t, index)->committed, memory_order_acquire) ==
-            UNPUBLISHED) {
+        atomic_load_explicit(&entry_at(t, index)->committed, memory_order_acquire) == UNPUBLISHED) {
         return WS_ACCOUNT_NONE;
     }
     return index;

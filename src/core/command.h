@@ -1,18 +1,27 @@
 /* Commands: the writes a client asks for, as they travel from an I/O thread through the
  * queue to the writer (which decides them with core/ledger.h).
  *
- * Ownership: the http layer allocates a command (embedded in its own request job) and
- * fills the request fields; the writer thread alone fills the result fields, then calls
- * done() exactly once, after the outcome is durable. The command must stay alive until
- * done() has been called. */
+ * A request's commands travel together as one group: one for a GET write or a single POST,
+ * up to WS_GROUP_MAX for a batch. The writer decides a group's commands in order and never
+ * splits a group over two commits, so a batch is applied in one synced write and a linked
+ * chain (commands with `linked` set, tied to the next one) is all-or-nothing inside it.
+ *
+ * Ownership: the http layer allocates a group and its commands (in its own request job)
+ * and fills the request fields; the writer thread alone fills the result fields, then calls
+ * the group's done() exactly once, after the outcome is durable. The group must stay alive
+ * until done() has been called. */
 #ifndef WS_CORE_COMMAND_H
 #define WS_CORE_COMMAND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/parse.h"
 #include "core/status.h"
+
+/* The most transfers one batch request may hold (TigerBeetle takes 8,189 a request). */
+#define WS_GROUP_MAX 8190
 
 typedef enum {
     WS_CMD_CREATE_ACCOUNT = 1,
@@ -28,9 +37,13 @@ struct ws_command {
     uint8_t to_len;
     uint8_t transfer_id_len; /* the transactionID: client's transferID or a generated one */
     bool transfer_id_given;  /* true if the client chose it (and may retry with it) */
+    bool account_given;      /* create: true if the client chose the accountID */
+    bool linked;             /* a transfer tied to the next one of its group (a chain) */
+    uint8_t idem_key_len;    /* a single POST's Idempotency-Key; 0 if none */
     char account[WS_ID_LEN_MAX];
     char to[WS_ID_LEN_MAX];
     char transfer_id[WS_ID_LEN_MAX];
+    char idem_key[WS_ID_LEN_MAX];
 
     /* Result, set by the writer thread before done(). */
     ws_status status;      /* WS_OK/WS_CREATED or the reason for refusal */
@@ -38,9 +51,14 @@ struct ws_command {
     uint8_t missing_side;  /* for WS_ACCOUNT_NOT_FOUND: 1 the from/created account, 2 to */
     uint64_t from_balance; /* after; for create, the new account's balance */
     uint64_t to_balance;
+};
 
-    /* Called once on the writer thread when the result is final. */
-    void (*done)(ws_command *cmd);
+typedef struct ws_group ws_group;
+struct ws_group {
+    ws_command *cmds; /* n commands, decided in this order */
+    size_t n;         /* 1..WS_GROUP_MAX */
+    /* Called once on the writer thread when every command's result is final. */
+    void (*done)(ws_group *g);
 };
 
 #endif

@@ -32,8 +32,7 @@ static void build_table(void) {
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const unsigned char *p,
-                                                               size_t len) {
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const unsigned char *p, size_t len) {
     uint64_t crc = 0xFFFFFFFFu;
     while (len >= 8) {
         uint64_t v;

@@ -8,8 +8,9 @@
  * the checkpoint stores its entries so that a start does not replay the whole history.
  *
  * Memory: 16 bytes an entry in an array kept between 37.5% and 75% full, so 21 to 43 bytes
- * (about 28 on average) per transfer ever made. Growing doubles the array and rehashes every
- * entry at once. One owner; not thread-safe. */
+ * (about 28 on average) per transfer ever made, and for a while after each doubling the old
+ * array too. Growing never stops the writer: the entries move a few at each add. One owner;
+ * not thread-safe. */
 #ifndef WS_CORE_IDEM_H
 #define WS_CORE_IDEM_H
 
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/assert.h"
+#include "core/record.h"
 #include "core/siphash.h"
 #include "core/status.h"
 
@@ -29,13 +31,23 @@ void ws_idem_free(ws_idem *t);
 /* The fingerprint of a transactionID under the data directory's key (kept in the log, so
  * that fingerprints stored in a checkpoint stay valid): never 0. */
 uint64_t ws_idem_fp(ws_hash_key key, const char *id, size_t len);
+/* The fingerprint of an Idempotency-Key: the same, under a key of its own, so that a key and
+ * a transactionID that are the same string are different entries. */
+uint64_t ws_idem_key_fp(ws_hash_key key, const char *id, size_t len);
+/* The entry a record adds: its transactionID's fingerprint (Transfer, TransferRefused) or its
+ * key's (RequestKey). AccountCreated adds none (0). */
+uint64_t ws_idem_record_fp(ws_hash_key key, const ws_record *r);
 
 /* Adds (fp, lsn). The same fingerprint may be added more than once (different IDs that
  * collide). WS_INTERNAL on out of memory. */
 WS_MUST_USE ws_status ws_idem_add(ws_idem *t, uint64_t fp, uint64_t lsn);
 
-/* The lsns stored under fp, oldest first within a probe run: start with *pos = 0 and call
- * until it returns 0 (no lsn is 0). */
+/* Removes the entry (fp, lsn), which must be there (the writer takes back a linked chain
+ * that failed). */
+void ws_idem_remove(ws_idem *t, uint64_t fp, uint64_t lsn);
+
+/* The lsns stored under fp, in no particular order: start with *pos = 0 and call until it
+ * returns 0 (no lsn is 0). The table must not change between the calls. */
 uint64_t ws_idem_next(const ws_idem *t, uint64_t fp, size_t *pos);
 
 /* A hint: the slot fp will be added at is about to be needed (the writer prefetches a few

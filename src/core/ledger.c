@@ -104,8 +104,8 @@ static void fill_transfer(ws_record *r, ws_record_kind kind, const ws_transfer_r
     memcpy(r->txn, q->txn, q->txn_len);
 }
 
-void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q,
-                               const ws_record *prior, ws_decision *d) {
+void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
+                               ws_decision *d) {
     WS_ASSERT(q->amount >= 1 && q->amount <= WS_AMOUNT_MAX && ws_id_valid(q->txn, q->txn_len));
     memset(d, 0, offsetof(ws_decision, rec));
     if (prior) {
@@ -135,8 +135,35 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q,
     d->rec.to_balance = d->to_balance;
 }
 
-static ws_status apply_created(ws_ledger *l, const ws_record *r, ws_effect *eff,
-                               const char **why) {
+void ws_ledger_refusal(const ws_transfer_req *q, ws_status status, uint8_t missing_side,
+                       ws_record *out) {
+    fill_transfer(out, WS_REC_TRANSFER_REFUSED, q);
+    out->status = status;
+    out->missing_side = missing_side;
+    WS_ASSERT(ws_record_valid(out));
+}
+
+void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn) {
+    WS_ASSERT(lsn + 1 == l->next_lsn &&
+              (r->kind == WS_REC_TRANSFER || r->kind == WS_REC_TRANSFER_REFUSED));
+    ws_idem_remove(l->idem, ws_idem_record_fp(l->fp_key, r), lsn);
+    if (r->kind == WS_REC_TRANSFER) {
+        uint32_t from = ws_accounts_find(l->accounts, r->account, r->account_len);
+        uint32_t to = ws_accounts_find(l->accounts, r->to, r->to_len);
+        WS_ASSERT(from != WS_ACCOUNT_NONE && to != WS_ACCOUNT_NONE);
+        WS_ASSERT(ws_accounts_balance(l->accounts, from) == r->from_balance &&
+                  ws_accounts_balance(l->accounts, to) == r->to_balance);
+        ws_accounts_set_balance(l->accounts, from, r->from_balance + r->amount);
+        ws_accounts_set_balance(l->accounts, to, r->to_balance - r->amount);
+        l->transfers--;
+    } else {
+        l->refusals--;
+    }
+    l->next_lsn--;
+    l->next_seq -= ws_record_event_count(r->kind);
+}
+
+static ws_status apply_created(ws_ledger *l, const ws_record *r, ws_effect *eff, const char **why) {
     if (ws_accounts_find(l->accounts, r->account, r->account_len) != WS_ACCOUNT_NONE) {
         *why = "account created twice";
         return WS_CORRUPT;
@@ -153,7 +180,7 @@ static ws_status apply_created(ws_ledger *l, const ws_record *r, ws_effect *eff,
 
 /* Adds r's transactionID to the idempotency index; false on out of memory. */
 static bool remember(ws_ledger *l, const ws_record *r, uint64_t lsn, const char **why) {
-    if (ws_idem_add(l->idem, ws_idem_fp(l->fp_key, r->txn, r->txn_len), lsn) != WS_OK) {
+    if (ws_idem_add(l->idem, ws_idem_record_fp(l->fp_key, r), lsn) != WS_OK) {
         *why = "out of memory";
         return false;
     }
@@ -162,15 +189,15 @@ static bool remember(ws_ledger *l, const ws_record *r, uint64_t lsn, const char 
 
 static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
                                 const char **why) {
-    ws_transfer_req q = {r->account, r->account_len, r->to, r->to_len, r->amount,
-                         r->txn,     r->txn_len,     true};
+    ws_transfer_req q = {r->account, r->account_len, r->to,      r->to_len,
+                         r->amount,  r->txn,         r->txn_len, true};
     uint32_t from;
     uint32_t to;
     uint8_t side;
     ws_status rule = transfer_rule(l, &q, &from, &to, &side);
     if (rule != WS_OK) {
-        *why = rule == WS_SAME_ACCOUNT        ? "a transfer from an account to itself"
-               : rule == WS_ACCOUNT_NOT_FOUND ? "a transfer of an account never created"
+        *why = rule == WS_SAME_ACCOUNT         ? "a transfer from an account to itself"
+               : rule == WS_ACCOUNT_NOT_FOUND  ? "a transfer of an account never created"
                : rule == WS_INSUFFICIENT_FUNDS ? "a debit takes a balance below zero"
                                                : "a credit overflows a balance";
         return WS_CORRUPT;
@@ -184,8 +211,8 @@ static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, 
     if (!remember(l, r, lsn, why)) {
         return WS_INTERNAL;
     }
-    ws_u128 before = (ws_u128)ws_accounts_balance(l->accounts, from) +
-                     ws_accounts_balance(l->accounts, to);
+    ws_u128 before =
+        (ws_u128)ws_accounts_balance(l->accounts, from) + ws_accounts_balance(l->accounts, to);
     ws_accounts_set_balance(l->accounts, from, from_after);
     ws_accounts_set_balance(l->accounts, to, to_after);
     WS_ASSERT((ws_u128)from_after + to_after == before); /* money is conserved */
@@ -212,10 +239,12 @@ ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64
         s = apply_created(l, r, effect, why);
     } else if (r->kind == WS_REC_TRANSFER) {
         s = apply_transfer(l, r, lsn, effect, why);
-    } else if (remember(l, r, lsn, why)) {
+    } else if (!remember(l, r, lsn, why)) {
+        s = WS_INTERNAL;
+    } else if (r->kind == WS_REC_TRANSFER_REFUSED) {
         l->refusals++;
     } else {
-        s = WS_INTERNAL;
+        l->keys++;
     }
     if (s != WS_OK) {
         return s;

@@ -12,7 +12,8 @@
  *            numbering has no gap) and changes nothing when a check fails. A TransferRefused
  *            record is checked for its form only, not for whether the state gives that
  *            refusal: data format 1 did not keep where in the history a refusal happened,
- *            so the migration appends the ones it kept at the end of the log.
+ *            so the migration appends the ones it kept at the end of the log. A RequestKey
+ *            is checked for its form too: it only remembers an answer.
  * A transfer is checked in this order: idempotency (a transactionID already in the log
  * replays its outcome if the parameters match, else transfer_id_conflict), same_account,
  * account_not_found (fromAccount first), insufficient_funds, balance_overflow.
@@ -34,12 +35,13 @@
 typedef struct {
     ws_accounts *accounts;
     ws_idem *idem;
-    ws_hash_key fp_key;   /* the data directory's idempotency fingerprint key */
-    uint64_t next_lsn;    /* the lsn the next record gets: 1 on an empty log */
-    uint64_t next_seq;    /* the seq the next event gets: 1 on an empty log */
-    ws_u128 total_money;  /* every start amount ever created == the sum of all balances */
-    uint64_t transfers;   /* Transfer records applied */
-    uint64_t refusals;    /* TransferRefused records applied */
+    ws_hash_key fp_key;  /* the data directory's idempotency fingerprint key */
+    uint64_t next_lsn;   /* the lsn the next record gets: 1 on an empty log */
+    uint64_t next_seq;   /* the seq the next event gets: 1 on an empty log */
+    ws_u128 total_money; /* every start amount ever created == the sum of all balances */
+    uint64_t transfers;  /* Transfer records applied */
+    uint64_t refusals;   /* TransferRefused records applied */
+    uint64_t keys;       /* RequestKey records applied */
 } ws_ledger;
 
 /* An empty ledger. WS_INTERNAL on out of memory. */
@@ -59,9 +61,9 @@ typedef struct {
 
 /* What a command comes to. */
 typedef struct {
-    ws_status status;     /* WS_CREATED, WS_OK, or why it was refused */
-    bool replayed;        /* the answer of an earlier request with the same transferID */
-    uint8_t missing_side; /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
+    ws_status status;      /* WS_CREATED, WS_OK, or why it was refused */
+    bool replayed;         /* the answer of an earlier request with the same transferID */
+    uint8_t missing_side;  /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
     uint64_t from_balance; /* after: the created account's, or the fromAccount's */
     uint64_t to_balance;
     bool append; /* rec is to be appended to the log and applied */
@@ -74,8 +76,8 @@ void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, ui
 
 /* balance_transfer. prior: the record already in the log (or earlier in the same batch)
  * with this transactionID, NULL if there is none. */
-void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q,
-                               const ws_record *prior, ws_decision *d);
+void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
+                               ws_decision *d);
 
 /* The accounts whose balance a record set (their indexes), for publishing. */
 typedef struct {
@@ -86,8 +88,18 @@ typedef struct {
 /* Applies r as the record numbered lsn whose first event is seq: both must be the ledger's
  * next ones. WS_OK; WS_CORRUPT (with *why set to a fixed description) if r is not what this
  * state allows; WS_INTERNAL on out of memory. Nothing changes unless WS_OK. */
-WS_MUST_USE ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn,
-                                      uint64_t seq, ws_effect *effect, const char **why);
+WS_MUST_USE ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
+                                      ws_effect *effect, const char **why);
+
+/* Takes back r, the last record applied (at lsn), which must be a Transfer or a
+ * TransferRefused: the writer undoes the members of a linked chain that failed. The state
+ * is then what it was before r was applied. */
+void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn);
+
+/* The TransferRefused record of q refused with status (a refusal; missing_side for
+ * WS_ACCOUNT_NOT_FOUND): what the writer remembers of a failed chain's members. */
+void ws_ledger_refusal(const ws_transfer_req *q, ws_status status, uint8_t missing_side,
+                       ws_record *out);
 
 /* The same transfer parameters (from, to, amount) as r's. */
 bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q);

@@ -23,41 +23,80 @@ unsigned ws_record_event_count(ws_record_kind kind) {
     case WS_REC_TRANSFER:
         return 2;
     case WS_REC_TRANSFER_REFUSED:
+    case WS_REC_REQUEST_KEY:
         return 0;
     }
     WS_ASSERT(!"unknown record kind");
     return 0;
 }
 
-/* The on-disk numbers of refusals. Fixed forever: add new ones at the end. */
-static const ws_status refusals[] = {
+/* The on-disk numbers of outcomes. Fixed forever: add new ones at the end. The first six
+ * are the refusals a TransferRefused record may hold. */
+static const ws_status outcomes[] = {
     [1] = WS_ACCOUNT_NOT_FOUND,
     [2] = WS_INSUFFICIENT_FUNDS,
     [3] = WS_SAME_ACCOUNT,
     [4] = WS_BALANCE_OVERFLOW,
+    [5] = WS_LINKED_EVENT_FAILED,
+    [6] = WS_LINKED_EVENT_CHAIN_OPEN,
+    [7] = WS_OK,
+    [8] = WS_CREATED,
+    [9] = WS_ACCOUNT_EXISTS,
+    [10] = WS_TRANSFER_ID_CONFLICT,
 };
-#define REFUSAL_CODES (sizeof(refusals) / sizeof(refusals[0]))
+#define OUTCOME_CODES (sizeof(outcomes) / sizeof(outcomes[0]))
+#define REFUSAL_CODE_MAX 6
 
-uint8_t ws_refusal_code(ws_status s) {
-    for (uint8_t c = 1; c < REFUSAL_CODES; c++) {
-        if (refusals[c] == s) {
+uint8_t ws_outcome_code(ws_status s) {
+    for (uint8_t c = 1; c < OUTCOME_CODES; c++) {
+        if (outcomes[c] == s) {
             return c;
         }
     }
     return 0;
 }
 
+ws_status ws_outcome_status(uint8_t code) {
+    return code >= 1 && code < OUTCOME_CODES ? outcomes[code] : WS_INTERNAL;
+}
+
+uint8_t ws_refusal_code(ws_status s) {
+    uint8_t c = ws_outcome_code(s);
+    return c <= REFUSAL_CODE_MAX ? c : 0;
+}
+
 ws_status ws_refusal_status(uint8_t code) {
-    return code >= 1 && code < REFUSAL_CODES ? refusals[code] : WS_INTERNAL;
+    return code >= 1 && code <= REFUSAL_CODE_MAX ? outcomes[code] : WS_INTERNAL;
 }
 
 static bool id_ok(const char *id, uint8_t len) { return ws_id_valid(id, len); }
+
+/* The outcomes a RequestKey may hold for its operation. */
+static bool key_outcome_ok(const ws_record *r) {
+    if (r->op == WS_OP_CREATE_ACCOUNT) {
+        return r->status == WS_CREATED || r->status == WS_ACCOUNT_EXISTS;
+    }
+    return r->op == WS_OP_TRANSFER && ws_outcome_code(r->status) != 0 && r->status != WS_CREATED &&
+           r->status != WS_ACCOUNT_EXISTS;
+}
+
+static bool key_valid(const ws_record *r) {
+    return key_outcome_ok(r) && id_ok(r->txn, r->txn_len) && r->to_len == 0 && r->amount == 0 &&
+           (r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
+                                              : r->missing_side == 0) &&
+           r->from_balance <= WS_AMOUNT_MAX && r->to_balance <= WS_AMOUNT_MAX;
+}
 
 bool ws_record_valid(const ws_record *r) {
     if (!id_ok(r->account, r->account_len) || r->amount > WS_AMOUNT_MAX) {
         return false;
     }
+    if (r->kind != WS_REC_REQUEST_KEY && (r->op != 0 || r->digest != 0)) {
+        return false;
+    }
     switch (r->kind) {
+    case WS_REC_REQUEST_KEY:
+        return key_valid(r);
     case WS_REC_ACCOUNT_CREATED:
         return r->status == WS_OK && r->missing_side == 0 && r->to_len == 0 && r->txn_len == 0 &&
                r->from_balance == r->amount && r->to_balance == 0;
@@ -106,7 +145,43 @@ unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_u
     return n;
 }
 
+static size_t encode_key(const ws_record *r, unsigned char *out) {
+    out[0] = (unsigned char)r->kind;
+    out[1] = (unsigned char)r->op;
+    out[2] = ws_outcome_code(r->status);
+    out[3] = r->missing_side;
+    out[4] = r->txn_len;
+    out[5] = r->account_len;
+    ws_put_u64le(out + 6, r->digest);
+    ws_put_u64le(out + 14, r->from_balance);
+    ws_put_u64le(out + 22, r->to_balance);
+    memcpy(out + 30, r->txn, r->txn_len);
+    memcpy(out + 30 + r->txn_len, r->account, r->account_len);
+    return 30u + r->txn_len + r->account_len;
+}
+
+static size_t decode_key(const unsigned char *p, size_t avail, ws_record *r) {
+    if (avail < 30 || p[4] > WS_ID_LEN_MAX || p[5] > WS_ID_LEN_MAX ||
+        (size_t)30 + p[4] + p[5] > avail) {
+        return 0;
+    }
+    r->op = (ws_record_op)p[1];
+    r->status = ws_outcome_status(p[2]);
+    r->missing_side = p[3];
+    r->txn_len = p[4];
+    r->account_len = p[5];
+    r->digest = ws_get_u64le(p + 6);
+    r->from_balance = ws_get_u64le(p + 14);
+    r->to_balance = ws_get_u64le(p + 22);
+    memcpy(r->txn, p + 30, r->txn_len);
+    memcpy(r->account, p + 30 + r->txn_len, r->account_len);
+    return ws_record_valid(r) ? 30u + r->txn_len + r->account_len : 0;
+}
+
 static size_t encode_record(const ws_record *r, unsigned char *out) {
+    if (r->kind == WS_REC_REQUEST_KEY) {
+        return encode_key(r, out);
+    }
     size_t n = 0;
     out[n++] = (unsigned char)r->kind;
     if (r->kind == WS_REC_ACCOUNT_CREATED) {
@@ -157,6 +232,9 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
         memcpy(r->account, p + 10, r->account_len);
         return ws_record_valid(r) ? 10u + r->account_len : 0;
     }
+    if (r->kind == WS_REC_REQUEST_KEY) {
+        return decode_key(p, avail, r);
+    }
     if (r->kind != WS_REC_TRANSFER && r->kind != WS_REC_TRANSFER_REFUSED) {
         return 0;
     }
@@ -180,8 +258,8 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
         n += 16;
     }
     size_t ids = (size_t)r->account_len + r->to_len + r->txn_len;
-    if (r->account_len > WS_ID_LEN_MAX || r->to_len > WS_ID_LEN_MAX ||
-        r->txn_len > WS_ID_LEN_MAX || n + ids > avail) {
+    if (r->account_len > WS_ID_LEN_MAX || r->to_len > WS_ID_LEN_MAX || r->txn_len > WS_ID_LEN_MAX ||
+        n + ids > avail) {
         return 0;
     }
     memcpy(r->account, p + n, r->account_len);
@@ -190,8 +268,8 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
     return ws_record_valid(r) ? n + ids : 0;
 }
 
-void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn,
-                    uint64_t first_seq, uint64_t timestamp_us) {
+void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn, uint64_t first_seq,
+                    uint64_t timestamp_us) {
     WS_ASSERT(first_lsn >= 1 && first_seq >= 1 && timestamp_us < WS_TIMESTAMP_US_MAX);
     *b = (ws_block_builder){.buf = buf,
                             .len = WS_BLOCK_HEADER_SIZE,

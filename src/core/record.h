@@ -6,6 +6,9 @@
  *   Transfer         from, to, amount, both balances after it    (two events: Debit, Credit)
  *   TransferRefused  a refused transfer whose client chose its transferID, kept so that a
  *                    retry gets the same answer                   (no event)
+ *   RequestKey       the outcome of a single POST sent with an Idempotency-Key: the key, a
+ *                    digest of the request, the outcome, the ID and balances its answer
+ *                    named, so that a retry with the key gets the same answer (no event)
  * Events are what clients see (GET /events): they are numbered by their own gapless seq and
  * derived from records (ws_record_events), so a refusal leaves no gap in the seqs.
  *
@@ -22,7 +25,9 @@
  *                    u64 from_balance, u64 to_balance, from, to, txn
  *   TransferRefused  u8 kind=3, u8 code, u8 missing_side, u8 from_len, u8 to_len, u8 txn_len,
  *                    u64 amount, from, to, txn
- * A refusal's code is its own on-disk number (ws_refusal_code), independent of the order of
+ *   RequestKey       u8 kind=4, u8 op, u8 code, u8 missing_side, u8 key_len, u8 id_len,
+ *                    u64 digest, u64 from_balance, u64 to_balance, key, id
+ * An outcome's code is its own on-disk number (ws_outcome_code), independent of the order of
  * the status enum. Decoding checks the version, the CRC, every length, the kinds, the codes,
  * the amounts and that every ID is a valid ID; a block is decoded right after it is encoded.
  * Pure functions; any thread. */
@@ -42,18 +47,31 @@ typedef enum {
     WS_REC_ACCOUNT_CREATED = 1,
     WS_REC_TRANSFER = 2,
     WS_REC_TRANSFER_REFUSED = 3,
+    WS_REC_REQUEST_KEY = 4,
 } ws_record_kind;
 
+/* The operation a RequestKey answered. */
+typedef enum {
+    WS_OP_CREATE_ACCOUNT = 1,
+    WS_OP_TRANSFER = 2,
+} ws_record_op;
+
+/* RequestKey uses the fields as its own: txn holds the Idempotency-Key, account the ID its
+ * answer named (the accountID created, or the transactionID), status the outcome,
+ * from_balance/to_balance the answer's balances, op and digest below. */
 typedef struct {
     ws_record_kind kind;
-    ws_status status;     /* TransferRefused: the refusal; WS_OK otherwise */
+    ws_status status;     /* TransferRefused: the refusal; RequestKey: the outcome; else WS_OK */
+    ws_record_op op;      /* RequestKey only */
+    uint64_t digest;      /* RequestKey only: of the request's fields (engine/sm.c) */
     uint8_t missing_side; /* TransferRefused with WS_ACCOUNT_NOT_FOUND: 1 from, 2 to; else 0 */
     uint8_t account_len;  /* the created account, or the transfer's fromAccount */
     uint8_t to_len;       /* 0 for AccountCreated */
     uint8_t txn_len;      /* 0 for AccountCreated */
     uint64_t amount;
-    uint64_t from_balance; /* after: AccountCreated its balance (== amount), Transfer fromAccount's */
-    uint64_t to_balance;   /* after: Transfer toAccount's; 0 otherwise */
+    uint64_t
+        from_balance;    /* after: AccountCreated its balance (== amount), Transfer fromAccount's */
+    uint64_t to_balance; /* after: Transfer toAccount's; 0 otherwise */
     char account[WS_ID_LEN_MAX];
     char to[WS_ID_LEN_MAX];
     char txn[WS_ID_LEN_MAX];
@@ -62,7 +80,7 @@ typedef struct {
 #define WS_BLOCK_VERSION 2
 #define WS_BLOCK_HEADER_SIZE 32
 #define WS_BLOCK_RECORDS_MAX 64
-#define WS_RECORD_SIZE_MAX (6 + 8 + 3 * WS_ID_LEN_MAX + 16)
+#define WS_RECORD_SIZE_MAX (6 + 24 + 3 * WS_ID_LEN_MAX)
 /* A block never holds more than this many bytes, header and CRC included. */
 #define WS_BLOCK_SIZE_MAX (WS_BLOCK_HEADER_SIZE + WS_BLOCK_RECORDS_MAX * WS_RECORD_SIZE_MAX + 4)
 
@@ -73,7 +91,12 @@ unsigned ws_record_event_count(ws_record_kind kind);
  * timestamp: fills out[0..n) and returns n (ws_record_event_count). */
 unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_us, ws_event out[2]);
 
-/* The on-disk number of a refusal (1..4) and back; 0 / WS_INTERNAL for anything else. */
+/* The on-disk number of an outcome and back: the refusals 1 account_not_found,
+ * 2 insufficient_funds, 3 same_account, 4 balance_overflow, 5 linked_event_failed,
+ * 6 linked_event_chain_open, then 7 ok, 8 created, 9 account_exists, 10 transfer_id_conflict;
+ * 0 / WS_INTERNAL for anything else. ws_refusal_code is the same but 0 past 6. */
+uint8_t ws_outcome_code(ws_status s);
+ws_status ws_outcome_status(uint8_t code);
 uint8_t ws_refusal_code(ws_status s);
 ws_status ws_refusal_status(uint8_t code);
 
@@ -92,8 +115,8 @@ typedef struct {
     uint64_t timestamp_us;
 } ws_block_builder;
 
-void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn,
-                    uint64_t first_seq, uint64_t timestamp_us);
+void ws_block_begin(ws_block_builder *b, unsigned char *buf, uint64_t first_lsn, uint64_t first_seq,
+                    uint64_t timestamp_us);
 /* Appends r, which must be valid (ws_record_valid); false, appending nothing, if the block
  * already holds WS_BLOCK_RECORDS_MAX records. */
 WS_MUST_USE bool ws_block_add(ws_block_builder *b, const ws_record *r);

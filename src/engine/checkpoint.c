@@ -2,8 +2,8 @@
  *   1. scan the log from the newest checkpoint's next_lsn up to the committed position,
  *      collecting one (account, seq, balance after) triple per event and one idempotency
  *      entry per Transfer or TransferRefused record;
- *   2. sort the triples by account then seq: each account's run gives its index entries,
- *      and its last triple its balance as of the checkpoint;
+ *   2. sort the triples by account (stable, so seq order is kept): each account's run gives
+ *      its index entries, and its last triple its balance as of the checkpoint;
  *   3. stage the directory chunks of the new accounts, every balance chunk touched (the
  *      previous checkpoint's chunk, patched), the index values, the idempotency parts and
  *      the meta; write them in one write and flush. */
@@ -40,6 +40,10 @@ struct ckpt {
     /* one checkpoint's work, reused */
     triple *events;
     size_t event_count, event_cap;
+    triple *sorted; /* the events by account, then seq (a counting sort into here) */
+    size_t sorted_cap;
+    uint32_t *counts; /* per account index, for the sort */
+    size_t counts_cap;
     uint64_t *fps;
     uint64_t *lsns;
     size_t idem_count, idem_cap;
@@ -70,7 +74,7 @@ static void add_idem(ckpt *c, const ws_record *r, uint64_t lsn) {
     size_t cap = c->idem_cap; /* both arrays grow alike */
     c->fps = grow(c->fps, &cap, c->idem_count + 1, sizeof(uint64_t));
     c->lsns = grow(c->lsns, &c->idem_cap, c->idem_count + 1, sizeof(uint64_t));
-    c->fps[c->idem_count] = ws_idem_fp(store_fp_key(c->cfg.st), r->txn, r->txn_len);
+    c->fps[c->idem_count] = ws_idem_record_fp(store_fp_key(c->cfg.st), r);
     c->lsns[c->idem_count++] = lsn;
 }
 
@@ -106,8 +110,8 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
         add_idem(c, r, lsn);
         m->transfers++;
     } else {
-        add_idem(c, r, lsn);
-        m->refusals++;
+        add_idem(c, r, lsn); /* a TransferRefused or a RequestKey */
+        m->refusals += r->kind == WS_REC_TRANSFER_REFUSED;
     }
     m->next_lsn = lsn + 1;
     m->next_seq = seq + ws_record_event_count(r->kind);
@@ -116,13 +120,29 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
 
 /* ---- 3. stage ------------------------------------------------------------------------------- */
 
-static int by_account_seq(const void *pa, const void *pb) {
-    const triple *a = pa;
-    const triple *b = pb;
-    if (a->account != b->account) {
-        return a->account < b->account ? -1 : 1;
+/* Sorts the events by account: a counting sort over the account indexes, stable, so each
+ * account's events stay in seq order (they were collected in log order). Linear: a qsort of
+ * the 524,288 events of a full checkpoint took about 60 ms. */
+static void sort_by_account(ckpt *c) {
+    size_t accounts = (size_t)c->meta.account_count + 1;
+    c->counts = grow(c->counts, &c->counts_cap, accounts, sizeof(uint32_t));
+    c->sorted = grow(c->sorted, &c->sorted_cap, c->event_count, sizeof(triple));
+    memset(c->counts, 0, accounts * sizeof(uint32_t));
+    for (size_t i = 0; i < c->event_count; i++) {
+        c->counts[c->events[i].account + 1]++;
     }
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
+    for (size_t a = 1; a < accounts; a++) {
+        c->counts[a] += c->counts[a - 1]; /* counts[a]: where account a's events begin */
+    }
+    for (size_t i = 0; i < c->event_count; i++) {
+        c->sorted[c->counts[c->events[i].account]++] = c->events[i];
+    }
+    triple *t = c->events;
+    c->events = c->sorted;
+    c->sorted = t;
+    size_t cap = c->event_cap;
+    c->event_cap = c->sorted_cap;
+    c->sorted_cap = cap;
 }
 
 static void stage_directory(ckpt *c, uint64_t from_count) {
@@ -173,7 +193,7 @@ static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
     if (c->event_count == 0) {
         return WS_OK; /* refusals only: no account changed */
     }
-    qsort(c->events, c->event_count, sizeof(triple), by_account_seq);
+    sort_by_account(c);
     uint64_t seqs[STORE_INDEX_SEQS_MAX];
     size_t chunk_at = 0;
     ws_status s = WS_OK;
@@ -347,6 +367,8 @@ void ckpt_free(ckpt *c) {
     pthread_cond_destroy(&c->cv);
     store_ckpt_free(c->out);
     free(c->events);
+    free(c->sorted);
+    free(c->counts);
     free(c->fps);
     free(c->lsns);
     free(c);

@@ -1,5 +1,6 @@
-/* A ring buffer of command pointers under one mutex. The consumer is signalled only on the
- * empty -> non-empty transition, the one moment it can be asleep. */
+/* A ring buffer of group pointers under one mutex. The consumer is signalled only on the
+ * empty -> non-empty transition, the one moment it can be asleep. The ring has a slot for
+ * every command the queue may hold, so it never fills before the command bound does. */
 #include "engine/mq.h"
 
 #include <pthread.h>
@@ -9,10 +10,11 @@
 struct mq {
     pthread_mutex_t lock;
     pthread_cond_t not_empty;
-    ws_command **ring;
-    size_t capacity;
-    size_t head; /* next to pop */
-    size_t count;
+    ws_group **ring;
+    size_t capacity; /* commands, and ring slots */
+    size_t head;     /* next to pop */
+    size_t count;    /* groups */
+    size_t commands; /* their commands */
     bool closed;
 };
 
@@ -44,16 +46,20 @@ void mq_free(mq *q) {
     free(q);
 }
 
-ws_status mq_push(mq *q, ws_command *cmd) {
-    WS_ASSERT(cmd != NULL);
+ws_status mq_push(mq *q, ws_group *g) {
+    WS_ASSERT(g != NULL && g->n >= 1);
     pthread_mutex_lock(&q->lock);
     ws_status s = WS_OK;
     if (q->closed) {
         s = WS_UNAVAILABLE;
-    } else if (q->count == q->capacity) {
+    } else if (q->count == q->capacity || (q->commands > 0 && (q->commands >= q->capacity ||
+                                                               g->n > q->capacity - q->commands))) {
+        /* A group larger than the whole capacity is still taken into an empty queue, or a
+         * batch could never pass a small --queue-max; nothing is taken beside it. */
         s = WS_OVERLOADED;
     } else {
-        q->ring[(q->head + q->count) % q->capacity] = cmd;
+        q->ring[(q->head + q->count) % q->capacity] = g;
+        q->commands += g->n;
         if (q->count++ == 0) {
             pthread_cond_signal(&q->not_empty);
         }
@@ -62,18 +68,22 @@ ws_status mq_push(mq *q, ws_command *cmd) {
     return s;
 }
 
-size_t mq_pop_batch(mq *q, ws_command **out, size_t max) {
-    WS_ASSERT(max >= 1);
+size_t mq_pop_batch(mq *q, ws_group **out, size_t max_groups, size_t max_commands) {
+    WS_ASSERT(max_groups >= 1);
     pthread_mutex_lock(&q->lock);
     while (q->count == 0 && !q->closed) {
         pthread_cond_wait(&q->not_empty, &q->lock);
     }
-    size_t n = q->count < max ? q->count : max;
-    for (size_t i = 0; i < n; i++) {
-        out[i] = q->ring[q->head];
+    size_t n = 0;
+    size_t commands = 0;
+    while (n < q->count && n < max_groups &&
+           (n == 0 || commands + q->ring[q->head]->n <= max_commands)) {
+        out[n] = q->ring[q->head];
+        commands += out[n++]->n;
         q->head = (q->head + 1) % q->capacity;
     }
     q->count -= n;
+    q->commands -= commands;
     pthread_mutex_unlock(&q->lock);
     return n;
 }
@@ -87,7 +97,7 @@ void mq_close(mq *q) {
 
 size_t mq_depth(mq *q) {
     pthread_mutex_lock(&q->lock);
-    size_t n = q->count;
+    size_t n = q->commands;
     pthread_mutex_unlock(&q->lock);
     return n;
 }

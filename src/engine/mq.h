@@ -1,7 +1,9 @@
-/* The bounded multi-producer, single-consumer command queue: the only crossing point
- * between the I/O threads and the writer. A mutex and one condition variable; producers
- * never block (a full queue is refused at once, which the http layer turns into 503), the
- * consumer sleeps while the queue is empty, so an idle service uses no CPU. FIFO. */
+/* The bounded multi-producer, single-consumer queue of command groups (core/command.h): the
+ * only crossing point between the I/O threads and the writer. A mutex and one condition
+ * variable; producers never block (a full queue is refused at once, which the http layer
+ * turns into 503), the consumer sleeps while the queue is empty, so an idle service uses no
+ * CPU. FIFO. The bound counts commands, not groups: a batch of 8,190 transfers weighs as
+ * much as 8,190 single ones. */
 #ifndef WS_ENGINE_MQ_H
 #define WS_ENGINE_MQ_H
 
@@ -11,21 +13,26 @@
 
 typedef struct mq mq;
 
-/* capacity >= 1. NULL on out of memory. */
+/* capacity: the most commands queued at once, >= 1. NULL on out of memory. */
 WS_MUST_USE mq *mq_new(size_t capacity);
 /* Frees the queue; it must be empty or closed with no thread inside. */
 void mq_free(mq *q);
 
-/* Any thread. WS_OK: queued. WS_OVERLOADED: full. WS_UNAVAILABLE: closed. */
-WS_MUST_USE ws_status mq_push(mq *q, ws_command *cmd);
+/* Any thread. WS_OK: queued. WS_OVERLOADED: its commands do not fit beside those queued (a
+ * group larger than the capacity is taken only into an empty queue). WS_UNAVAILABLE:
+ * closed. */
+WS_MUST_USE ws_status mq_push(mq *q, ws_group *g);
 
-/* The consumer. Blocks until at least one command is queued, then moves up to max of them,
- * oldest first, into out. Returns 0 only when the queue is closed and empty. */
-size_t mq_pop_batch(mq *q, ws_command **out, size_t max);
+/* The consumer. Blocks until a group is queued, then moves groups, oldest first, into out
+ * (room for max_groups) while their commands add up to at most max_commands; the first group
+ * is taken whatever its size, and a group is never split. Returns the number of groups, 0
+ * only when the queue is closed and empty. */
+size_t mq_pop_batch(mq *q, ws_group **out, size_t max_groups, size_t max_commands);
 
 /* Any thread. Refuses further pushes; the consumer drains what is queued, then gets 0. */
 void mq_close(mq *q);
 
+/* Commands queued. */
 size_t mq_depth(mq *q);
 
 #endif

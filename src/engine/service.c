@@ -34,7 +34,7 @@ struct service {
     ws_accounts *accounts;
     service_reader readers[EPOCH_READERS_MAX];
     size_t batch_max;
-    ws_command **batch; /* the commands of the current batch */
+    ws_group **batch; /* the groups of the current batch */
     pthread_t writer;
     atomic_bool read_only;
     /* Written by the writer only; read after it is joined. */
@@ -49,9 +49,9 @@ static uint64_t now_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void answer(ws_command **cmds, size_t n) {
+static void answer(ws_group **groups, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        cmds[i]->done(cmds[i]);
+        groups[i]->done(groups[i]);
     }
 }
 
@@ -62,10 +62,12 @@ static void *writer_main(void *arg) {
     while (state != STATE_DONE) {
         switch (state) {
         case STATE_LISTEN:
-            n = mq_pop_batch(svc->queue, svc->batch, svc->batch_max);
+            n = mq_pop_batch(svc->queue, svc->batch, svc->batch_max, svc->batch_max);
             state = n == 0 ? STATE_DONE : STATE_VALIDATE;
             svc->batches += n > 0;
-            svc->commands += n;
+            for (size_t i = 0; i < n; i++) {
+                svc->commands += svc->batch[i]->n;
+            }
             break;
         case STATE_VALIDATE:
             if (sm_validate(svc->machine, svc->batch, n, now_us())) {
@@ -82,9 +84,8 @@ static void *writer_main(void *arg) {
             }
             answer(svc->batch, n);
             epoch_reclaim(svc->epoch);
-            ckpt_poke(svc->checkpointer,
-                      atomic_load_explicit(&sm_committed(svc->machine)->next_lsn,
-                                           memory_order_relaxed));
+            ckpt_poke(svc->checkpointer, atomic_load_explicit(&sm_committed(svc->machine)->next_lsn,
+                                                              memory_order_relaxed));
             state = STATE_LISTEN;
             break;
         case STATE_DONE:
@@ -156,11 +157,12 @@ ws_status service_start(store *st, const service_config *cfg, service **out) {
     return WS_OK;
 }
 
-ws_status service_submit(service *svc, ws_command *cmd) {
+ws_status service_submit(service *svc, ws_group *g) {
+    WS_ASSERT(g->n >= 1 && g->n <= WS_GROUP_MAX);
     if (atomic_load_explicit(&svc->read_only, memory_order_relaxed)) {
         return WS_UNAVAILABLE;
     }
-    return mq_push(svc->queue, cmd);
+    return mq_push(svc->queue, g);
 }
 
 bool service_read_only(service *svc) { return atomic_load(&svc->read_only); }

@@ -3,8 +3,8 @@
  *
  * Threads: service_start, service_stop and service_free on the main thread; service_submit,
  * service_read_only and service_reader_new from any thread; a service_reader by the thread
- * that made it. Every submitted command gets exactly one done() call, on the writer thread,
- * after its outcome is durable (or final, for a refusal). */
+ * that made it. Every submitted group gets exactly one done() call, on the writer thread,
+ * after its commands' outcomes are durable (or final, for refusals). */
 #ifndef WS_ENGINE_SERVICE_H
 #define WS_ENGINE_SERVICE_H
 
@@ -32,9 +32,11 @@ typedef struct {
  * writer and the checkpointer. The store must outlive the service. */
 WS_MUST_USE ws_status service_start(store *st, const service_config *cfg, service **out);
 
-/* Queues cmd. WS_OK: done(cmd) will be called later. WS_OVERLOADED: the queue is full.
- * WS_UNAVAILABLE: the service is stopping or read-only. On refusal done() is not called. */
-WS_MUST_USE ws_status service_submit(service *svc, ws_command *cmd);
+/* Queues g (1..WS_GROUP_MAX commands, decided together in one commit). WS_OK: g->done(g)
+ * will be called later. WS_OVERLOADED: the queue cannot take its commands now (queue_max
+ * counts commands; a group larger than queue_max waits for an empty queue). WS_UNAVAILABLE: the
+ * service is stopping or read-only. On refusal done() is not called. */
+WS_MUST_USE ws_status service_submit(service *svc, ws_group *g);
 
 /* True once a commit failed; writes are refused from then on. */
 bool service_read_only(service *svc);

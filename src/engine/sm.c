@@ -16,6 +16,7 @@ struct sm {
     store_batch *batch;
     atomic_bool read_only; /* the writer's, or a failed checkpoint's (another thread) */
     size_t batch_max;
+    size_t commands_max; /* in one sm_validate: batch_max, or one group of WS_GROUP_MAX */
     store_ckpt_meta loaded;
     sm_position committed;
     /* The current batch: its records by lsn - first_lsn (a retry within the batch finds
@@ -106,8 +107,7 @@ static WS_MUST_USE ws_status load(sm *m) {
     replay_ctx rc = {l, "", c->next_lsn};
     s = store_scan_log(m->st, c->next_lsn, replay_record, &rc);
     if (s == WS_CORRUPT) {
-        return inconsistent(rc.why[0] ? rc.why : "a block fails its checks or is missing",
-                            rc.lsn);
+        return inconsistent(rc.why[0] ? rc.why : "a block fails its checks or is missing", rc.lsn);
     }
     uint64_t end_lsn;
     uint64_t end_seq;
@@ -131,8 +131,9 @@ ws_status sm_open(store *st, size_t batch_max, sm **out) {
     }
     m->st = st;
     m->batch_max = batch_max;
-    m->records = calloc(batch_max, sizeof(*m->records));
-    m->touched = calloc(2 * batch_max, sizeof(*m->touched));
+    m->commands_max = batch_max > WS_GROUP_MAX ? batch_max : WS_GROUP_MAX;
+    m->records = calloc(m->commands_max, sizeof(*m->records));
+    m->touched = calloc(2 * m->commands_max, sizeof(*m->touched));
     m->batch = store_batch_new();
     ws_status s = m->records && m->touched && m->batch ? WS_OK : WS_INTERNAL;
     if (s == WS_OK) {
@@ -164,10 +165,11 @@ void sm_free(sm *m) {
 
 /* ---- VALIDATE ---------------------------------------------------------------------------- */
 
-/* The record already holding c's transactionID: in this batch, or in the log (read back).
- * NULL if none; *err set if the log could not be read. */
-static const ws_record *find_prior(sm *m, const ws_command *c, ws_record *buf, ws_status *err) {
-    uint64_t fp = ws_idem_fp(m->ledger.fp_key, c->transfer_id, c->transfer_id_len);
+/* The record under fingerprint fp whose ID (a transactionID, or an Idempotency-Key when
+ * key) is id: in this batch, or in the log (read back). NULL if none; *err set if the log
+ * could not be read. */
+static const ws_record *find_record(sm *m, uint64_t fp, bool key, const char *id, size_t len,
+                                    ws_record *buf, ws_status *err) {
     size_t pos = 0;
     *err = WS_OK;
     for (uint64_t lsn = ws_idem_next(m->ledger.idem, fp, &pos); lsn != 0;
@@ -179,62 +181,22 @@ static const ws_record *find_prior(sm *m, const ws_command *c, ws_record *buf, w
             *err = *err == WS_NOT_FOUND ? WS_CORRUPT : *err;
             return NULL;
         }
-        if (r->txn_len == c->transfer_id_len &&
-            memcmp(r->txn, c->transfer_id, c->transfer_id_len) == 0) {
+        if ((r->kind == WS_REC_REQUEST_KEY) == key && r->txn_len == len &&
+            memcmp(r->txn, id, len) == 0) {
             return r;
         }
     }
     return NULL;
 }
 
-/* Applies a decided record to the state and the batch; false (nothing changed) if the
- * state machine ran out of memory. */
-static bool append(sm *m, const ws_record *r) {
-    ws_effect eff;
-    const char *why;
-    ws_status s = ws_ledger_apply(&m->ledger, r, m->ledger.next_lsn, m->ledger.next_seq, &eff,
-                                  &why);
-    if (s == WS_INTERNAL) {
-        return false;
-    }
-    WS_ASSERT(s == WS_OK); /* decide just produced it from this very state */
-    store_batch_add(m->batch, r);
-    m->records[m->record_count++] = *r;
-    for (unsigned i = 0; i < eff.count; i++) {
-        m->touched[m->touched_count++] = eff.touched[i];
-    }
-    return true;
+/* The record already holding c's transactionID. */
+static const ws_record *find_prior(sm *m, const ws_command *c, ws_record *buf, ws_status *err) {
+    uint64_t fp = ws_idem_fp(m->ledger.fp_key, c->transfer_id, c->transfer_id_len);
+    return find_record(m, fp, false, c->transfer_id, c->transfer_id_len, buf, err);
 }
 
-static void decide(sm *m, ws_command *c) {
-    ws_decision d;
-    if (c->kind == WS_CMD_CREATE_ACCOUNT) {
-        ws_ledger_decide_create(&m->ledger, c->account, c->account_len, c->amount, &d);
-    } else {
-        WS_ASSERT(c->kind == WS_CMD_TRANSFER);
-        ws_transfer_req q = {c->account,     c->account_len,        c->to,
-                             c->to_len,      c->amount,             c->transfer_id,
-                             c->transfer_id_len, c->transfer_id_given};
-        ws_record buf;
-        ws_status err = WS_OK;
-        const ws_record *prior = c->transfer_id_given ? find_prior(m, c, &buf, &err) : NULL;
-        if (err != WS_OK) {
-            c->status = err;
-            return;
-        }
-        ws_ledger_decide_transfer(&m->ledger, &q, prior, &d);
-    }
-    if (d.append && !append(m, &d.rec)) {
-        d.status = WS_INTERNAL;
-    }
-    c->status = d.status;
-    c->replayed = d.replayed;
-    c->missing_side = d.missing_side;
-    c->from_balance = d.from_balance;
-    c->to_balance = d.to_balance;
-}
-
-/* Commands decided ahead of which the idempotency slot is prefetched. */
+/* Commands decided ahead of which the idempotency slot is prefetched: every insert into a
+ * large table is a cache miss. */
 #define PREFETCH_AHEAD 8
 
 static void prefetch(sm *m, const ws_command *c) {
@@ -244,31 +206,279 @@ static void prefetch(sm *m, const ws_command *c) {
     }
 }
 
-bool sm_validate(sm *m, ws_command **cmds, size_t n, uint64_t now_us) {
-    WS_ASSERT(n >= 1 && n <= m->batch_max);
+/* Applies a decided record to the state (kept in the batch's records, where a retry later in
+ * the batch finds it); false (nothing changed) if the state machine ran out of memory. */
+static bool apply_record(sm *m, const ws_record *r) {
+    ws_effect eff;
+    const char *why;
+    ws_status s =
+        ws_ledger_apply(&m->ledger, r, m->ledger.next_lsn, m->ledger.next_seq, &eff, &why);
+    if (s == WS_INTERNAL) {
+        return false;
+    }
+    WS_ASSERT(s == WS_OK); /* decide just produced it from this very state */
+    m->records[m->record_count++] = *r;
+    for (unsigned i = 0; i < eff.count; i++) {
+        m->touched[m->touched_count++] = eff.touched[i];
+    }
+    return true;
+}
+
+static void set_result(ws_command *c, const ws_decision *d) {
+    c->status = d->status;
+    c->replayed = d->replayed;
+    c->missing_side = d->missing_side;
+    c->from_balance = d->from_balance;
+    c->to_balance = d->to_balance;
+}
+
+static ws_transfer_req request_of(const ws_command *c) {
+    return (ws_transfer_req){c->account,         c->account_len,      c->to,
+                             c->to_len,          c->amount,           c->transfer_id,
+                             c->transfer_id_len, c->transfer_id_given};
+}
+
+/* Decides the transfer c, with the earlier record holding its transactionID if there is one.
+ * False (c->status saying why) if the log could not be read. */
+static bool decide_transfer(sm *m, ws_command *c, ws_decision *d) {
+    ws_transfer_req q = request_of(c);
+    ws_record buf;
+    ws_status err = WS_OK;
+    const ws_record *prior = c->transfer_id_given ? find_prior(m, c, &buf, &err) : NULL;
+    if (err != WS_OK) {
+        c->status = err;
+        return false;
+    }
+    ws_ledger_decide_transfer(&m->ledger, &q, prior, d);
+    return true;
+}
+
+/* One command on its own: decide, apply, stage. */
+static void decide(sm *m, ws_command *c) {
+    ws_decision d;
+    if (c->kind == WS_CMD_CREATE_ACCOUNT) {
+        ws_ledger_decide_create(&m->ledger, c->account, c->account_len, c->amount, &d);
+    } else if (!decide_transfer(m, c, &d)) {
+        return;
+    }
+    if (d.append && !apply_record(m, &d.rec)) {
+        d = (ws_decision){.status = WS_INTERNAL};
+    } else if (d.append) {
+        store_batch_add(m->batch, &d.rec);
+    }
+    set_result(c, &d);
+}
+
+/* The digest of what a keyed request asked: its operation and the fields its client sent
+ * (not the IDs the service generated for it), under a key derived from the data
+ * directory's, so that a retry with the same Idempotency-Key is the same request exactly
+ * when these agree ({"amount":5} and {"amount":"5"} do). */
+static uint64_t request_digest(const sm *m, const ws_command *c) {
+    unsigned char buf[2 + 3 * (1 + WS_ID_LEN_MAX) + 8];
+    size_t n = 0;
+    bool create = c->kind == WS_CMD_CREATE_ACCOUNT;
+    const char *id = create ? c->account : c->transfer_id;
+    uint8_t id_len = (create ? c->account_given : c->transfer_id_given)
+                         ? (create ? c->account_len : c->transfer_id_len)
+                         : 0;
+    buf[n++] = (unsigned char)c->kind;
+    buf[n++] = id_len;
+    memcpy(buf + n, id, id_len);
+    n += id_len;
+    if (!create) {
+        buf[n++] = c->account_len;
+        memcpy(buf + n, c->account, c->account_len);
+        n += c->account_len;
+        buf[n++] = c->to_len;
+        memcpy(buf + n, c->to, c->to_len);
+        n += c->to_len;
+    }
+    ws_put_u64le(buf + n, c->amount);
+    n += 8;
+    ws_hash_key k = {m->ledger.fp_key.k0 ^ 0x7265712d64696765ull,
+                     m->ledger.fp_key.k1 ^ 0x6469676573742d31ull};
+    return ws_siphash(k, buf, n);
+}
+
+/* A single write sent with an Idempotency-Key: the answer recorded under the key if there is
+ * one (idempotency_key_conflict if it was for another request), else decided as usual and
+ * its outcome recorded as a RequestKey record in the same commit. */
+static void decide_keyed(sm *m, ws_command *c) {
+    ws_record buf;
+    ws_status err;
+    uint64_t fp = ws_idem_key_fp(m->ledger.fp_key, c->idem_key, c->idem_key_len);
+    const ws_record *k = find_record(m, fp, true, c->idem_key, c->idem_key_len, &buf, &err);
+    if (err != WS_OK) {
+        c->status = err;
+        return;
+    }
+    bool create = c->kind == WS_CMD_CREATE_ACCOUNT;
+    ws_record_op op = create ? WS_OP_CREATE_ACCOUNT : WS_OP_TRANSFER;
+    uint64_t digest = request_digest(m, c);
+    if (k) {
+        if (k->op != op || k->digest != digest) {
+            c->status = WS_IDEMPOTENCY_KEY_CONFLICT;
+            return;
+        }
+        ws_decision d = {.status = k->status,
+                         .replayed = true,
+                         .missing_side = k->missing_side,
+                         .from_balance = k->from_balance,
+                         .to_balance = k->to_balance};
+        set_result(c, &d);
+        memcpy(create ? c->account : c->transfer_id, k->account, k->account_len);
+        *(create ? &c->account_len : &c->transfer_id_len) = k->account_len;
+        return;
+    }
+    decide(m, c);
+    if (ws_outcome_code(c->status) == 0) {
+        return; /* a storage error is not an answer to remember */
+    }
+    ws_record r = {.kind = WS_REC_REQUEST_KEY,
+                   .status = c->status,
+                   .op = op,
+                   .digest = digest,
+                   .missing_side = c->missing_side,
+                   .account_len = create ? c->account_len : c->transfer_id_len,
+                   .txn_len = c->idem_key_len,
+                   .from_balance = c->from_balance,
+                   .to_balance = c->to_balance};
+    memcpy(r.account, create ? c->account : c->transfer_id, r.account_len);
+    memcpy(r.txn, c->idem_key, c->idem_key_len);
+    if (apply_record(m, &r)) {
+        store_batch_add(m->batch, &r);
+    }
+}
+
+/* Remembers a chain member refused with status as a TransferRefused record (applied and
+ * staged), so that a retry gets the same answer. */
+static void refuse_member(sm *m, ws_command *c, ws_status status, uint8_t missing_side) {
+    ws_transfer_req q = request_of(c);
+    ws_record r;
+    ws_ledger_refusal(&q, status, missing_side, &r);
+    ws_decision d = {.status = status, .missing_side = missing_side};
+    if (!apply_record(m, &r)) {
+        d = (ws_decision){.status = WS_INTERNAL};
+    } else {
+        store_batch_add(m->batch, &r);
+    }
+    set_result(c, &d);
+}
+
+/* Whether a chain member's answer stands as decided when the chain fails: a replay of an
+ * earlier outcome, a conflict (its transferID names another record) or a storage error. */
+static bool answered_alone(const ws_command *c) {
+    return c->replayed || c->status == WS_TRANSFER_ID_CONFLICT || c->status == WS_UNAVAILABLE ||
+           c->status == WS_CORRUPT || c->status == WS_INTERNAL;
+}
+
+/* A linked chain, cmds[0..k): all of it is applied, or none of it. Each member is decided
+ * against the state its predecessors leave and applied tentatively (to the state, not yet to
+ * the batch's blocks). If one fails, the tentative ones are taken back newest first; the
+ * first failure answers with its own code and every other member with linked_event_failed,
+ * each remembered as a TransferRefused record. A member whose transferID is already in the
+ * log replays its original outcome (it was decided when first sent, and is not undone): a
+ * replayed success leaves the chain whole, a replayed refusal fails it, since that member
+ * can never apply. One that reuses a transferID with other parameters fails the chain
+ * (transfer_id_conflict, not recorded: the ID names another record). An open chain (its
+ * group ends inside it) fails whole, every new member answering linked_event_chain_open. */
+static void decide_chain(sm *m, ws_command *cmds, size_t k, bool open) {
+    size_t records_at = m->record_count;
+    size_t touched_at = m->touched_count;
+    long failed = -1;
+    for (size_t i = 0; i < k; i++) {
+        ws_command *c = &cmds[i];
+        ws_decision d;
+        if (!decide_transfer(m, c, &d)) {
+            d = (ws_decision){.status = c->status};
+        } else if (open && !d.replayed && d.status != WS_TRANSFER_ID_CONFLICT) {
+            d = (ws_decision){.status = WS_LINKED_EVENT_CHAIN_OPEN};
+        } else if (d.status == WS_OK && !d.replayed && !apply_record(m, &d.rec)) {
+            d = (ws_decision){.status = WS_INTERNAL};
+        }
+        set_result(c, &d);
+        if (failed < 0 && c->status != WS_OK) {
+            failed = (long)i;
+        }
+    }
+    if (failed < 0) {
+        for (size_t r = records_at; r < m->record_count; r++) {
+            store_batch_add(m->batch, &m->records[r]); /* the chain holds: stage it whole */
+        }
+        return;
+    }
+    while (m->record_count > records_at) {
+        m->record_count--;
+        ws_ledger_undo(&m->ledger, &m->records[m->record_count], m->ledger.next_lsn - 1);
+    }
+    m->touched_count = touched_at;
+    for (size_t i = 0; i < k; i++) {
+        ws_command *c = &cmds[i];
+        if (answered_alone(c)) {
+            continue;
+        }
+        bool own = open || (long)i == failed;
+        refuse_member(m, c, own ? c->status : WS_LINKED_EVENT_FAILED, own ? c->missing_side : 0);
+    }
+}
+
+/* One group: its commands in order; a run of linked transfers, with the one after the last
+ * linked, is one chain. */
+static void decide_group(sm *m, ws_group *g) {
+    for (size_t i = 0; i < g->n && i < PREFETCH_AHEAD; i++) {
+        prefetch(m, &g->cmds[i]);
+    }
+    for (size_t i = 0; i < g->n;) {
+        if (!g->cmds[i].linked) {
+            if (i + PREFETCH_AHEAD < g->n) {
+                prefetch(m, &g->cmds[i + PREFETCH_AHEAD]);
+            }
+            ws_command *c = &g->cmds[i++];
+            if (c->idem_key_len > 0) {
+                decide_keyed(m, c);
+            } else {
+                decide(m, c);
+            }
+            continue;
+        }
+        size_t j = i;
+        while (j < g->n && g->cmds[j].linked) {
+            WS_ASSERT(g->cmds[j].kind == WS_CMD_TRANSFER);
+            j++;
+        }
+        bool open = j == g->n;
+        size_t end = open ? g->n : j + 1;
+        decide_chain(m, g->cmds + i, end - i, open);
+        i = end;
+    }
+}
+
+bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us) {
+    size_t commands = 0;
+    for (size_t i = 0; i < n; i++) {
+        commands += groups[i]->n;
+    }
+    WS_ASSERT(n >= 1 && commands <= m->commands_max);
     WS_ASSERT(store_batch_count(m->batch) == 0);
     store_batch_begin(m->batch, m->ledger.next_lsn, m->ledger.next_seq, now_us);
     m->first_lsn = m->ledger.next_lsn;
     m->record_count = 0;
     m->touched_count = 0;
-    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++) {
-        prefetch(m, cmds[i]);
-    }
+    bool read_only = atomic_load_explicit(&m->read_only, memory_order_relaxed);
     for (size_t i = 0; i < n; i++) {
-        ws_command *c = cmds[i];
-        if (i + PREFETCH_AHEAD < n) {
-            prefetch(m, cmds[i + PREFETCH_AHEAD]);
+        ws_group *g = groups[i];
+        for (size_t k = 0; k < g->n; k++) {
+            /* Results are written here only: clear them, so that nothing a caller left in
+             * the command can reach an answer. */
+            ws_command *c = &g->cmds[k];
+            c->status = read_only ? WS_UNAVAILABLE : WS_OK;
+            c->replayed = false;
+            c->missing_side = 0;
+            c->from_balance = 0;
+            c->to_balance = 0;
         }
-        /* Results are written here only: clear them, so that nothing a caller left in the
-         * command can reach an answer. */
-        c->replayed = false;
-        c->missing_side = 0;
-        c->from_balance = 0;
-        c->to_balance = 0;
-        if (atomic_load_explicit(&m->read_only, memory_order_relaxed)) {
-            c->status = WS_UNAVAILABLE;
-        } else {
-            decide(m, c);
+        if (!read_only) {
+            decide_group(m, g);
         }
     }
     return store_batch_count(m->batch) > 0;
@@ -276,7 +486,7 @@ bool sm_validate(sm *m, ws_command **cmds, size_t n, uint64_t now_us) {
 
 /* ---- APPLY and PUBLISH ---------------------------------------------------------------- */
 
-ws_status sm_apply(sm *m, ws_command **cmds, size_t n) {
+ws_status sm_apply(sm *m, ws_group **groups, size_t n) {
     if (store_batch_count(m->batch) == 0) {
         return WS_OK;
     }
@@ -284,12 +494,14 @@ ws_status sm_apply(sm *m, ws_command **cmds, size_t n) {
     if (s != WS_OK) {
         atomic_store(&m->read_only, true);
         fprintf(stderr,
-                "wallet-service: a batch of %zu commands failed to commit; now read-only until "
+                "wallet-service: a batch of %zu requests failed to commit; now read-only until "
                 "restart\n",
                 n);
         for (size_t i = 0; i < n; i++) {
-            cmds[i]->status = WS_UNAVAILABLE;
-            cmds[i]->replayed = false;
+            for (size_t k = 0; k < groups[i]->n; k++) {
+                groups[i]->cmds[k].status = WS_UNAVAILABLE;
+                groups[i]->cmds[k].replayed = false;
+            }
         }
         return s;
     }

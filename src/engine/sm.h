@@ -1,9 +1,11 @@
 /* The writer's state machine: LISTEN -> VALIDATE -> APPLY -> LISTEN.
  *
- * LISTEN (in service.c) waits on the queue and drains up to batch_max commands.
+ * LISTEN (in service.c) waits on the queue and drains groups (one request's commands each,
+ *   never split) up to batch_max commands.
  * VALIDATE (sm_validate) decides every command of the batch in arrival order with the
- *   ledger's state machine (core/ledger.h), against the writer's state, which already holds
- *   the effects of the earlier commands of the same batch, and applies the record of each
+ *   ledger's state machine (core/ledger.h; a linked chain of a group all-or-nothing, see
+ *   decide_chain in sm.c), against the writer's state, which already holds the effects of
+ *   the earlier commands of the same batch, and applies the record of each
  *   outcome that must be remembered (an account, a transfer, a refusal with a client's
  *   transferID) to that state and to the batch's log blocks. Nothing else is written.
  * APPLY (sm_apply) appends the blocks with one synced write: the log is the only thing the
@@ -45,17 +47,19 @@ typedef struct {
 } sm_position;
 
 /* Loads the newest checkpoint and replays the log after it. WS_CORRUPT (with a line on
- * stderr) if the data is inconsistent. batch_max bounds sm_validate's n. */
+ * stderr) if the data is inconsistent. batch_max bounds the commands of one sm_validate
+ * (but one group may hold up to WS_GROUP_MAX whatever batch_max is). */
 WS_MUST_USE ws_status sm_open(store *st, size_t batch_max, sm **out);
 void sm_free(sm *m);
 
-/* VALIDATE: sets the result of every command; returns true if anything is to be written. */
-bool sm_validate(sm *m, ws_command **cmds, size_t n, uint64_t now_us);
+/* VALIDATE: sets the result of every command of the n groups (decided in order; a linked
+ * chain all-or-nothing); returns true if anything is to be written. */
+bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us);
 
 /* APPLY: commits what sm_validate staged, then publishes it. On failure sets every
  * command's status to WS_UNAVAILABLE, turns the machine read-only and returns
  * WS_UNAVAILABLE. */
-WS_MUST_USE ws_status sm_apply(sm *m, ws_command **cmds, size_t n);
+WS_MUST_USE ws_status sm_apply(sm *m, ws_group **groups, size_t n);
 
 /* Refuses every later command with WS_UNAVAILABLE (a failed checkpoint). Any thread. */
 void sm_set_read_only(sm *m);

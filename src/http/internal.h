@@ -7,6 +7,8 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 
+#include "core/parse.h"
+#include "http/json.h"
 #include "http/server.h"
 
 typedef struct io_thread io_thread;
@@ -14,6 +16,11 @@ typedef struct io_thread io_thread;
 struct io_thread {
     http_server *srv;
     service_reader *reader; /* reads committed balances; made on this thread */
+    /* This loop's own h2o configuration: h2o 2.2 keeps one request-body limit a
+     * configuration and applies it before any handler runs, so each loop sets its own from
+     * the path of the request whose head was just parsed (limit.c). */
+    h2o_globalconf_t globalconf;
+    ws_command *scratch; /* where POST /transfers bodies are decoded; freed by http_stop */
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
@@ -59,7 +66,6 @@ struct http_server {
     http_config cfg;
     service *svc;
     store *st;
-    h2o_globalconf_t globalconf;
     io_thread *threads;
     size_t thread_count;
     uint16_t port;
@@ -70,18 +76,99 @@ struct http_server {
 /* The tracked connection of a request, or NULL. Loop thread. */
 http_conn *http_conn_of(h2o_req_t *req);
 
-/* The h2o handler for every path; routes by path and method. Loop thread. */
-int routes_handle(h2o_handler_t *self, h2o_req_t *req);
-/* Adds the filter that rewrites h2o's own plain-text error responses as JSON errors.
- * Main thread, during setup. */
-void routes_register_error_filter(h2o_pathconf_t *path);
-/* The receiver callback for completed commands. Loop thread. */
-void routes_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
-
 /* The handler h2o calls, carrying the server. */
 typedef struct {
     h2o_handler_t super;
     http_server *srv;
 } ws_handler;
+
+#define API "/api/1.0/wallet/"
+
+/* ---- router.c: the h2o handler for every path (limits, auth, route, method). ---- */
+int http_handle(h2o_handler_t *self, h2o_req_t *req);
+
+/* ---- limit.c: the request-body limit of each path. ---- */
+/* The body limit of a request for path (the batch route's own, or the small one). */
+size_t http_body_limit(const http_config *cfg, const char *path, size_t len);
+/* The calling I/O thread's configuration, whose body limit is set per request. */
+void http_limit_thread(h2o_globalconf_t *gc, const http_config *cfg);
+/* The body limit of a path on this loop thread. */
+size_t http_loop_body_limit(const char *path, size_t len);
+
+/* ---- errors.c: responses and error rendering (the status table's codes and phrases). ---- */
+#define HTTP_MESSAGE_MAX 400
+json_buf http_pool_buf(h2o_req_t *req, size_t cap);
+/* Sends body with status (its reason phrase from the status table), as application/json. */
+void http_send_body(h2o_req_t *req, int status, json_buf *body);
+/* Answers the error body of s and a printf-style message; 0 for the handler to return. */
+int http_send_error(h2o_req_t *req, ws_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same with the index of the batch item at fault (-1: none). */
+int http_send_error_at(h2o_req_t *req, ws_status s, long index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds the filter that rewrites h2o's own plain-text error responses as JSON errors.
+ * Setup, on the loop's thread. */
+void http_register_error_filter(h2o_pathconf_t *path);
+
+/* ---- framing.c: the connection, size and framing limits, before routing. ---- */
+/* Answers and returns false when the request passes a limit or its framing is in doubt. */
+bool http_within_limits(http_server *srv, h2o_req_t *req, const http_conn *c);
+
+/* ---- params.c: the query parameters of the GET endpoints. ---- */
+extern const char HTTP_ID_RULE[];
+bool http_only_known(h2o_req_t *req, const ws_query *q, const char *const *known, size_t n);
+bool http_get_id(h2o_req_t *req, const ws_query *q, const char *name, bool required, char *out,
+                 uint8_t *out_len);
+bool http_get_number(h2o_req_t *req, const ws_query *q, const char *name, bool required,
+                     uint64_t min, uint64_t max, uint64_t def, uint64_t *out);
+/* A printable, bounded length of a client-supplied name for messages. */
+int http_shown_len(size_t len);
+
+/* ---- ids.c ---- */
+/* A random (version 4) UUID in out (36 characters). Loop thread. */
+void http_generate_id(char *out, uint8_t *len);
+
+/* ---- job.c: a write's life from its request to its answer. ---- */
+typedef struct http_job http_job;
+/* Answers a finished job on its loop thread (the request is still there). */
+typedef void (*http_answer_fn)(h2o_req_t *req, const http_job *j);
+struct http_job {
+    ws_group group; /* what the writer decides */
+    ws_command one; /* the command of a single write (group.cmds points here) */
+    h2o_multithread_message_t msg;
+    io_thread *owner;
+    h2o_req_t *req;
+    atomic_int refs;
+    atomic_bool orphaned;
+    http_answer_fn answer;
+};
+/* A job for n commands (1: the embedded one), zeroed; NULL on out of memory (answered). */
+http_job *http_job_new(h2o_req_t *req, size_t n, http_answer_fn answer);
+/* Submits the job's group; answers the request itself when the service refuses it. */
+int http_job_submit(http_server *srv, h2o_req_t *req, http_job *j);
+/* One write as a job of one command, a copy of c: its accountID (a creation) or transferID
+ * (a transfer) generated when the client gave none; answered by answer. */
+int http_submit_one(http_server *srv, h2o_req_t *req, const ws_command *c, http_answer_fn answer);
+/* The receiver of finished jobs. Loop thread. */
+void http_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* The committed-view reader of the request's own loop thread. */
+service_reader *http_reader(h2o_req_t *req);
+
+/* ---- the resources: accounts.c, transfers.c, events.c ---- */
+typedef int (*http_route_fn)(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_create_account(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_get_balance(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_post_account(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_balance_transfer(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_post_transfers(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_events(http_server *srv, h2o_req_t *req, const ws_query *q);
+/* The refusal of a write, worded from the command alone (a replay is byte-identical). */
+void http_answer_refusal(h2o_req_t *req, const ws_command *c);
+/* Checks a POST's Content-Type (application/json); answers 415 and returns false if not. */
+bool http_json_body(h2o_req_t *req);
+/* Reads a single POST's Idempotency-Key header into c (idem_key_len 0 if absent); answers
+ * 400 and returns false if it is malformed or given twice. */
+bool http_idempotency_key(h2o_req_t *req, ws_command *c);
 
 #endif

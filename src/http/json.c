@@ -39,10 +39,18 @@ void json_u64(json_buf *j, uint64_t v) {
 }
 
 void json_error(json_buf *j, ws_status s, const char *message, size_t message_len) {
+    json_error_at(j, s, message, message_len, -1);
+}
+
+void json_error_at(json_buf *j, ws_status s, const char *message, size_t message_len, long index) {
     json_lit(j, "{\"error\":{\"code\":\"");
     json_lit(j, ws_status_code(s));
     json_lit(j, "\",\"message\":");
     json_str(j, message, message_len);
+    if (index >= 0) {
+        json_lit(j, ",\"index\":");
+        json_u64(j, (uint64_t)index);
+    }
     json_lit(j, "}}");
 }
 
@@ -92,20 +100,38 @@ static void json_timestamp(json_buf *j, uint64_t timestamp_us) {
     json_lit(j, "\"}");
 }
 
+/* A RequestKey: the key, the operation, the outcome and what its answer named. */
+static void json_request_key(json_buf *j, const ws_record *r) {
+    json_lit(j, ",\"key\":");
+    json_str(j, r->txn, r->txn_len);
+    json_lit(j, r->op == WS_OP_CREATE_ACCOUNT ? ",\"operation\":\"create_account\",\"accountID\":"
+                                              : ",\"operation\":\"transfer\",\"transactionID\":");
+    json_str(j, r->account, r->account_len);
+    json_lit(j, ",\"code\":\"");
+    json_lit(j, ws_status_code(r->status));
+    json_lit(j, "\"");
+}
+
 void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
                  uint64_t timestamp_us) {
     static const char *const types[] = {[WS_REC_ACCOUNT_CREATED] = "AccountCreated",
                                         [WS_REC_TRANSFER] = "Transfer",
-                                        [WS_REC_TRANSFER_REFUSED] = "TransferRefused"};
+                                        [WS_REC_TRANSFER_REFUSED] = "TransferRefused",
+                                        [WS_REC_REQUEST_KEY] = "RequestKey"};
     json_lit(j, "{\"lsn\":");
     json_u64(j, lsn);
     json_lit(j, ",\"type\":\"");
     json_lit(j, types[r->kind]);
     json_lit(j, "\",\"seq\":");
-    if (r->kind == WS_REC_TRANSFER_REFUSED) {
+    if (ws_record_event_count(r->kind) == 0) {
         json_lit(j, "null");
     } else {
         json_u64(j, seq);
+    }
+    if (r->kind == WS_REC_REQUEST_KEY) {
+        json_request_key(j, r);
+        json_timestamp(j, timestamp_us);
+        return;
     }
     if (r->kind == WS_REC_ACCOUNT_CREATED) {
         json_lit(j, ",\"accountID\":");

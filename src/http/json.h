@@ -28,6 +28,8 @@ void json_u64(json_buf *j, uint64_t v);
 
 /* {"error":{"code":"<code of s>","message":"<message>"}} */
 void json_error(json_buf *j, ws_status s, const char *message, size_t message_len);
+/* The same with ,"index":N inside the error when index >= 0 (the batch item at fault). */
+void json_error_at(json_buf *j, ws_status s, const char *message, size_t message_len, long index);
 /* {"accountID":"id","balance":N} */
 void json_account(json_buf *j, const char *id, size_t len, uint64_t balance);
 /* One event object, as in docs/api.md. */

@@ -347,27 +347,32 @@ static WS_MUST_USE SSL_CTX *tls_context_new(const http_config *cfg) {
     return ctx;
 }
 
-static void setup_config(http_server *srv) {
-    h2o_config_init(&srv->globalconf);
-    srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("wallet-service"));
-    srv->globalconf.max_request_entity_size = srv->cfg.max_body_bytes;
-    srv->globalconf.http1.req_timeout =
+/* One loop's h2o configuration (each loop has its own: its body limit is set per request,
+ * limit.c). */
+static void setup_config(io_thread *t) {
+    http_server *srv = t->srv;
+    h2o_globalconf_t *gc = &t->globalconf;
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("wallet-service"));
+    gc->max_request_entity_size = srv->cfg.max_body_bytes;
+    gc->http1.req_timeout =
         srv->cfg.idle_timeout_ms + srv->cfg.request_timeout_ms + H2O_TIMER_SLACK_MS;
-    srv->globalconf.http2.idle_timeout = srv->cfg.idle_timeout_ms;
+    gc->http2.idle_timeout = srv->cfg.idle_timeout_ms;
     /* The API is HTTP/1.1. HTTP/2 would let one connection hold ~100 events pages at once
      * (a page is built whole before it is sent); with the upgrade off, h2o 2.2 refuses both
      * the h2c upgrade and HTTP/2 with prior knowledge (checked with curl). */
-    srv->globalconf.http1.upgrade_to_http2 = 0;
+    gc->http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host =
-        h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+        h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     ws_handler *h = (ws_handler *)h2o_create_handler(path, sizeof(*h));
-    h->super.on_req = routes_handle;
+    h->super.on_req = http_handle;
     h->srv = srv;
     /* h2o's own refusals (413, 400, 417 before a request reaches the handler) are sent
      * through the host's fallback path: the filter there turns them into JSON errors. */
-    routes_register_error_filter(path);
-    routes_register_error_filter(&host->fallback_path);
+    http_register_error_filter(path);
+    http_register_error_filter(&host->fallback_path);
+    http_limit_thread(gc, &srv->cfg);
 }
 
 /* Everything h2o of one loop is created on that loop's own thread: h2o keeps per-thread
@@ -376,12 +381,13 @@ static void setup_config(http_server *srv) {
 static void init_loop(io_thread *t) {
     http_server *srv = t->srv;
     t->loop = h2o_evloop_create();
-    h2o_context_init(&t->ctx, t->loop, &srv->globalconf);
+    setup_config(t);
+    h2o_context_init(&t->ctx, t->loop, &t->globalconf);
     t->accept_ctx.ctx = &t->ctx;
-    t->accept_ctx.hosts = srv->globalconf.hosts;
+    t->accept_ctx.hosts = t->globalconf.hosts;
     t->accept_ctx.ssl_ctx = srv->ssl_ctx;
     t->queue = h2o_multithread_create_queue(t->loop);
-    h2o_multithread_register_receiver(t->queue, &t->completions, routes_on_completions);
+    h2o_multithread_register_receiver(t->queue, &t->completions, http_on_completions);
     h2o_multithread_register_receiver(t->queue, &t->control, on_control);
     h2o_timeout_init(t->loop, &t->accept_pause, ACCEPT_PAUSE_MS);
     t->accept_resume.cb = resume_accepting;
@@ -402,6 +408,12 @@ static WS_MUST_USE ws_status start_thread(http_server *srv, io_thread *t) {
     sem_wait(&t->ready); /* the receivers exist before anyone may send to them */
     return WS_OK;
 }
+
+/* The server of this process. It lives until the process exits (http_stop leaves the loops,
+ * their h2o objects and any connection still open to the kernel), and this reference says
+ * so: without it, LeakSanitizer reports everything hanging off it at exit. Volatile, so
+ * that the store, never read, is not optimized away. */
+static http_server *volatile process_server;
 
 ws_status http_listen(const http_config *cfg, http_server **out) {
     WS_ASSERT(cfg->io_threads >= 1 && cfg->io_threads <= HTTP_IO_THREADS_MAX);
@@ -440,6 +452,7 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
         }
     }
     freeaddrinfo(ai);
+    process_server = srv;
     *out = srv;
     return WS_OK;
 }
@@ -447,7 +460,6 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
 ws_status http_serve(http_server *srv, service *svc, store *st) {
     srv->svc = svc;
     srv->st = st;
-    setup_config(srv);
     for (size_t i = 0; i < srv->cfg.io_threads; i++) {
         sem_init(&srv->threads[i].ready, 0, 0);
         ws_status s = start_thread(srv, &srv->threads[i]);
@@ -475,6 +487,8 @@ void http_stop(http_server *srv) {
     }
     for (size_t i = 0; i < srv->thread_count; i++) {
         pthread_join(srv->threads[i].tid, NULL);
+        free(srv->threads[i].scratch);
+        srv->threads[i].scratch = NULL;
     }
     /* The loops are stopped but connections may still be open on them; the process is
      * about to exit, so they are left to the kernel rather than torn down one by one. */

@@ -20,6 +20,9 @@
  * the request line and header limits stay well under that. */
 #define HTTP_MAX_BODY_BYTES_DEFAULT 4096
 #define HTTP_MAX_BODY_BYTES_LIMIT (1u << 20)
+/* POST /transfers: 8,190 transfers of three 64-character IDs take about 2.4 MB as JSON. */
+#define HTTP_MAX_BATCH_BODY_BYTES_DEFAULT (4u << 20)
+#define HTTP_MAX_BATCH_BODY_BYTES_LIMIT (64u << 20)
 #define HTTP_REQUEST_TIMEOUT_MS_DEFAULT 10000
 #define HTTP_IDLE_TIMEOUT_MS_DEFAULT 30000
 #define HTTP_TIMEOUT_MS_MIN 100
@@ -40,7 +43,8 @@ typedef struct {
     uint16_t port;    /* 0: an ephemeral port, see http_port */
     size_t io_threads;
     /* Limits (docs/api.md, "Limits and refusals"). */
-    size_t max_body_bytes;         /* 413 past it */
+    size_t max_body_bytes;         /* 413 past it, on every route but POST /transfers */
+    size_t max_batch_body_bytes;   /* 413 past it, on POST /transfers */
     uint64_t request_timeout_ms;   /* from a request's first byte to its last; then 408 */
     uint64_t idle_timeout_ms;      /* a connection with no request under way is closed */
     size_t max_connections;        /* open connections over all I/O threads; then 503 */

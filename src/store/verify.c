@@ -145,18 +145,22 @@ static void check_checkpoint(audit *a) {
 
 /* ---- 1. the log -------------------------------------------------------------------------- */
 
-/* A transactionID must not be in the log twice: the earlier records under its fingerprint
- * are read back and compared. */
+/* A transactionID (or an Idempotency-Key) must not be in the log twice: the earlier records
+ * under its fingerprint are read back and compared. */
 static void check_unique(audit *a, const ws_record *r, uint64_t lsn) {
-    uint64_t fp = ws_idem_fp(a->ledger.fp_key, r->txn, r->txn_len);
+    uint64_t fp = ws_idem_record_fp(a->ledger.fp_key, r);
+    bool key = r->kind == WS_REC_REQUEST_KEY;
     size_t pos = 0;
     for (uint64_t at = ws_idem_next(a->ledger.idem, fp, &pos); at != 0;
          at = ws_idem_next(a->ledger.idem, fp, &pos)) {
         ws_record o;
         if (store_read_record(a->st, at, &o) != WS_OK) {
             problem(a, "an idempotency entry names a record that cannot be read (lsn)", at);
-        } else if (o.txn_len == r->txn_len && memcmp(o.txn, r->txn, r->txn_len) == 0) {
-            problem(a, "a transactionID used by two records (lsn)", lsn);
+        } else if ((o.kind == WS_REC_REQUEST_KEY) == key && o.txn_len == r->txn_len &&
+                   memcmp(o.txn, r->txn, r->txn_len) == 0) {
+            problem(a, key ? "an Idempotency-Key used by two records (lsn)"
+                           : "a transactionID used by two records (lsn)",
+                    lsn);
         }
     }
 }

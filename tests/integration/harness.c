@@ -618,6 +618,31 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx) {
     return n;
 }
 
+/* c's handle set up for one request to url, its answer into r. */
+static CURL *setup_handle(ws_client *c, const char *url, ws_response *r,
+                          size_t (*header_fn)(char *, size_t, size_t, void *),
+                          struct curl_slist *headers) {
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_fn);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    if (c->tls) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->ca_file[0] != '\0') {
+            curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        }
+    }
+    return h;
+}
+
 static long perform(ws_client *c, const char *method, ws_response *r, const char *fmt, va_list ap) {
     ws_response_free(r);
     r->body = calloc(1, 1);
@@ -629,24 +654,7 @@ static long perform(ws_client *c, const char *method, ws_response *r, const char
     }
     char url[4200];
     snprintf(url, sizeof url, "%s%s", c->url, path);
-    CURL *h = c->curl;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
-    if (c->tls) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (c->ca_file[0] != '\0') {
-            curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        }
-    }
+    CURL *h = setup_handle(c, url, r, on_header, c->headers);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -685,6 +693,106 @@ long ws_request(ws_client *c, const char *method, ws_response *r, const char *fm
     curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     return status;
+}
+
+/* The header lines of the calling thread's last ws_send, for ws_last_header: only the final
+ * response's (a new status line, as after a 100 Continue, starts the list again). */
+#define SEND_HEADERS_MAX 8192
+static _Thread_local char send_headers[SEND_HEADERS_MAX];
+static _Thread_local size_t send_headers_len;
+
+static size_t on_header_kept(char *data, size_t size, size_t nmemb, void *ctx) {
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        send_headers_len = 0;
+    }
+    if (send_headers_len + n < SEND_HEADERS_MAX) {
+        memcpy(send_headers + send_headers_len, data, n);
+        send_headers_len += n;
+    }
+    send_headers[send_headers_len] = '\0';
+    return on_header(data, size, nmemb, ctx);
+}
+
+/* c's headers, then Content-Type (or an empty one, which makes libcurl send none), then an
+ * empty Expect (no 100-continue wait before a large body), then extra_header. NULL on out
+ * of memory. */
+static struct curl_slist *send_header_list(const ws_client *c, const char *content_type,
+                                           const char *extra_header) {
+    struct curl_slist *list = NULL;
+    char line[512];
+    bool ok = true;
+    for (const struct curl_slist *h = c->headers; h != NULL && ok; h = h->next) {
+        struct curl_slist *l = curl_slist_append(list, h->data);
+        ok = l != NULL;
+        list = ok ? l : list;
+    }
+    snprintf(line, sizeof line, "Content-Type:%s%s", content_type != NULL ? " " : "",
+             content_type != NULL ? content_type : "");
+    const char *more[] = {line, "Expect:", extra_header};
+    for (size_t i = 0; i < 3 && ok; i++) {
+        if (more[i] != NULL) {
+            struct curl_slist *l = curl_slist_append(list, more[i]);
+            ok = l != NULL;
+            list = ok ? l : list;
+        }
+    }
+    if (!ok) {
+        curl_slist_free_all(list);
+        return NULL;
+    }
+    return list;
+}
+
+long ws_send(ws_client *c, const char *method, ws_response *r, const char *path,
+             const char *content_type, const char *body, size_t len, const char *extra_header) {
+    ws_response_free(r);
+    send_headers_len = 0;
+    send_headers[0] = '\0';
+    r->body = calloc(1, 1);
+    char url[4200];
+    int ulen = snprintf(url, sizeof url, "%s%s", c->url, path);
+    struct curl_slist *headers = send_header_list(c, content_type, extra_header);
+    if (r->body == NULL || ulen < 0 || (size_t)ulen >= sizeof url || headers == NULL) {
+        curl_slist_free_all(headers);
+        r->curl_code = -1;
+        return 0;
+    }
+    CURL *h = setup_handle(c, url, r, on_header_kept, headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(h);
+    r->curl_code = (int)rc;
+    r->status = 0;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    }
+    /* Nothing of this request may stick to the reused handle: the next ws_get must be a
+     * GET with c's own headers. */
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+    curl_slist_free_all(headers);
+    return r->status;
+}
+
+long ws_post(ws_client *c, ws_response *r, const char *path, const char *content_type,
+             const char *body, size_t len, const char *extra_header) {
+    return ws_send(c, "POST", r, path, content_type, body, len, extra_header);
+}
+
+bool ws_last_header(const char *name, char *out, size_t out_size) {
+    out[0] = '\0';
+    for (const char *line = send_headers; *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t n = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (header_value(line, n, name, out, out_size)) {
+            return true;
+        }
+        line += n + (eol != NULL);
+    }
+    return false;
 }
 
 /* ---- JSON ------------------------------------------------------------------------------ */
@@ -1260,17 +1368,17 @@ static bool copy_id(char *dst, uint8_t *dst_len, const char *src) {
 /* Applies the record an AccountCreated (cr NULL) or a Debit and its Credit stand for to the
  * oracle's ledger, at the events' own seq; false with *why set if the state machine refuses
  * it. */
-static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec *cr,
-                        ws_record *r, const char **why) {
+static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec *cr, ws_record *r,
+                        const char **why) {
     memset(r, 0, sizeof(*r));
     r->kind = cr ? WS_REC_TRANSFER : WS_REC_ACCOUNT_CREATED;
     r->status = WS_OK;
     r->amount = ev->amount;
     r->from_balance = ev->balance;
     r->to_balance = cr ? cr->balance : 0;
-    bool ids = copy_id(r->account, &r->account_len, ev->account) &&
-               (!cr || (copy_id(r->to, &r->to_len, cr->account) &&
-                        copy_id(r->txn, &r->txn_len, ev->txn)));
+    bool ids =
+        copy_id(r->account, &r->account_len, ev->account) &&
+        (!cr || (copy_id(r->to, &r->to_len, cr->account) && copy_id(r->txn, &r->txn_len, ev->txn)));
     ws_effect eff;
     if (!ids) {
         *why = "an ID that cannot be an ID";
@@ -1295,10 +1403,9 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
     txn_ref *rejected = index_txns(str_name, e->rejected, e->rejected_count);
     out->balances = calloc(n + 1, sizeof *out->balances);
     out->maybe_in_log = calloc(e->maybe_count + 1, sizeof *out->maybe_in_log);
-    if (created == NULL || ack_debit == NULL || maybe_debits == NULL ||
-        out->balances == NULL || out->maybe_in_log == NULL ||
-        (e->acked_count > 0 && acked == NULL) || (e->maybe_count > 0 && maybe == NULL) ||
-        (e->rejected_count > 0 && rejected == NULL)) {
+    if (created == NULL || ack_debit == NULL || maybe_debits == NULL || out->balances == NULL ||
+        out->maybe_in_log == NULL || (e->acked_count > 0 && acked == NULL) ||
+        (e->maybe_count > 0 && maybe == NULL) || (e->rejected_count > 0 && rejected == NULL)) {
         FAIL("out of memory");
     }
     for (size_t i = 1; acked != NULL && i < e->acked_count; i++) {

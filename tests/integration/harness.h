@@ -150,6 +150,20 @@ long ws_get(ws_client *c, ws_response *r, const char *fmt, ...)
 long ws_request(ws_client *c, const char *method, ws_response *r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* POST url+path (as is, no formatting) with exactly len bytes of body (NUL bytes included),
+ * Content-Type: content_type (NULL: no Content-Type field at all) and one more header line
+ * extra_header ("Idempotency-Key: k1", or NULL), after those of ws_client_add_header.
+ * libcurl's "Expect: 100-continue" is suppressed, so any body goes out with its head.
+ * Returns r->status (0 on a transport error, r->curl_code saying which). */
+long ws_post(ws_client *c, ws_response *r, const char *path, const char *content_type,
+             const char *body, size_t len, const char *extra_header);
+/* The same with another method ("PUT", "DELETE", or "GET" with a body). */
+long ws_send(ws_client *c, const char *method, ws_response *r, const char *path,
+             const char *content_type, const char *body, size_t len, const char *extra_header);
+/* The trimmed value of the response header `name` (any case) of the calling thread's last
+ * ws_post or ws_send into out; false and "" if it had none. */
+bool ws_last_header(const char *name, char *out, size_t out_size);
+
 /* ---- raw TCP: requests libcurl will not send -------------------------------------------- */
 
 /* One HTTP/1.1 response read off a raw socket (Content-Length framing only, which is all

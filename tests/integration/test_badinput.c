@@ -703,3 +703,486 @@ Test(badinput, limit_flags, .fini = teardown, .timeout = 60) {
     }
     stop_and_verify();
 }
+
+/* ---- the JSON API's hostile bodies ------------------------------------------------------ */
+
+/* A JSON row: a request with a body to POST /accounts or /transfers, built and framed by
+ * run_json_case (Content-Length, or chunked in pieces of `chunk` bytes, or only a head that
+ * declares `declared` bytes), checked like a catalogue row (status, code, Content-Type),
+ * plus the error's index and a text the answer must hold. A row refused as a whole must
+ * leave the log as it was, not a record more. */
+typedef struct {
+    const char *what;
+    const char *path;         /* POST path */
+    const char *content_type; /* NULL: no Content-Type field */
+    const char *extra;        /* more header lines ("Name: v\r\n"), or NULL */
+    const char *body;         /* body_len bytes, NUL bytes included */
+    size_t body_len;          /* (or gen writes the body into json_gen and returns its length) */
+    size_t (*gen)(char *buf);
+    size_t chunk;    /* > 0: Transfer-Encoding: chunked, in pieces of this many bytes */
+    size_t declared; /* > 0: only the head is sent, declaring this Content-Length */
+    int status;
+    const char *code; /* the JSON error code, or OK */
+    long index;       /* the error's "index", -1 for none */
+    const char *want; /* a text the answer holds, or NULL */
+} json_case;
+
+#define JT API "transfers"
+#define JA API "accounts"
+#define JCT "application/json"
+#define J(what, path, body, status, code)                                                          \
+    { what, path, JCT, NULL, body, sizeof(body) - 1, NULL, 0, 0, status, code, -1, NULL }
+#define JI(what, path, body, status, code, index)                                                  \
+    { what, path, JCT, NULL, body, sizeof(body) - 1, NULL, 0, 0, status, code, index, NULL }
+#define JTYPE(what, type, body, status, code)                                                      \
+    { what, JT, type, NULL, body, sizeof(body) - 1, NULL, 0, 0, status, code, -1, NULL }
+#define JH(what, path, extra, body, status, code)                                                  \
+    { what, path, JCT, extra, body, sizeof(body) - 1, NULL, 0, 0, status, code, -1, NULL }
+#define JG(what, path, gen, status, code, index)                                                   \
+    { what, path, JCT, NULL, NULL, 0, gen, 0, 0, status, code, index, NULL }
+#define JC(what, path, body, chunk, status, code, want)                                            \
+    { what, path, JCT, NULL, body, sizeof(body) - 1, NULL, chunk, 0, status, code, -1, want }
+#define JCG(what, path, gen, chunk, status, code)                                                  \
+    { what, path, JCT, NULL, NULL, 0, gen, chunk, 0, status, code, -1, NULL }
+#define JD(what, path, extra, declared, status, code)                                              \
+    { what, path, JCT, extra, NULL, 0, NULL, 0, declared, status, code, -1, NULL }
+
+#define TR(id, from, to, amount)                                                                   \
+    "{\"transferID\":\"" id "\",\"fromAccount\":\"" from "\",\"toAccount\":\"" to                  \
+    "\",\"amount\":" amount "}"
+#define BATCH_LIMIT (4u << 20)
+#define JSON_GEN_MAX (BATCH_LIMIT + 4096)
+#define GROUP_MAX 8190
+
+static char json_gen[JSON_GEN_MAX];
+
+/* n transfers from Z (balance 0) to A; the last one's amount is last_amount, the last one's
+ * transferID is first_id's when dup_last. */
+static size_t gen_transfers(char *buf, size_t n, const char *last_amount, bool dup_last) {
+    size_t k = (size_t)sprintf(buf, "{\"transfers\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t id = dup_last && i == n - 1 ? 0 : i;
+        k += (size_t)sprintf(buf + k,
+                             "%s{\"transferID\":\"j%zu\",\"fromAccount\":\"Z\",\"toAccount\":"
+                             "\"A\",\"amount\":%s}",
+                             i ? "," : "", id, i == n - 1 ? last_amount : "1");
+    }
+    k += (size_t)sprintf(buf + k, "]}");
+    return k;
+}
+static size_t gen_8191(char *buf) { return gen_transfers(buf, GROUP_MAX + 1, "1", false); }
+static size_t gen_8190_bad_last(char *buf) {
+    return gen_transfers(buf, GROUP_MAX, "9223372036854775808", false);
+}
+static size_t gen_8190_dup_last(char *buf) { return gen_transfers(buf, GROUP_MAX, "1", true); }
+
+static size_t gen_long_number(char *buf) { /* an amount of 100,000 digits */
+    size_t k = (size_t)sprintf(buf, "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":");
+    k += fill(buf + k, '9', 100000);
+    return k + (size_t)sprintf(buf + k, "}");
+}
+
+static size_t gen_long_key(char *buf) { /* a key of 3000 bytes */
+    size_t k = (size_t)sprintf(buf, "{\"");
+    k += fill(buf + k, 'k', 3000);
+    return k + (size_t)sprintf(buf + k, "\":1,\"startAmount\":1}");
+}
+
+static size_t gen_long_account_id(char *buf) { /* an accountID of 4000 characters */
+    size_t k = (size_t)sprintf(buf, "{\"startAmount\":1,\"accountID\":\"");
+    k += fill(buf + k, 'i', 4000);
+    return k + (size_t)sprintf(buf + k, "\"}");
+}
+
+/* An existing account's creation padded to len bytes: refused 409, whatever the padding. */
+static size_t gen_padded_account(char *buf, size_t len, bool leading) {
+    static const char body[] = "{\"accountID\":\"A\",\"startAmount\":1}";
+    size_t pad = len - (sizeof(body) - 1);
+    if (leading) {
+        fill(buf, ' ', pad);
+        memcpy(buf + pad, body, sizeof(body) - 1);
+    } else {
+        memcpy(buf, body, sizeof(body) - 1);
+        fill(buf + sizeof(body) - 1, ' ', pad);
+    }
+    return len;
+}
+static size_t gen_4000_leading_spaces(char *buf) { return gen_padded_account(buf, 4050, true); }
+static size_t gen_account_5000(char *buf) { return gen_padded_account(buf, 5000, false); }
+static size_t gen_account_4096(char *buf) { return gen_padded_account(buf, 4096, false); }
+
+/* A refused transfer (Z has nothing) in a batch padded to len bytes. */
+static size_t gen_padded_batch(char *buf, size_t len) {
+    static const char body[] = "{\"transfers\":[" TR("pad", "Z", "A", "1") "]}";
+    memcpy(buf, body, sizeof(body) - 1);
+    fill(buf + sizeof(body) - 1, ' ', len - (sizeof(body) - 1));
+    return len;
+}
+static size_t gen_batch_past_limit(char *buf) { return gen_padded_batch(buf, BATCH_LIMIT + 100); }
+static size_t gen_batch_at_limit(char *buf) { return gen_padded_batch(buf, BATCH_LIMIT); }
+
+/* Nesting: n '[' (then n ']' when closed), alone or as a transfer's "linked". */
+static size_t gen_nested(char *buf, size_t n, bool closed) {
+    size_t k = fill(buf, '[', n);
+    return k + (closed ? fill(buf + k, ']', n) : 0);
+}
+static size_t gen_open_10000(char *buf) { return gen_nested(buf, 10000, false); }
+static size_t gen_closed_10000(char *buf) { return gen_nested(buf, 10000, true); }
+static size_t gen_open_4000(char *buf) { return gen_nested(buf, 4000, false); }
+static size_t gen_linked_depth_9(char *buf) { /* 3 levels of batch, 6 of arrays */
+    size_t k = (size_t)sprintf(buf, "{\"transfers\":[{\"transferID\":\"n9\",\"fromAccount\":\"Z\","
+                                    "\"toAccount\":\"A\",\"amount\":1,\"linked\":");
+    k += fill(buf + k, '[', 6);
+    k += (size_t)sprintf(buf + k, "true");
+    k += fill(buf + k, ']', 6);
+    return k + (size_t)sprintf(buf + k, "}]}");
+}
+
+/* Accounts: A 1000, B 500, Z 0, M 2^63-11, F 2^63-1 (see the catalogue). */
+static const json_case json_catalogue[] = {
+    /* huge numbers */
+    J("amount 2^63", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":9223372036854775808}", 400,
+      "invalid_parameter"),
+    J("amount 2^63 as a string", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":\"9223372036854775808\"}", 400,
+      "invalid_parameter"),
+    J("amount 2^64", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":18446744073709551616}", 400,
+      "invalid_parameter"),
+    J("amount -2^63", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":-9223372036854775808}", 400,
+      "invalid_parameter"),
+    J("amount 1e400", JT, "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1e400}", 400,
+      "invalid_parameter"),
+    J("amount 2^63-1 with a fraction", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":9223372036854775807.0}", 400,
+      "invalid_parameter"),
+    JG("amount of 100,000 digits", JT, gen_long_number, 400, "invalid_parameter", -1),
+    JI("2^63 in a batch", JT,
+       "{\"transfers\":[" TR("j1", "Z", "A", "1") "," TR("j2", "Z", "A",
+                                                         "9223372036854775808") "]}",
+       400, "invalid_parameter", 1),
+    J("startAmount 2^63", JA, "{\"accountID\":\"n1\",\"startAmount\":9223372036854775808}", 400,
+      "invalid_parameter"),
+    J("startAmount 2^63 as a string", JA,
+      "{\"accountID\":\"n1\",\"startAmount\":\"9223372036854775808\"}", 400, "invalid_parameter"),
+    J("startAmount of 20 nines", JA, "{\"accountID\":\"n1\",\"startAmount\":99999999999999999999}",
+      400, "invalid_parameter"),
+    /* duplicate keys */
+    J("amount twice", JT, "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"amount\":1}",
+      400, "invalid_json"),
+    J("a key twice, once escaped", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"amo\\u0075nt\":1}", 400,
+      "invalid_json"),
+    JI("fromAccount twice in a batch", JT,
+       "{\"transfers\":[{\"transferID\":\"j1\",\"fromAccount\":\"Z\",\"fromAccount\":\"Z\","
+       "\"toAccount\":\"A\",\"amount\":1}]}",
+       400, "invalid_json", 0),
+    J("transfers twice", JT, "{\"transfers\":[" TR("j1", "Z", "A", "1") "],\"transfers\":[]}", 400,
+      "invalid_json"),
+    J("accountID twice", JA, "{\"accountID\":\"n1\",\"accountID\":\"n2\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    JI("a transferID twice in a batch", JT,
+       "{\"transfers\":[" TR("j1", "Z", "A", "1") "," TR("j2", "Z", "A", "1") "," TR("j1", "Z", "A",
+                                                                                     "1") "]}",
+       400, "duplicate_transfer_id", 2),
+    /* NUL: escaped (valid JSON, not an ID) and raw (not JSON) */
+    J("\\u0000 in fromAccount", JT,
+      "{\"fromAccount\":\"A\\u0000\",\"toAccount\":\"B\",\"amount\":1}", 400, "invalid_parameter"),
+    J("\\u0000 inside toAccount", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\\u0000C\",\"amount\":1}", 400, "invalid_parameter"),
+    JI("\\u0000 in a batch's transferID", JT,
+       "{\"transfers\":[{\"transferID\":\"\\u0000\",\"fromAccount\":\"Z\",\"toAccount\":\"A\","
+       "\"amount\":1}]}",
+       400, "invalid_parameter", 0),
+    J("\\u0000 in an accountID", JA, "{\"accountID\":\"n1\\u0000\",\"startAmount\":1}", 400,
+      "invalid_parameter"),
+    J("\\u0000 as an amount", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":\"\\u0000\"}", 400,
+      "invalid_parameter"),
+    J("raw NUL in fromAccount", JT, "{\"fromAccount\":\"A\0\",\"toAccount\":\"B\",\"amount\":1}",
+      400, "invalid_json"),
+    J("raw NUL in an accountID", JA, "{\"accountID\":\"n\0001\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("raw NUL in a key", JT, "{\"from\0Account\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 400,
+      "invalid_json"),
+    J("raw NUL after the object", JA, "{\"accountID\":\"n1\",\"startAmount\":1}\0", 400,
+      "invalid_json"),
+    J("a raw NUL alone", JT, "\0", 400, "invalid_json"),
+    /* UTF-8 */
+    J("byte FF in a string", JT, "{\"fromAccount\":\"\xff\",\"toAccount\":\"B\",\"amount\":1}", 400,
+      "invalid_json"),
+    J("byte FF in a key", JT, "{\"from\xff\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 400,
+      "invalid_json"),
+    J("a lone continuation byte", JA, "{\"accountID\":\"n\x80\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("a sequence cut by the quote", JA, "{\"accountID\":\"n\xc3\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("a five-byte sequence", JT,
+      "{\"fromAccount\":\"\xf8\x88\x80\x80\x80\",\"toAccount\":\"B\",\"amount\":1}", 400,
+      "invalid_json"),
+    J("byte FE outside strings", JT, "\xfe{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}",
+      400, "invalid_json"),
+    J("a UTF-8 byte-order mark", JA, "\xef\xbb\xbf{\"accountID\":\"n1\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("valid UTF-8 that is no ID", JA, "{\"accountID\":\"n\xc3\xa9\",\"startAmount\":1}", 400,
+      "invalid_parameter"),
+    J("an escaped e-acute", JA, "{\"accountID\":\"n\\u00e9\",\"startAmount\":1}", 400,
+      "invalid_parameter"),
+    J("a lone surrogate escape", JA, "{\"accountID\":\"n\\ud800\",\"startAmount\":1}", 400,
+      "invalid_parameter"),
+    /* how many transfers */
+    JG("8191 transfers", JT, gen_8191, 400, "too_many_transfers", GROUP_MAX),
+    JG("8190 transfers, the last with 2^63", JT, gen_8190_bad_last, 400, "invalid_parameter",
+       GROUP_MAX - 1),
+    JG("8190 transfers, the last repeating the first's ID", JT, gen_8190_dup_last, 400,
+       "duplicate_transfer_id", GROUP_MAX - 1),
+    J("no transfers", JT, "{\"transfers\":[]}", 400, "too_many_transfers"),
+    /* truncated */
+    J("an empty body", JT, "", 400, "invalid_json"),
+    J("one brace", JA, "{", 400, "invalid_json"),
+    J("a batch cut after its bracket", JT, "{\"transfers\":[", 400, "invalid_json"),
+    J("a batch cut in a string", JT, "{\"transfers\":[{\"transferID\":\"j1\",\"fromAcc", 400,
+      "invalid_json"),
+    J("a batch cut after a comma", JT, "{\"transfers\":[" TR("j1", "Z", "A", "1") ",", 400,
+      "invalid_json"),
+    J("a transfer cut before its brace", JT,
+      "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1", 400, "invalid_json"),
+    J("a transfer cut in a number", JT, "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":-",
+      400, "invalid_json"),
+    J("a cut escape", JA, "{\"accountID\":\"n\\u00", 400, "invalid_json"),
+    /* other shapes */
+    J("null", JT, "null", 400, "invalid_parameter"),
+    J("a top-level string", JA, "\"n1\"", 400, "invalid_parameter"),
+    J("an object for a string", JT, "{\"fromAccount\":{},\"toAccount\":\"B\",\"amount\":1}", 400,
+      "invalid_parameter"),
+    JG("a key of 3000 bytes", JA, gen_long_key, 400, "invalid_parameter", -1),
+    JG("an accountID of 4000 characters", JA, gen_long_account_id, 400, "invalid_parameter", -1),
+    JG("4000 spaces before the object", JA, gen_4000_leading_spaces, 409, "account_exists", -1),
+    JH("Idempotency-Key with a space", JT, "Idempotency-Key: a b\r\n",
+       "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 400, "invalid_parameter"),
+    JH("Idempotency-Key on a batch", JT, "Idempotency-Key: k1\r\n",
+       "{\"transfers\":[" TR("j1", "A", "B", "1") "]}", 400, "invalid_parameter"),
+    JH("two Idempotency-Keys", JA, "Idempotency-Key: k1\r\nIdempotency-Key: k2\r\n",
+       "{\"accountID\":\"n1\",\"startAmount\":1}", 400, "invalid_parameter"),
+    /* chunked bodies */
+    JC("a chunked batch in 7-byte pieces", JT,
+       "{\"transfers\":[" TR("jc1", "Z", "A", "1") "," TR("jc2", "Z", "B", "5") "]}", 7, 200, OK,
+       "{\"results\":[{\"transactionID\":\"jc1\",\"code\":\"insufficient_funds\"},"
+       "{\"transactionID\":\"jc2\",\"code\":\"insufficient_funds\"}]}"),
+    JC("a chunked transfer in 1-byte pieces", JT,
+       "{\"fromAccount\":\"A\",\"toAccount\":\"nobody\",\"amount\":1}", 1, 404, "account_not_found",
+       NULL),
+    JC("a chunked account in one piece", JA, "{\"accountID\":\"A\",\"startAmount\":1}", 4096, 409,
+       "account_exists", NULL),
+    JC("a chunked body cut short", JT, "{\"transfers\":[" TR("jc3", "Z", "A", "1"), 16, 400,
+       "invalid_json", NULL),
+    JCG("a chunked account body of 5000 bytes", JA, gen_account_5000, 1000, 413,
+        "payload_too_large"),
+    JCG("a chunked batch past 4 MiB", JT, gen_batch_past_limit, 65536, 413, "payload_too_large"),
+    /* bodies past the limits */
+    JD("a batch declaring 4 MiB + 1", JT, NULL, BATCH_LIMIT + 1, 413, "payload_too_large"),
+    JD("a batch declaring 2^40 bytes", JT, NULL, 1ull << 40, 413, "payload_too_large"),
+    JD("100-continue with 4 MiB + 1", JT, "Expect: 100-continue\r\n", BATCH_LIMIT + 1, 413,
+       "payload_too_large"),
+    JD("an account declaring 5000 bytes", JA, NULL, 5000, 413, "payload_too_large"),
+    JG("an account body of 5000 bytes", JA, gen_account_5000, 413, "payload_too_large", -1),
+    JG("an account body of 4096 bytes", JA, gen_account_4096, 409, "account_exists", -1),
+    /* the media type */
+    JTYPE("text/plain", "text/plain", "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}",
+          415, "unsupported_media_type"),
+    JTYPE("no Content-Type", NULL, "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 415,
+          "unsupported_media_type"),
+    JTYPE("a form", "application/x-www-form-urlencoded", "fromAccount=A&toAccount=B&amount=1", 415,
+          "unsupported_media_type"),
+    JTYPE("multipart", "multipart/form-data; boundary=x", "--x\r\n\r\n{}\r\n--x--\r\n", 415,
+          "unsupported_media_type"),
+    JTYPE("a JSON suffix type", "application/merge-patch+json",
+          "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 415,
+          "unsupported_media_type"),
+    JTYPE("application/json with a suffix", "application/jsonp",
+          "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}", 415,
+          "unsupported_media_type"),
+    JTYPE("an empty Content-Type", "", "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}",
+          415, "unsupported_media_type"),
+};
+
+/* Builds c's request into a malloc'd buffer; *len its length. */
+static char *json_request(const json_case *c, size_t *len) {
+    const char *body = c->body;
+    size_t n = c->body_len;
+    if (c->gen != NULL) {
+        n = c->gen(json_gen);
+        cr_assert_lt(n, JSON_GEN_MAX);
+        body = json_gen;
+    }
+    size_t cap = 1024 + n + (c->chunk > 0 ? (n / c->chunk + 2) * 24 : 0);
+    char *req = malloc(cap);
+    cr_assert_not_null(req);
+    size_t k = (size_t)snprintf(req, cap, "POST %s" HDR "%s%s%s%s", c->path,
+                                c->content_type != NULL ? "Content-Type: " : "",
+                                c->content_type != NULL ? c->content_type : "",
+                                c->content_type != NULL ? "\r\n" : "", c->extra ? c->extra : "");
+    if (c->declared > 0) {
+        k += (size_t)snprintf(req + k, cap - k, "Content-Length: %zu\r\n\r\n", c->declared);
+    } else if (c->chunk > 0) {
+        k += (size_t)snprintf(req + k, cap - k, "Transfer-Encoding: chunked\r\n\r\n");
+        for (size_t at = 0; at < n; at += c->chunk) {
+            size_t piece = n - at < c->chunk ? n - at : c->chunk;
+            k += (size_t)snprintf(req + k, cap - k, "%zx\r\n", piece);
+            memcpy(req + k, body + at, piece);
+            k += piece;
+            k += (size_t)snprintf(req + k, cap - k, "\r\n");
+        }
+        k += (size_t)snprintf(req + k, cap - k, "0\r\n\r\n");
+    } else {
+        k += (size_t)snprintf(req + k, cap - k, "Content-Length: %zu\r\n\r\n", n);
+        memcpy(req + k, body, n);
+        k += n;
+    }
+    cr_assert_lt(k, cap);
+    *len = k;
+    return req;
+}
+
+/* The lsn of the log's newest record, from GET /events?records=all. */
+static uint64_t json_log_end(void) {
+    static ws_response r; /* static: still reachable if an assertion ends the test */
+    uint64_t after = 0;
+    for (int page = 0; page < 1000; page++) {
+        cr_assert_eq(ws_get(cli, &r, API "events?records=all&after=%llu&limit=1000",
+                            (unsigned long long)after),
+                     200);
+        for (const char *p = strstr(r.body, "{\"lsn\":"); p != NULL;
+             p = strstr(p + 1, "{\"lsn\":")) {
+            after = strtoull(p + 7, NULL, 10);
+        }
+        if (strstr(r.body, "],\"next\":null}") != NULL) {
+            ws_response_free(&r);
+            return after;
+        }
+    }
+    cr_assert_fail("the log does not end");
+    return 0;
+}
+
+/* Sends c, checks the answer against it; returns the answer. A row refused as a whole must
+ * leave the log as it was. */
+static void run_json_case(const json_case *c, ws_raw_response *r) {
+    uint64_t end = json_log_end();
+    size_t len;
+    char *req = json_request(c, &len);
+    int got = ws_raw_exchange(srv->port, req, len, r, 1, 10000);
+    free(req);
+    cr_assert_eq(got, 1, "%s: no answer (%d)", c->what, got);
+    if (c->status >= 400) {
+        cr_assert_eq(json_log_end(), end, "%s: a refused request wrote to the log", c->what);
+    }
+}
+
+static void expect_json(const json_case *c, const ws_raw_response *r) {
+    bad_case row = {c->what, NULL, NULL, NULL, c->status, c->code};
+    expect(&row, r);
+    uint64_t index = 0;
+    bool has = ws_json_u64(r->body, "index", &index);
+    if (c->index >= 0) {
+        cr_assert(has && index == (uint64_t)c->index, "%s: expected index %ld: %s", c->what,
+                  c->index, r->body);
+    } else {
+        cr_assert(!has, "%s: an index where none belongs: %s", c->what, r->body);
+    }
+    if (c->want != NULL) {
+        cr_assert_str_eq(r->body, c->want, "%s", c->what);
+    }
+    /* Past a body limit the connection is closed (the rest of the body is not read); a
+     * refusal of what was read in full leaves it open. */
+    cr_assert_eq(r->close, c->status == 413, "%s: Connection: close is %s", c->what,
+                 r->close ? "set" : "not set");
+}
+
+Test(badinput, json_catalogue, .fini = teardown, .timeout = 180) {
+    size_t n = sizeof(json_catalogue) / sizeof(json_catalogue[0]);
+    start(NULL);
+    create_accounts();
+    snapshot before;
+    take_snapshot(&before);
+    for (size_t i = 0; i < n; i++) {
+        ws_raw_response r;
+        run_json_case(&json_catalogue[i], &r);
+        expect_json(&json_catalogue[i], &r);
+    }
+    assert_unchanged(&before, "after the JSON catalogue");
+    ws_response r = WS_RESPONSE_INIT;
+    cr_assert_eq(ws_get(cli, &r, "/health"), 200, "still serving");
+    ws_response_free(&r);
+    stop_and_verify();
+}
+
+/* A valid chunked batch that moves money is taken like any other. */
+Test(badinput, json_chunked_batch_applies, .fini = teardown, .timeout = 60) {
+    start(NULL);
+    create_accounts();
+    static const json_case c = JC(
+        "a chunked batch that moves money", JT,
+        "{\"transfers\":[" TR("ch1", "A", "Z", "30") "," TR("ch2", "Z", "B", "20") "]}", 5, 200, OK,
+        "{\"results\":[{\"transactionID\":\"ch1\",\"code\":\"ok\",\"fromBalance\":970,"
+        "\"toBalance\":30},{\"transactionID\":\"ch2\",\"code\":\"ok\",\"fromBalance\":10,"
+        "\"toBalance\":520}]}");
+    ws_raw_response r;
+    run_json_case(&c, &r);
+    expect_json(&c, &r);
+    uint64_t a, b, z;
+    cr_assert(ws_balance(cli, "A", &a) && ws_balance(cli, "B", &b) && ws_balance(cli, "Z", &z));
+    cr_assert(a == 970 && b == 520 && z == 10, "balances %llu %llu %llu", (unsigned long long)a,
+              (unsigned long long)b, (unsigned long long)z);
+    stop_and_verify();
+}
+
+/* Edges of the documented refusals, each row checked on its own (cr_expect), so one run
+ * reports all of them:
+ * - nesting: an array or object where none belongs is the wrong shape (invalid_parameter),
+ *   however deep; left open it is not JSON (invalid_json);
+ * - invalid UTF-8 is invalid_json, strictly (RFC 3629): yajl alone lets overlong forms,
+ *   UTF-16 surrogates and code points past U+10FFFF through;
+ * - a body may be exactly as large as the limit, chunked too (h2o alone refuses a chunked
+ *   body that reaches the limit, one byte before a Content-Length body). */
+static const json_case documented[] = {
+    JG("10,000 '['", JT, gen_open_10000, 400, "invalid_json", -1),
+    JG("10,000 '[' closed again", JT, gen_closed_10000, 400, "invalid_parameter", -1),
+    JG("4,000 '[' on /accounts", JA, gen_open_4000, 400, "invalid_json", -1),
+    JG("linked nested 9 deep", JT, gen_linked_depth_9, 400, "invalid_parameter", 0),
+    J("an overlong '/'", JA, "{\"accountID\":\"n\xc0\xaf\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("an overlong NUL", JA, "{\"accountID\":\"n\xc0\x80\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("a UTF-8 surrogate", JA, "{\"accountID\":\"n\xed\xa0\x80\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("past U+10FFFF", JA, "{\"accountID\":\"n\xf4\x90\x80\x80\",\"startAmount\":1}", 400,
+      "invalid_json"),
+    J("an overlong key", JA, "{\"\xc0\xaf\":1,\"startAmount\":1}", 400, "invalid_json"),
+    JCG("a chunked account body of exactly 4096 bytes", JA, gen_account_4096, 1000, 409,
+        "account_exists"),
+    JCG("a chunked batch of exactly 4 MiB", JT, gen_batch_at_limit, 65536, 200, OK),
+};
+
+Test(badinput, json_documented_refusals, .fini = teardown, .timeout = 120) {
+    size_t n = sizeof(documented) / sizeof(documented[0]);
+    start(NULL);
+    create_accounts();
+    snapshot before;
+    take_snapshot(&before);
+    for (size_t i = 0; i < n; i++) {
+        const json_case *c = &documented[i];
+        ws_raw_response r;
+        run_json_case(c, &r);
+        bool code = c->code[0] != '\0' ? ws_json_is_error(r.body, c->code)
+                                       : strstr(r.body, "\"error\"") == NULL;
+        cr_expect(r.status == c->status && code, "%s: expected %d %s, got %d %s", c->what,
+                  c->status, c->code[0] ? c->code : "(success)", r.status, r.body);
+        cr_assert(r.status == 200 || (r.status >= 400 && r.status < 500), "%s: a %d answer",
+                  c->what, r.status);
+    }
+    assert_unchanged(&before, "after the documented refusals");
+    stop_and_verify();
+}

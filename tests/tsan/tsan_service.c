@@ -1,14 +1,16 @@
 /* ThreadSanitizer test of engine/service: the queue, the writer thread and the checkpointer
- * on a real store, and the lock-free read path. Submitter threads send transfers (some with
- * client transferIDs, some retried) while the writer validates, commits and answers them
- * and reader threads read balances from the committed view the whole time (also while
- * thousands of accounts are created, so that the account table replaces its slot array
- * under the readers and frees the old ones through the epochs); a second round stops the
- * service while the submitters are still sending. Checks: every accepted command gets
- * exactly one done(), after its outcome is in the log; refused ones get none; retries replay
- * the first answer; readers never see an unknown account or an impossible balance; after a
- * restart money is conserved and the log verifies with every applied transfer once. Every
- * wait is bounded. */
+ * on a real store, and the lock-free read path. Submitter threads send single transfers (some
+ * with client transferIDs, some retried) and batch submitters groups of 1..BATCH_CMDS_MAX
+ * transfers (with linked chains, some left open, and retried batches) while the writer
+ * validates, commits and answers them and reader threads read balances from the committed
+ * view the whole time (also while thousands of accounts are created, so that the account
+ * table replaces its slot array under the readers and frees the old ones through the
+ * epochs); a second round stops the service while both kinds of submitters are still
+ * sending. Checks: every accepted group gets exactly one done(), after its outcome is in the
+ * log; refused ones get none; retries replay the first answer; a chain is applied whole or
+ * not at all; readers never see an unknown account or an impossible balance; after a restart
+ * money is conserved and the log verifies with every applied transfer once. Every wait is
+ * bounded. */
 #include <ftw.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -23,6 +25,7 @@
 
 enum { ACCOUNTS = 10, SUBMITTERS = 4, PER_SUBMITTER = 400, START_AMOUNT = 1000 };
 enum { READERS = 2, GROWTH_ACCOUNTS = 3000 };
+enum { BATCHERS = 2, BATCHES_PER = 60, BATCH_CMDS_MAX = 50 };
 #define WAIT_MS_MAX 120000u
 
 static store *st;
@@ -30,11 +33,12 @@ static service *svc;
 static atomic_size_t done_total;
 
 typedef struct {
-    ws_command cmd; /* first, so done() can recover the job */
+    ws_group group; /* first, so done() can recover the job */
+    ws_command cmd; /* the command of a single request; a batch's are allocated */
     atomic_int done_calls;
-    bool durable_at_done;
+    bool durable_at_done; /* every success looked up inside done() was in the log */
     bool submitted;
-    size_t retry_of; /* index + 1 of the transfer this one retries, 0 if none */
+    size_t retry_of; /* index + 1 of the transfer (or batch) this one retries, 0 if none */
 } job;
 
 typedef struct {
@@ -49,25 +53,31 @@ static ws_status look_for(void *ctx, const ws_event *e) {
     return WS_OK;
 }
 
-/* The writer thread: a success must already be in the log (every creation and every
+/* The writer thread: whether a success is already in the log (every creation and every
  * fourth transfer is looked up: each lookup reads the account's events). */
-static void on_done(ws_command *cmd) {
-    job *j = (job *)cmd;
+static bool durable(const ws_command *cmd) {
     static size_t transfers_done;
     bool more;
     if (cmd->status == WS_CREATED) {
         find_txn f = {"", 0, false};
-        j->durable_at_done =
-            store_scan_events(st, 0, 1, cmd->account, cmd->account_len, look_for, &f, &more) ==
-                WS_OK &&
-            f.found;
-    } else if (cmd->status == WS_OK && !cmd->replayed && transfers_done++ % 4 != 0) {
-        j->durable_at_done = true; /* not looked up */
-    } else if (cmd->status == WS_OK) {
-        find_txn f = {cmd->transfer_id, cmd->transfer_id_len, false};
-        j->durable_at_done = store_scan_events(st, 0, 100000, cmd->account, cmd->account_len,
-                                               look_for, &f, &more) == WS_OK &&
-                             f.found;
+        return store_scan_events(st, 0, 1, cmd->account, cmd->account_len, look_for, &f, &more) ==
+                   WS_OK &&
+               f.found;
+    }
+    if (cmd->status != WS_OK || (!cmd->replayed && transfers_done++ % 4 != 0)) {
+        return true; /* nothing to look up, or not looked up */
+    }
+    find_txn f = {cmd->transfer_id, cmd->transfer_id_len, false};
+    return store_scan_events(st, 0, 100000, cmd->account, cmd->account_len, look_for, &f, &more) ==
+               WS_OK &&
+           f.found;
+}
+
+static void on_done(ws_group *g) {
+    job *j = (job *)g;
+    j->durable_at_done = true;
+    for (size_t i = 0; i < g->n; i++) {
+        j->durable_at_done &= durable(&g->cmds[i]);
     }
     atomic_fetch_add(&j->done_calls, 1);
     atomic_fetch_add(&done_total, 1);
@@ -92,14 +102,29 @@ static job *new_job(ws_command_kind kind, const char *from, const char *to, uint
         set_id(j->cmd.transfer_id, &j->cmd.transfer_id_len, tid);
         j->cmd.transfer_id_given = given;
     }
-    j->cmd.done = on_done;
+    j->group = (ws_group){.cmds = &j->cmd, .n = 1, .done = on_done};
     return j;
+}
+
+static job *new_batch(size_t n) {
+    job *j = calloc(1, sizeof(*j));
+    ws_command *cmds = calloc(n, sizeof(*cmds));
+    CHECK(j != NULL && cmds != NULL, "out of memory");
+    j->group = (ws_group){.cmds = cmds, .n = n, .done = on_done};
+    return j;
+}
+
+static void free_job(job *j) {
+    if (j->group.cmds != &j->cmd) {
+        free(j->group.cmds);
+    }
+    free(j);
 }
 
 /* Submits, retrying while the queue is full; the final status. */
 static ws_status submit(job *j, uint64_t deadline_ms) {
     for (uint64_t tries = 0;; tries++) {
-        ws_status s = service_submit(svc, &j->cmd);
+        ws_status s = service_submit(svc, &j->group);
         if (s != WS_OVERLOADED || (tries % 256 == 255 && now_ms() > deadline_ms)) {
             j->submitted = s == WS_OK;
             return s;
@@ -145,7 +170,7 @@ static void *submit_transfers(void *arg) {
             j = calloc(1, sizeof(*j));
             CHECK(j != NULL, "out of memory");
             memcpy(&j->cmd, &prev->cmd, offsetof(ws_command, status));
-            j->cmd.done = on_done;
+            j->group = (ws_group){.cmds = &j->cmd, .n = 1, .done = on_done};
             j->retry_of = i;
         } else {
             char from[16];
@@ -167,6 +192,171 @@ static void *submit_transfers(void *arg) {
         s->submitted++;
     }
     return NULL;
+}
+
+/* Batch submitters: groups of 1..BATCH_CMDS_MAX transfers, a fifth of them tied to the next
+ * (linked), the last member now and then too (an open chain); every fifth batch resubmits
+ * the one before it (if that one was accepted) as a client retry. */
+typedef struct {
+    size_t index;
+    size_t round;
+    job *jobs[BATCHES_PER];
+    size_t count;
+    size_t submitted;
+    ws_status stopped_by;
+    bool saw_read_only;
+} batcher;
+
+static atomic_size_t batches_in; /* batches accepted in this round, all batchers */
+
+static uint32_t xorshift(uint32_t x) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+static job *random_batch(const batcher *b, size_t i, uint32_t *x) {
+    *x = xorshift(*x);
+    size_t n = 1 + *x % BATCH_CMDS_MAX;
+    job *j = new_batch(n);
+    for (size_t k = 0; k < n; k++) {
+        *x = xorshift(*x);
+        ws_command *c = &j->group.cmds[k];
+        char from[16];
+        char to[16];
+        char tid[48];
+        snprintf(from, sizeof(from), "acct-%u", *x % ACCOUNTS);
+        snprintf(to, sizeof(to), "acct-%u", (*x >> 8) % ACCOUNTS);
+        snprintf(tid, sizeof(tid), "batch-%zu-%zu-%zu-%zu", b->round, b->index, i, k);
+        c->kind = WS_CMD_TRANSFER;
+        c->amount = 1 + (*x >> 16) % 300;
+        set_id(c->account, &c->account_len, from);
+        set_id(c->to, &c->to_len, to);
+        set_id(c->transfer_id, &c->transfer_id_len, tid);
+        c->transfer_id_given = true;
+        c->linked = k + 1 < n ? (*x >> 27) % 5 == 0 : (*x >> 24) % 16 == 0;
+    }
+    return j;
+}
+
+static void *submit_batches(void *arg) {
+    batcher *b = arg;
+    uint32_t x = 88172645u + (uint32_t)(b->index * 7907u + b->round * 104723u);
+    uint64_t deadline = now_ms() + WAIT_MS_MAX;
+    for (size_t i = 0; i < BATCHES_PER; i++) {
+        job *j;
+        const job *prev = i > 0 ? b->jobs[i - 1] : NULL;
+        if (i % 5 == 4 && prev->submitted) {
+            j = new_batch(prev->group.n);
+            for (size_t k = 0; k < prev->group.n; k++) {
+                memcpy(&j->group.cmds[k], &prev->group.cmds[k], offsetof(ws_command, status));
+            }
+            j->retry_of = i;
+        } else {
+            j = random_batch(b, i, &x);
+        }
+        b->jobs[b->count++] = j;
+        b->saw_read_only |= service_read_only(svc);
+        ws_status rc = submit(j, deadline);
+        if (rc != WS_OK) {
+            b->stopped_by = rc;
+            return NULL;
+        }
+        b->submitted++;
+        atomic_fetch_add(&batches_in, 1);
+    }
+    return NULL;
+}
+
+static bool same_accounts(const ws_command *c) {
+    return c->account_len == c->to_len && memcmp(c->account, c->to, c->to_len) == 0;
+}
+
+/* A chain of k new members: all applied, or none (the first failure with its own code, the
+ * others linked_event_failed); an open one all linked_event_chain_open. The members applied. */
+static size_t check_chain(const ws_command *c, size_t k, bool open, size_t t, size_t i) {
+    size_t ok = 0;
+    size_t own = 0;
+    for (size_t m = 0; m < k; m++) {
+        CHECK(!c[m].replayed, "batch %zu/%zu: a new chain member replayed", t, i);
+        ok += c[m].status == WS_OK;
+        if (open) {
+            CHECK(c[m].status == WS_LINKED_EVENT_CHAIN_OPEN, "batch %zu/%zu: open chain: %s", t, i,
+                  ws_status_code(c[m].status));
+        } else if (c[m].status != WS_OK && c[m].status != WS_LINKED_EVENT_FAILED) {
+            ws_status want = same_accounts(&c[m]) ? WS_SAME_ACCOUNT : WS_INSUFFICIENT_FUNDS;
+            CHECK(c[m].status == want, "batch %zu/%zu: chain member: %s", t, i,
+                  ws_status_code(c[m].status));
+            own++;
+        }
+    }
+    CHECK(open || ok == k || (ok == 0 && own == 1),
+          "batch %zu/%zu: a chain of %zu with %zu applied, %zu failed on their own", t, i, k, ok,
+          own);
+    return ok;
+}
+
+/* A fresh batch's answers; the transfers it applied. */
+static size_t check_fresh_batch(const ws_group *g, size_t t, size_t i) {
+    size_t applied = 0;
+    for (size_t k = 0; k < g->n;) {
+        const ws_command *c = &g->cmds[k];
+        if (!c->linked) {
+            CHECK(!c->replayed, "batch %zu/%zu: command %zu replayed", t, i, k);
+            CHECK(same_accounts(c) ? c->status == WS_SAME_ACCOUNT
+                                   : c->status == WS_OK || c->status == WS_INSUFFICIENT_FUNDS,
+                  "batch %zu/%zu: command %zu: %s", t, i, k, ws_status_code(c->status));
+            applied += c->status == WS_OK;
+            k++;
+            continue;
+        }
+        size_t e = k;
+        while (e < g->n && g->cmds[e].linked) {
+            e++;
+        }
+        bool open = e == g->n;
+        size_t end = open ? g->n : e + 1;
+        applied += check_chain(c, end - k, open, t, i);
+        k = end;
+    }
+    return applied;
+}
+
+/* Every batch of a round; the transfers newly applied. */
+static size_t check_batchers(batcher *bats, bool stopped_early) {
+    size_t applied = 0;
+    for (size_t t = 0; t < BATCHERS; t++) {
+        batcher *b = &bats[t];
+        CHECK(!b->saw_read_only, "the service turned read-only");
+        CHECK(b->stopped_by == WS_OK || (stopped_early && b->stopped_by == WS_UNAVAILABLE),
+              "batcher %zu: %zu submitted, then %d", t, b->submitted, b->stopped_by);
+        CHECK(stopped_early || b->submitted == BATCHES_PER, "batcher %zu: %zu submitted", t,
+              b->submitted);
+        for (size_t i = 0; i < b->count; i++) {
+            const job *j = b->jobs[i];
+            int calls = atomic_load(&j->done_calls);
+            CHECK(calls == (j->submitted ? 1 : 0), "batch %zu/%zu: %d done() calls", t, i, calls);
+            if (!j->submitted) {
+                continue;
+            }
+            CHECK(j->durable_at_done, "batch %zu/%zu answered before durable", t, i);
+            if (!j->retry_of) {
+                applied += check_fresh_batch(&j->group, t, i);
+                continue;
+            }
+            const ws_group *o = &b->jobs[j->retry_of - 1]->group;
+            for (size_t k = 0; k < o->n; k++) {
+                const ws_command *c = &j->group.cmds[k];
+                const ws_command *w = &o->cmds[k];
+                CHECK(c->replayed && c->status == w->status && c->from_balance == w->from_balance &&
+                          c->to_balance == w->to_balance,
+                      "batch %zu/%zu: retried command %zu answered differently (%s, first %s)", t,
+                      i, k, ws_status_code(c->status), ws_status_code(w->status));
+            }
+        }
+    }
+    return applied;
 }
 
 /* Reader threads: balances from the committed view while everything else runs. */
@@ -214,7 +404,7 @@ static void grow_table(void) {
     CHECK(wait_done(GROWTH_ACCOUNTS), "growth creations not answered in time");
     for (size_t i = 0; i < GROWTH_ACCOUNTS; i++) {
         CHECK(jobs[i]->cmd.status == WS_CREATED, "create grow-%zu: %d", i, jobs[i]->cmd.status);
-        free(jobs[i]);
+        free_job(jobs[i]);
     }
 }
 
@@ -231,7 +421,7 @@ static void create_accounts(void) {
     for (size_t i = 0; i < ACCOUNTS; i++) {
         CHECK(jobs[i]->cmd.status == WS_CREATED, "create %zu: status %d", i, jobs[i]->cmd.status);
         CHECK(jobs[i]->durable_at_done, "create %zu answered before durable", i);
-        free(jobs[i]);
+        free_job(jobs[i]);
     }
 }
 
@@ -279,12 +469,31 @@ static size_t check_round(submitter *subs, bool stopped_early) {
     return applied;
 }
 
-/* One round of SUBMITTERS threads; with stop_early the service is stopped while they run. */
+/* One round of SUBMITTERS and BATCHERS threads; with stop_early the service is stopped while
+ * they run. */
 static size_t round_of_transfers(size_t round, bool stop_early) {
     static submitter subs[SUBMITTERS];
+    static batcher bats[BATCHERS];
     memset(subs, 0, sizeof(subs));
+    memset(bats, 0, sizeof(bats));
     atomic_store(&done_total, 0);
     pthread_t threads[SUBMITTERS];
+    pthread_t bthreads[BATCHERS];
+    atomic_store(&batches_in, 0);
+    for (size_t t = 0; t < BATCHERS; t++) {
+        bats[t].index = t;
+        bats[t].round = round;
+        bats[t].stopped_by = WS_OK;
+        CHECK(pthread_create(&bthreads[t], NULL, submit_batches, &bats[t]) == 0, "thread");
+    }
+    if (stop_early) {
+        /* Singles spinning on a full queue leave a batch of many transfers no room: let the
+         * batches in first, so that the stop meets both kinds. */
+        uint64_t deadline = now_ms() + WAIT_MS_MAX;
+        while (atomic_load(&batches_in) < BATCHERS && now_ms() < deadline) {
+            sleep_ms(1);
+        }
+    }
     for (size_t t = 0; t < SUBMITTERS; t++) {
         subs[t].index = t;
         subs[t].round = round;
@@ -300,23 +509,36 @@ static size_t round_of_transfers(size_t round, bool stop_early) {
         CHECK(join_within(threads[t], WAIT_MS_MAX), "submitter %zu stuck", t);
         submitted += subs[t].submitted;
     }
+    size_t batches = 0;
+    for (size_t t = 0; t < BATCHERS; t++) {
+        CHECK(join_within(bthreads[t], WAIT_MS_MAX), "batcher %zu stuck", t);
+        batches += bats[t].submitted;
+    }
     if (stop_early) {
         /* Stopped: everything accepted was answered before service_stop returned. */
-        CHECK(atomic_load(&done_total) == submitted, "%zu answered of %zu accepted",
-              atomic_load(&done_total), submitted);
+        CHECK(atomic_load(&done_total) == submitted + batches, "%zu answered of %zu accepted",
+              atomic_load(&done_total), submitted + batches);
     } else {
-        CHECK(wait_done(submitted), "only %zu of %zu answered", atomic_load(&done_total),
-              submitted);
+        CHECK(wait_done(submitted + batches), "only %zu of %zu answered", atomic_load(&done_total),
+              submitted + batches);
     }
     size_t applied = check_round(subs, stop_early);
+    size_t batched = check_batchers(bats, stop_early);
     for (size_t t = 0; t < SUBMITTERS; t++) {
         for (size_t i = 0; i < subs[t].count; i++) {
-            free(subs[t].jobs[i]);
+            free_job(subs[t].jobs[i]);
         }
     }
-    printf("tsan_service: round %zu: %zu accepted, %zu applied%s\n", round, submitted, applied,
+    for (size_t t = 0; t < BATCHERS; t++) {
+        for (size_t i = 0; i < bats[t].count; i++) {
+            free_job(bats[t].jobs[i]);
+        }
+    }
+    printf("tsan_service: round %zu: %zu single transfers accepted, %zu applied; %zu batches "
+           "accepted, %zu of their transfers applied%s\n",
+           round, submitted, applied, batches, batched,
            stop_early ? " (stopped while submitting)" : "");
-    return applied;
+    return applied + batched;
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -334,7 +556,8 @@ int main(void) {
     CHECK(service_start(st, &cfg, &svc) == WS_OK, "service_start");
     pthread_t readers[READERS];
     for (size_t i = 0; i < READERS; i++) {
-        CHECK(pthread_create(&readers[i], NULL, read_balances, (void *)(uintptr_t)i) == 0, "reader");
+        CHECK(pthread_create(&readers[i], NULL, read_balances, (void *)(uintptr_t)i) == 0,
+              "reader");
     }
     create_accounts();
 
@@ -348,7 +571,8 @@ int main(void) {
     CHECK(atomic_load(&reads_found) > 0, "the readers never found an account");
     ws_command late = {.kind = WS_CMD_CREATE_ACCOUNT, .amount = 1, .account_len = 1};
     late.account[0] = 'z';
-    CHECK(service_submit(svc, &late) == WS_UNAVAILABLE, "submit after stop accepted");
+    ws_group late_group = {.cmds = &late, .n = 1, .done = on_done};
+    CHECK(service_submit(svc, &late_group) == WS_UNAVAILABLE, "submit after stop accepted");
     service_free(svc);
     CHECK(applied > 0, "no transfer applied");
 

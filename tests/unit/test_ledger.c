@@ -668,3 +668,219 @@ Test(ledger, apply_refuses_malformed_record) {
     r = rec_refused(WS_ACCOUNT_NOT_FOUND, 0, "A", "X", "t2", 1);
     assert_refused_at_next(&r, "account_not_found without its side");
 }
+
+/* ---- undo: the writer takes back the members of a linked chain that failed ----------------- */
+
+/* Applies r as the next record; returns its lsn. */
+static uint64_t apply_next(const ws_record *r) {
+    uint64_t lsn = l.next_lsn;
+    apply_ok(r);
+    return lsn;
+}
+
+/* The one lsn the idempotency index holds for txn; 0 if none (asserts there is at most one). */
+static uint64_t idem_lsn(const char *txn) {
+    uint64_t lsns[8];
+    size_t n = idem_lsns(txn, lsns);
+    cr_assert_leq(n, 1, "%zu lsns for %s", n, txn);
+    return n ? lsns[0] : 0;
+}
+
+Test(ledger, undo_of_a_transfer_restores_the_state) {
+    create("A", 100);
+    create("B", 5);
+    cr_assert_eq(transfer("A", "B", 10, "t1", true).status, WS_OK);
+    ws_record r1 = transfer("A", "Q", 1, "r1", true).rec; /* a refusal, remembered */
+    cr_assert_eq(r1.kind, WS_REC_TRANSFER_REFUSED);
+    snapshot before = snap();
+    ws_decision d = decide("A", "B", 30, "t2", true, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    uint64_t lsn = apply_next(&d.rec);
+    cr_assert_eq(balance("A"), 60);
+    cr_assert_eq(idem_lsn("t2"), lsn);
+
+    ws_ledger_undo(&l, &d.rec, lsn);
+    snapshot after = snap();
+    assert_same(&before, &after, "undo of a transfer");
+    cr_assert_eq(balance("A"), 90);
+    cr_assert_eq(balance("B"), 15);
+    cr_assert_eq(idem_lsn("t2"), 0, "the undone transfer's idempotency entry is still there");
+    cr_assert_eq(idem_lsn("t1"), 3, "another transfer's entry went");
+    cr_assert_eq(idem_lsn("r1"), 4, "a refusal's entry went");
+    /* The numbers are free again: the same record applies at the same lsn and seq. */
+    cr_assert_eq(apply_next(&d.rec), lsn);
+    cr_assert_eq(balance("A"), 60);
+    cr_assert_eq(l.next_seq, before.next_seq + 2);
+}
+
+Test(ledger, undo_of_a_refusal_restores_the_state) {
+    create("A", 100);
+    create("B", 0);
+    (void)transfer("A", "B", 10, "t1", true);
+    snapshot before = snap();
+    ws_decision d = decide("A", "B", 1000, "r1", true, NULL);
+    cr_assert_eq(d.status, WS_INSUFFICIENT_FUNDS);
+    cr_assert(d.append);
+    uint64_t lsn = apply_next(&d.rec);
+    cr_assert_eq(l.refusals, 1);
+    cr_assert_eq(l.next_seq, before.next_seq, "a refusal has no event");
+    cr_assert_eq(idem_lsn("r1"), lsn);
+
+    ws_ledger_undo(&l, &d.rec, lsn);
+    snapshot after = snap();
+    assert_same(&before, &after, "undo of a refusal");
+    cr_assert_eq(idem_lsn("r1"), 0);
+    cr_assert_eq(idem_lsn("t1"), 3);
+}
+
+/* A chain's members are taken back newest first, each the last record applied. */
+Test(ledger, undo_of_several_newest_first) {
+    create("A", 100);
+    create("B", 0);
+    create("C", 0);
+    snapshot before = snap();
+    ws_record recs[4];
+    uint64_t lsns[4];
+    const char *txn[4] = {"c1", "c2", "c3", "c4"};
+    const char *from[4] = {"A", "B", "A", "C"};
+    const char *to[4] = {"B", "C", "C", "B"};
+    const uint64_t amount[4] = {50, 20, 30, 45};
+    for (size_t i = 0; i < 4; i++) {
+        ws_decision d = decide(from[i], to[i], amount[i], txn[i], true, NULL);
+        cr_assert_eq(d.status, WS_OK, "member %zu", i);
+        recs[i] = d.rec;
+        lsns[i] = apply_next(&recs[i]);
+    }
+    cr_assert_eq(balance("B"), 75);
+    for (size_t i = 4; i-- > 0;) {
+        ws_ledger_undo(&l, &recs[i], lsns[i]);
+    }
+    snapshot after = snap();
+    assert_same(&before, &after, "undo of four transfers");
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(idem_lsn(txn[i]), 0, "%s", txn[i]);
+    }
+}
+
+/* Only the last record applied can be taken back, and never an account's creation. */
+Test(ledger, undo_of_a_record_not_last_asserts, .signal = SIGABRT) {
+    create("A", 100);
+    create("B", 0);
+    ws_record t1 = transfer("A", "B", 1, "t1", true).rec;
+    (void)transfer("A", "B", 2, "t2", true);
+    ws_ledger_undo(&l, &t1, l.next_lsn - 2);
+    cr_log_error("undid a record that was not the last");
+}
+
+Test(ledger, undo_of_a_creation_asserts, .signal = SIGABRT) {
+    ws_record c = rec_created("A", 100);
+    uint64_t lsn = apply_next(&c);
+    ws_ledger_undo(&l, &c, lsn);
+    cr_log_error("undid a creation");
+}
+
+/* The low 16 bits of txn's fingerprint: its home slot in any table of up to 65,536 slots is
+ * their low bits. */
+static uint16_t fp16(const char *txn) { return (uint16_t)ws_idem_fp(KEY, txn, strlen(txn)); }
+
+/* An ID prefix-N whose fingerprint's low 16 bits are bits. */
+static void id_with_fp16(char *out, size_t size, const char *prefix, uint16_t bits) {
+    for (unsigned n = 0; n < 4u << 20; n++) {
+        snprintf(out, size, "%s-%u", prefix, n);
+        if (fp16(out) == bits) {
+            return;
+        }
+    }
+    cr_assert_fail("no ID found");
+}
+
+/* The undone record's entry sits just before the entry of an earlier transfer, in one probe
+ * run: taking it back must leave the other findable. */
+Test(ledger, undo_keeps_the_entries_sharing_its_probe_run) {
+    create("A", 100);
+    create("B", 0);
+    const char *x = "x-0";
+    char a[24];
+    id_with_fp16(a, sizeof(a), "a", (uint16_t)(fp16(x) - 1));
+    ws_record rx = transfer("A", "B", 10, x, true).rec;
+    uint64_t lsn_x = l.next_lsn - 1;
+    cr_assert_eq(rx.kind, WS_REC_TRANSFER);
+    cr_assert_eq(idem_lsn(x), lsn_x);
+    snapshot before = snap();
+    ws_decision d = decide("A", "B", 20, a, true, NULL);
+    uint64_t lsn_a = apply_next(&d.rec);
+    cr_assert_eq(idem_lsn(a), lsn_a);
+    cr_assert_eq(idem_lsn(x), lsn_x);
+    ws_ledger_undo(&l, &d.rec, lsn_a);
+    snapshot after = snap();
+    assert_same(&before, &after, "undo");
+    cr_assert_eq(idem_lsn(a), 0);
+    cr_assert_eq(idem_lsn(x), lsn_x, "%s (fingerprint ...%04x) is lost after undoing %s (...%04x)",
+                 x, fp16(x), a, fp16(a));
+}
+
+/* ---- refusal: the record of a failed chain member ------------------------------------------ */
+
+Test(ledger, refusal_builds_a_valid_record_of_every_refusal) {
+    create("A", 100);
+    create("B", 0);
+    const ws_status status[7] = {
+        WS_ACCOUNT_NOT_FOUND, WS_ACCOUNT_NOT_FOUND,   WS_INSUFFICIENT_FUNDS,     WS_SAME_ACCOUNT,
+        WS_BALANCE_OVERFLOW,  WS_LINKED_EVENT_FAILED, WS_LINKED_EVENT_CHAIN_OPEN};
+    const uint8_t side[7] = {1, 2, 0, 0, 0, 0, 0};
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    ws_block_builder b;
+    ws_block_begin(&b, buf, l.next_lsn, l.next_seq, 1700000000000000u);
+    ws_record made[7];
+    for (size_t i = 0; i < 7; i++) {
+        char txn[8];
+        snprintf(txn, sizeof(txn), "m%zu", i);
+        ws_transfer_req q = req("A", "B", 10 + i, txn, true);
+        memset(&made[i], 0xEE, sizeof(made[i])); /* every field must be set */
+        ws_ledger_refusal(&q, status[i], side[i], &made[i]);
+        ws_record want = rec_refused(status[i], side[i], "A", "B", txn, 10 + i);
+        rec_assert_eq(&made[i], &want, ws_status_code(status[i]));
+        cr_assert(ws_record_valid(&made[i]), "%s", ws_status_code(status[i]));
+        cr_assert(ws_block_add(&b, &made[i]));
+        /* It applies, and a retry decides against it as a replay of the refusal. */
+        snapshot before = snap();
+        apply_ok(&made[i]);
+        cr_assert_eq(l.refusals, before.refusals + 1);
+        cr_assert_eq(l.next_seq, before.next_seq);
+        cr_assert_eq(balance("A"), 100);
+        ws_decision d = decide("A", "B", 10 + i, txn, true, &made[i]);
+        cr_assert_eq(d.status, status[i]);
+        cr_assert(d.replayed);
+        cr_assert_eq(d.missing_side, side[i]);
+        cr_assert_not(d.append);
+    }
+    /* And it survives the log's encoding. */
+    size_t len = ws_block_finish(&b);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    cr_assert_eq(h.count, 7);
+    cr_assert_eq(h.events, 0);
+    ws_record r;
+    uint64_t lsn;
+    uint64_t seq;
+    for (size_t i = 0; i < 7; i++) {
+        cr_assert(ws_block_next(&c, &r, &lsn, &seq));
+        rec_assert_eq(&r, &made[i], "decoded");
+    }
+    cr_assert_not(ws_block_next(&c, &r, &lsn, &seq));
+}
+
+Test(ledger, refusal_of_a_status_that_is_no_refusal_asserts, .signal = SIGABRT) {
+    ws_transfer_req q = req("A", "B", 1, "t", true);
+    ws_record r;
+    ws_ledger_refusal(&q, WS_TRANSFER_ID_CONFLICT, 0, &r);
+    cr_log_error("built a refusal of transfer_id_conflict");
+}
+
+Test(ledger, refusal_of_account_not_found_without_side_asserts, .signal = SIGABRT) {
+    ws_transfer_req q = req("A", "B", 1, "t", true);
+    ws_record r;
+    ws_ledger_refusal(&q, WS_ACCOUNT_NOT_FOUND, 0, &r);
+    cr_log_error("built account_not_found without its side");
+}

@@ -683,19 +683,19 @@ Test(record, open_refuses_transfer_amount_zero) {
 }
 
 Test(record, open_refuses_refusal_code_out_of_range) {
-    for (unsigned code = 1; code <= 4; code++) {
+    for (unsigned code = 1; code <= 6; code++) {
         bytes recs = {.n = 0};
         raw_refused(&recs, code, code == 1 ? 1 : 0, "a", "b", "t", 1);
-        assert_raw_ok(&recs, 1, "a refusal code 1..4");
+        assert_raw_ok(&recs, 1, "a refusal code 1..6");
     }
-    const unsigned bad[] = {0, 5, 6, 100, 255};
+    const unsigned bad[] = {0, 7, 8, 100, 255};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         bytes recs = {.n = 0};
         raw_refused(&recs, bad[i], 0, "a", "b", "t", 1);
-        assert_raw_refused(&recs, 1, "a refusal code out of 1..4");
+        assert_raw_refused(&recs, 1, "a refusal code out of 1..6");
         recs.n = 0;
         raw_refused(&recs, bad[i], 1, "a", "b", "t", 1);
-        assert_raw_refused(&recs, 1, "a refusal code out of 1..4 with a side");
+        assert_raw_refused(&recs, 1, "a refusal code out of 1..6 with a side");
     }
 }
 
@@ -710,7 +710,7 @@ Test(record, open_refuses_missing_side_wrong_for_code) {
         raw_refused(&recs, 1, bad_nf[i], "a", "b", "t", 1);
         assert_raw_refused(&recs, 1, "account_not_found without side 1 or 2");
     }
-    for (unsigned code = 2; code <= 4; code++) {
+    for (unsigned code = 2; code <= 6; code++) {
         for (unsigned side = 1; side <= 2; side++) {
             recs.n = 0;
             raw_refused(&recs, code, side, "a", "b", "t", 1);
@@ -735,20 +735,23 @@ Test(record, refusal_codes_are_fixed) {
     cr_assert_eq(ws_refusal_code(WS_INSUFFICIENT_FUNDS), 2);
     cr_assert_eq(ws_refusal_code(WS_SAME_ACCOUNT), 3);
     cr_assert_eq(ws_refusal_code(WS_BALANCE_OVERFLOW), 4);
-    for (uint8_t c = 1; c <= 4; c++) {
+    cr_assert_eq(ws_refusal_code(WS_LINKED_EVENT_FAILED), 5);
+    cr_assert_eq(ws_refusal_code(WS_LINKED_EVENT_CHAIN_OPEN), 6);
+    for (uint8_t c = 1; c <= 6; c++) {
         cr_assert_eq(ws_refusal_code(ws_refusal_status(c)), c, "code %u does not round trip", c);
     }
     /* Every other status has no code. */
     for (int s = 0; s < WS_STATUS_COUNT_; s++) {
         bool refusal = s == WS_ACCOUNT_NOT_FOUND || s == WS_INSUFFICIENT_FUNDS ||
-                       s == WS_SAME_ACCOUNT || s == WS_BALANCE_OVERFLOW;
+                       s == WS_SAME_ACCOUNT || s == WS_BALANCE_OVERFLOW ||
+                       s == WS_LINKED_EVENT_FAILED || s == WS_LINKED_EVENT_CHAIN_OPEN;
         if (!refusal) {
             cr_assert_eq(ws_refusal_code((ws_status)s), 0, "status %s has a refusal code",
                          ws_status_code((ws_status)s));
         }
     }
     cr_assert_eq(ws_refusal_status(0), WS_INTERNAL);
-    for (unsigned c = 5; c <= 255; c++) {
+    for (unsigned c = 7; c <= 255; c++) {
         cr_assert_eq(ws_refusal_status((uint8_t)c), WS_INTERNAL, "code %u", c);
     }
 }

@@ -1,16 +1,19 @@
 /* Unit tests for engine/service: the queue, the writer thread and the checkpointer, on a real
- * store in a fresh temporary directory per test. Several threads submit at once; the tests
- * check the service's promises: every accepted command gets exactly one done() call, only
- * after its outcome is in the log (read back inside done()) and published to readers
- * (service_balance inside done()), a refused one gets none, stop drains the queue, a
- * checkpoint is written on its interval and at stop (so a start after a clean stop replays
- * nothing), and what was written conserves money, passes the offline verifier and loads into
- * the same state after a restart. Waits are bounded by deadlines; no assertion depends on
- * timing. */
+ * store in a fresh temporary directory per test. Several threads submit at once, single
+ * transfers and batches (groups with linked chains, some retried whole); the tests check the
+ * service's promises: every accepted group gets exactly one done() call, only after each of
+ * its commands' outcomes is in the log (read back inside done()) and published to readers
+ * (service_balance inside done()), a refused one gets none, a chain applies whole or not at
+ * all, a group larger than the queue and the batch bound passes whole, stop drains the
+ * queue, a checkpoint is written on its interval and at stop (so a start after a clean stop
+ * replays nothing), and what was written conserves money, passes the offline verifier and
+ * loads into the same state after a restart. Waits are bounded by deadlines; no assertion
+ * depends on timing. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +84,11 @@ static bool same_id(const char *a, size_t alen, const char *b, size_t blen) {
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* The refusals a TransferRefused record keeps (a failed chain's members included). */
 static bool is_refusal(ws_status s) {
     return s == WS_ACCOUNT_NOT_FOUND || s == WS_INSUFFICIENT_FUNDS || s == WS_SAME_ACCOUNT ||
-           s == WS_BALANCE_OVERFLOW;
+           s == WS_BALANCE_OVERFLOW || s == WS_LINKED_EVENT_FAILED ||
+           s == WS_LINKED_EVENT_CHAIN_OPEN;
 }
 
 /* True if the log holds the record that makes cmd's outcome durable (or it needs none). */
@@ -137,21 +142,27 @@ static bool outcome_visible(const ws_command *c) {
     return true;
 }
 
-/* A submission: the command plus what the test learns about its done() calls. cmd is the
- * first member, so done() can recover the job from the command. */
+/* A submission: a group (one command, cmd, for a single request; several for a batch) plus
+ * what the test learns about its done() calls. The group is the first member, so done() can
+ * recover the job from the group. */
 typedef struct {
-    ws_command cmd;
+    ws_group group;
+    ws_command cmd; /* the command of a single request */
     atomic_int done_calls;
-    bool durable_at_done; /* the outcome was in the log inside done() */
+    bool durable_at_done; /* every command's outcome was in the log inside done() */
     bool visible_at_done; /* and readers saw it */
     bool submitted;       /* service_submit returned WS_OK */
 } job;
 
 /* Runs on the writer thread. */
-static void on_done(ws_command *cmd) {
-    job *j = (job *)cmd;
-    j->durable_at_done = outcome_in_log(cmd);
-    j->visible_at_done = outcome_visible(cmd);
+static void on_done(ws_group *g) {
+    job *j = (job *)g;
+    j->durable_at_done = true;
+    j->visible_at_done = true;
+    for (size_t i = 0; i < g->n; i++) {
+        j->durable_at_done &= outcome_in_log(&g->cmds[i]);
+        j->visible_at_done &= outcome_visible(&g->cmds[i]);
+    }
     atomic_fetch_add(&j->done_calls, 1);
     atomic_fetch_add(&done_total, 1);
 }
@@ -172,7 +183,7 @@ static job *new_create(const char *id, uint64_t amount) {
     j->cmd.kind = WS_CMD_CREATE_ACCOUNT;
     j->cmd.amount = amount;
     set_id(j->cmd.account, &j->cmd.account_len, id);
-    j->cmd.done = on_done;
+    j->group = (ws_group){.cmds = &j->cmd, .n = 1, .done = on_done};
     return j;
 }
 
@@ -186,14 +197,42 @@ static job *new_transfer(const char *from, const char *to, uint64_t amount, cons
     set_id(j->cmd.to, &j->cmd.to_len, to);
     set_id(j->cmd.transfer_id, &j->cmd.transfer_id_len, tid);
     j->cmd.transfer_id_given = given;
-    j->cmd.done = on_done;
+    j->group = (ws_group){.cmds = &j->cmd, .n = 1, .done = on_done};
     return j;
+}
+
+/* A batch request: n commands, filled in by the caller, in one group. */
+static job *new_batch(size_t n) {
+    job *j = calloc(1, sizeof(*j));
+    ws_command *cmds = calloc(n, sizeof(*cmds));
+    cr_assert(j && cmds);
+    j->group = (ws_group){.cmds = cmds, .n = n, .done = on_done};
+    return j;
+}
+
+static void free_job(job *j) {
+    if (j && j->group.cmds != &j->cmd) {
+        free(j->group.cmds);
+    }
+    free(j);
+}
+
+static void fill_transfer(ws_command *c, const char *from, const char *to, uint64_t amount,
+                          const char *tid, bool linked) {
+    memset(c, 0, sizeof(*c));
+    c->kind = WS_CMD_TRANSFER;
+    c->amount = amount;
+    set_id(c->account, &c->account_len, from);
+    set_id(c->to, &c->to_len, to);
+    set_id(c->transfer_id, &c->transfer_id_len, tid);
+    c->transfer_id_given = true;
+    c->linked = linked;
 }
 
 /* Submits, retrying while the queue is full, until deadline_ms. */
 static ws_status submit_retrying(job *j, uint64_t deadline_ms) {
     for (uint64_t tries = 0;; tries++) {
-        ws_status s = service_submit(svc, &j->cmd);
+        ws_status s = service_submit(svc, &j->group);
         if (s != WS_OVERLOADED) {
             j->submitted = s == WS_OK;
             return s;
@@ -400,21 +439,213 @@ static void check_job(const submitter *s, size_t i, size_t *applied, size_t *rep
     *applied += c->status == WS_OK && !c->replayed;
 }
 
+/* ---- concurrent batches -------------------------------------------------------------------- */
+
+/* Batch submitters: groups of 1..BATCH_CMDS_MAX transfers with linked chains among them (some
+ * left open at the group's end), and now and then the previous batch again, once it is
+ * answered, as a client retry. */
+enum { BATCHERS = 2, BATCHES_PER = 60, BATCH_CMDS_MAX = 20 };
+
+typedef struct {
+    size_t index;
+    job *jobs[BATCHES_PER];
+    size_t retry_of[BATCHES_PER]; /* for a retried batch, the original's index + 1, else 0 */
+    size_t submitted;
+    ws_status bad_status;
+    bool wait_failed; /* the original of a retry was not answered in time */
+    uint64_t deadline_ms;
+} batcher;
+
+static uint32_t xorshift(uint32_t x) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* Polls until j's done() has been called, at most until deadline_ms. */
+static bool wait_job(const job *j, uint64_t deadline_ms) {
+    while (atomic_load(&j->done_calls) == 0) {
+        if (now_ms() > deadline_ms) {
+            return false;
+        }
+        sleep_ms(1);
+    }
+    return true;
+}
+
+static job *random_batch(batcher *b, size_t i, uint32_t *x) {
+    *x = xorshift(*x);
+    size_t n = 1 + *x % BATCH_CMDS_MAX;
+    job *j = new_batch(n);
+    for (size_t k = 0; k < n; k++) {
+        *x = xorshift(*x);
+        char from[16];
+        char to[16];
+        char tid[48];
+        account_name(from, sizeof(from), *x % ACCOUNTS);
+        account_name(to, sizeof(to), (*x >> 8) % ACCOUNTS);
+        snprintf(tid, sizeof(tid), "batch-%zu-%zu-%zu", b->index, i, k);
+        /* A quarter of the members are tied to the next one; the last one rarely, which
+         * leaves its chain open. */
+        bool linked = k + 1 < n ? (*x >> 28) % 4 == 0 : (*x >> 24) % 16 == 0;
+        fill_transfer(&j->group.cmds[k], from, to, 1 + (*x >> 16) % 400, tid, linked);
+    }
+    return j;
+}
+
+static void *submit_batches(void *arg) {
+    batcher *b = arg;
+    uint32_t x = 88172645u + (uint32_t)b->index * 104729u;
+    for (size_t i = 0; i < BATCHES_PER; i++) {
+        job *j;
+        if (i % 6 == 5 && b->jobs[i - 1]->submitted) {
+            const job *o = b->jobs[i - 1];
+            if (!wait_job(o, b->deadline_ms)) {
+                b->wait_failed = true;
+                return NULL;
+            }
+            j = new_batch(o->group.n);
+            for (size_t k = 0; k < o->group.n; k++) {
+                memcpy(&j->group.cmds[k], &o->group.cmds[k], offsetof(ws_command, status));
+            }
+            b->retry_of[i] = i;
+        } else {
+            j = random_batch(b, i, &x);
+        }
+        b->jobs[i] = j;
+        ws_status rc = submit_retrying(j, b->deadline_ms);
+        if (rc != WS_OK) {
+            b->bad_status = rc;
+            return NULL;
+        }
+        b->submitted++;
+    }
+    return NULL;
+}
+
+static bool same_accounts(const ws_command *c) {
+    return c->account_len == c->to_len && memcmp(c->account, c->to, c->to_len) == 0;
+}
+
+/* A chain of k members (none a replay: every transferID is new): all applied, or none, the
+ * first failure with its own code and the others linked_event_failed; an open one all
+ * linked_event_chain_open. Returns the members applied. */
+static size_t check_chain(const ws_command *c, size_t k, bool open, const char *where) {
+    size_t ok = 0;
+    size_t own = 0;
+    for (size_t i = 0; i < k; i++) {
+        cr_assert_not(c[i].replayed, "%s: chain member %zu replayed", where, i);
+        ok += c[i].status == WS_OK;
+        if (open) {
+            cr_assert_eq(c[i].status, WS_LINKED_EVENT_CHAIN_OPEN, "%s: open chain member %zu: %s",
+                         where, i, ws_status_code(c[i].status));
+        } else if (c[i].status != WS_OK && c[i].status != WS_LINKED_EVENT_FAILED) {
+            cr_assert(c[i].status ==
+                          (same_accounts(&c[i]) ? WS_SAME_ACCOUNT : WS_INSUFFICIENT_FUNDS),
+                      "%s: chain member %zu: %s", where, i, ws_status_code(c[i].status));
+            own++;
+        }
+    }
+    if (!open) {
+        cr_assert(ok == k || (ok == 0 && own == 1),
+                  "%s: a chain of %zu with %zu applied and %zu failed on their own", where, k, ok,
+                  own);
+    }
+    return ok;
+}
+
+/* Every command of a fresh batch; returns the transfers applied. */
+static size_t check_fresh_batch(const ws_group *g, const char *where) {
+    size_t applied = 0;
+    for (size_t i = 0; i < g->n;) {
+        const ws_command *c = &g->cmds[i];
+        if (!c->linked) {
+            cr_assert_not(c->replayed, "%s: command %zu replayed", where, i);
+            if (same_accounts(c)) {
+                cr_assert_eq(c->status, WS_SAME_ACCOUNT, "%s: command %zu", where, i);
+            } else {
+                cr_assert(c->status == WS_OK || c->status == WS_INSUFFICIENT_FUNDS,
+                          "%s: command %zu: %s", where, i, ws_status_code(c->status));
+            }
+            applied += c->status == WS_OK;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < g->n && g->cmds[j].linked) {
+            j++;
+        }
+        bool open = j == g->n;
+        size_t end = open ? g->n : j + 1;
+        applied += check_chain(c, end - i, open, where);
+        i = end;
+    }
+    return applied;
+}
+
+static void check_batcher(const batcher *b, size_t *applied, size_t *replays) {
+    cr_assert_eq(b->bad_status, WS_OK, "batcher %zu: submit returned %d", b->index, b->bad_status);
+    cr_assert_not(b->wait_failed, "batcher %zu: a batch was not answered in time", b->index);
+    cr_assert_eq(b->submitted, BATCHES_PER);
+    for (size_t i = 0; i < BATCHES_PER; i++) {
+        const job *j = b->jobs[i];
+        char where[32];
+        snprintf(where, sizeof(where), "batch %zu/%zu", b->index, i);
+        cr_assert_eq(atomic_load(&j->done_calls), 1, "%s: %d done() calls", where,
+                     atomic_load(&j->done_calls));
+        cr_assert(j->durable_at_done, "%s answered before it was in the log", where);
+        cr_assert(j->visible_at_done, "%s answered before it was published", where);
+        if (!b->retry_of[i]) {
+            *applied += check_fresh_batch(&j->group, where);
+            continue;
+        }
+        const ws_group *o = &b->jobs[b->retry_of[i] - 1]->group;
+        cr_assert_eq(j->group.n, o->n);
+        for (size_t k = 0; k < o->n; k++) {
+            const ws_command *c = &j->group.cmds[k];
+            const ws_command *w = &o->cmds[k];
+            cr_assert(c->replayed,
+                      "%s: retried command %zu of %zu (linked %d) not replayed: %s, first %s",
+                      where, k, o->n, w->linked, ws_status_code(c->status),
+                      ws_status_code(w->status));
+            cr_assert_eq(c->status, w->status, "%s: retried command %zu: %s, first %s", where, k,
+                         ws_status_code(c->status), ws_status_code(w->status));
+            cr_assert_eq(c->missing_side, w->missing_side);
+            cr_assert_eq(c->from_balance, w->from_balance, "%s: command %zu", where, k);
+            cr_assert_eq(c->to_balance, w->to_balance, "%s: command %zu", where, k);
+            (*replays)++;
+        }
+    }
+}
+
+/* Single transfers and batches from several threads at once. */
 Test(service, concurrent_transfers_conserve_money) {
     start(4096, 256);
     create_accounts();
 
     static submitter subs[SUBMITTERS];
+    static batcher bats[BATCHERS];
     memset(subs, 0, sizeof(subs));
+    memset(bats, 0, sizeof(bats));
     pthread_t threads[SUBMITTERS];
+    pthread_t bthreads[BATCHERS];
     uint64_t deadline = now_ms() + WAIT_MS_MAX;
     for (size_t t = 0; t < SUBMITTERS; t++) {
         subs[t].index = t;
         subs[t].deadline_ms = deadline;
         cr_assert_eq(pthread_create(&threads[t], NULL, submit_transfers, &subs[t]), 0);
     }
+    for (size_t t = 0; t < BATCHERS; t++) {
+        bats[t].index = t;
+        bats[t].deadline_ms = deadline;
+        cr_assert_eq(pthread_create(&bthreads[t], NULL, submit_batches, &bats[t]), 0);
+    }
     for (size_t t = 0; t < SUBMITTERS; t++) {
         cr_assert_eq(pthread_join(threads[t], NULL), 0);
+    }
+    for (size_t t = 0; t < BATCHERS; t++) {
+        cr_assert_eq(pthread_join(bthreads[t], NULL), 0);
     }
     size_t submitted = 0;
     for (size_t t = 0; t < SUBMITTERS; t++) {
@@ -423,6 +654,9 @@ Test(service, concurrent_transfers_conserve_money) {
         submitted += subs[t].submitted;
     }
     cr_assert_eq(submitted, SUBMITTERS * PER_SUBMITTER);
+    for (size_t t = 0; t < BATCHERS; t++) {
+        submitted += bats[t].submitted;
+    }
     cr_assert(wait_done(submitted), "only %zu of %zu answered in time", atomic_load(&done_total),
               submitted);
     cr_assert(sum_of_accounts() == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
@@ -436,14 +670,28 @@ Test(service, concurrent_transfers_conserve_money) {
             check_job(&subs[t], i, &applied, &replays);
         }
     }
+    size_t batch_applied = 0;
+    size_t batch_replays = 0;
+    for (size_t t = 0; t < BATCHERS; t++) {
+        check_batcher(&bats[t], &batch_applied, &batch_replays);
+    }
     for (size_t t = 0; t < SUBMITTERS; t++) {
         for (size_t i = 0; i < PER_SUBMITTER; i++) {
-            free(subs[t].jobs[i]); /* after the loop above: a retry reads its original */
+            free_job(subs[t].jobs[i]); /* after the loop above: a retry reads its original */
+        }
+    }
+    for (size_t t = 0; t < BATCHERS; t++) {
+        for (size_t i = 0; i < BATCHES_PER; i++) {
+            free_job(bats[t].jobs[i]);
         }
     }
     cr_assert_gt(applied, 0);
     cr_assert_gt(replays, 0);
-    cr_log_info("%zu transfers applied, %zu replays", applied, replays);
+    cr_assert_gt(batch_applied, 0);
+    cr_assert_gt(batch_replays, 0);
+    cr_log_info("%zu single transfers applied, %zu replays; %zu batched applied, %zu replays",
+                applied, replays, batch_applied, batch_replays);
+    applied += batch_applied;
 
     /* Restart from disk: money conserved, the log verifies and holds each transfer once. */
     store_close(st);
@@ -456,6 +704,108 @@ Test(service, concurrent_transfers_conserve_money) {
     cr_assert_eq(rep.accounts, ACCOUNTS);
     start(16, 4);
     cr_assert(sum_of_accounts() == (ws_u128)ACCOUNTS * START_AMOUNT, "money not conserved");
+    free(mirror);
+}
+
+/* ---- batches, one at a time ------------------------------------------------------------ */
+
+/* One group of eight: two chains that hold or fail, an open one, unlinked transfers; a
+ * batch_max smaller than the group does not split it. One done() call, after every
+ * command's outcome is in the log and published. */
+Test(service, batch_is_answered_once_after_it_is_durable) {
+    start(16, 4);
+    job *acc[3] = {new_create("A", 100), new_create("B", 0), new_create("C", 0)};
+    for (size_t i = 0; i < 3; i++) {
+        run_one(acc[i]);
+        free(acc[i]);
+    }
+    job *b = new_batch(8);
+    ws_command *c = b->group.cmds;
+    fill_transfer(&c[0], "A", "B", 10, "b-1", false);
+    fill_transfer(&c[1], "A", "B", 20, "b-2", true); /* holds: B has 30 for b-3 */
+    fill_transfer(&c[2], "B", "C", 30, "b-3", false);
+    fill_transfer(&c[3], "A", "C", 5, "b-4", true); /* fails at b-5 */
+    fill_transfer(&c[4], "A", "C", 500, "b-5", true);
+    fill_transfer(&c[5], "B", "A", 1, "b-6", false);
+    fill_transfer(&c[6], "C", "A", 1, "b-7", false);
+    fill_transfer(&c[7], "A", "B", 1, "b-8", true); /* open */
+    run_one(b);
+    const ws_status want[8] = {WS_OK,
+                               WS_OK,
+                               WS_OK,
+                               WS_LINKED_EVENT_FAILED,
+                               WS_INSUFFICIENT_FUNDS,
+                               WS_LINKED_EVENT_FAILED,
+                               WS_OK,
+                               WS_LINKED_EVENT_CHAIN_OPEN};
+    const uint64_t from[8] = {90, 70, 0, 0, 0, 0, 29, 0};
+    const uint64_t to[8] = {10, 30, 30, 0, 0, 0, 71, 0};
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(c[i].status, want[i], "b-%zu: %s", i + 1, ws_status_code(c[i].status));
+        cr_assert_not(c[i].replayed);
+        cr_assert_eq(c[i].from_balance, from[i], "b-%zu", i + 1);
+        cr_assert_eq(c[i].to_balance, to[i], "b-%zu", i + 1);
+    }
+    cr_assert_eq(read_balance("A"), 71);
+    cr_assert_eq(read_balance("B"), 0);
+    cr_assert_eq(read_balance("C"), 29);
+    stop();
+
+    /* After a restart the same batch replays every answer. */
+    start(16, 4);
+    job *again = new_batch(8);
+    for (size_t i = 0; i < 8; i++) {
+        memcpy(&again->group.cmds[i], &c[i], offsetof(ws_command, status));
+    }
+    run_one(again);
+    for (size_t i = 0; i < 8; i++) {
+        const ws_command *r = &again->group.cmds[i];
+        cr_assert(r->replayed, "b-%zu not replayed", i + 1);
+        cr_assert_eq(r->status, c[i].status, "b-%zu", i + 1);
+        cr_assert_eq(r->from_balance, c[i].from_balance, "b-%zu", i + 1);
+        cr_assert_eq(r->to_balance, c[i].to_balance, "b-%zu", i + 1);
+    }
+    cr_assert_eq(read_balance("A"), 71);
+    free_job(b);
+    free_job(again);
+    free(mirror);
+}
+
+/* A batch of WS_GROUP_MAX through a queue of 4 commands and batches of 2: taken into the
+ * empty queue, decided whole in one commit, answered once. */
+Test(service, group_larger_than_queue_and_batch_max) {
+    start(4, 2);
+    job *a = new_create("A", 100000);
+    job *bb = new_create("B", 0);
+    run_one(a);
+    run_one(bb);
+    job *b = new_batch(WS_GROUP_MAX);
+    for (size_t i = 0; i < WS_GROUP_MAX; i++) {
+        char tid[24];
+        snprintf(tid, sizeof(tid), "w-%zu", i);
+        fill_transfer(&b->group.cmds[i], "A", "B", 1, tid, i + 1 < WS_GROUP_MAX);
+    }
+    run_one(b);
+    for (size_t i = 0; i < WS_GROUP_MAX; i++) {
+        cr_assert_eq(b->group.cmds[i].status, WS_OK, "w-%zu: %s", i,
+                     ws_status_code(b->group.cmds[i].status));
+        cr_assert_eq(b->group.cmds[i].to_balance, i + 1, "w-%zu", i);
+    }
+    cr_assert_eq(read_balance("A"), 100000 - WS_GROUP_MAX);
+    cr_assert_eq(read_balance("B"), WS_GROUP_MAX);
+    /* The writer goes on with single requests. */
+    job *t = new_transfer("B", "A", 1, "after", true);
+    run_one(t);
+    cr_assert_eq(t->cmd.status, WS_OK);
+    cr_assert_eq(t->cmd.from_balance, WS_GROUP_MAX - 1);
+    stop();
+    store_verify_report rep;
+    assert_verify_ok(&rep);
+    cr_assert_eq(rep.transfers, WS_GROUP_MAX + 1);
+    free(a);
+    free(bb);
+    free_job(b);
+    free(t);
     free(mirror);
 }
 
@@ -479,7 +829,7 @@ Test(service, overload_refuses_and_answers_every_accepted) {
             char id[32];
             snprintf(id, sizeof(id), "o-%zu", i);
             jobs[i] = new_create(id, i);
-            ws_status s = service_submit(svc, &jobs[i]->cmd);
+            ws_status s = service_submit(svc, &jobs[i]->group);
             cr_assert(s == WS_OK || s == WS_OVERLOADED, "submit %zu returned %d", i, s);
             cr_assert(k > 0 || s == WS_OK, "round %zu: refused although the queue was empty", r);
             jobs[i]->submitted = s == WS_OK;
@@ -525,7 +875,7 @@ Test(service, stop_drains_queued_commands) {
         char id[32];
         snprintf(id, sizeof(id), "d-%zu", i);
         jobs[i] = new_create(id, 1);
-        cr_assert_eq(service_submit(svc, &jobs[i]->cmd), WS_OK, "submit %zu", i);
+        cr_assert_eq(service_submit(svc, &jobs[i]->group), WS_OK, "submit %zu", i);
     }
     /* No waiting: stop itself must answer everything that was queued. */
     stop();
@@ -634,12 +984,12 @@ Test(service, start_refuses_tampered_store) {
 Test(service, submit_after_stop_is_unavailable) {
     start(16, 4);
     job *a = new_create("A", 100);
-    cr_assert_eq(service_submit(svc, &a->cmd), WS_OK);
+    cr_assert_eq(service_submit(svc, &a->group), WS_OK);
     service_stop(svc);
     cr_assert_eq(atomic_load(&a->done_calls), 1, "stop did not answer the queued command");
     /* Stopped but not freed: other threads may still submit, and must be refused. */
     job *late = new_create("B", 1);
-    cr_assert_eq(service_submit(svc, &late->cmd), WS_UNAVAILABLE);
+    cr_assert_eq(service_submit(svc, &late->group), WS_UNAVAILABLE);
     cr_assert_eq(read_balance("A"), 100, "reads stop with the service");
     cr_assert_eq(read_balance("B"), UINT64_MAX);
     service_free(svc);

@@ -37,7 +37,7 @@ Test(status, code_is_lowercased_enum_name) {
         ws_status s;
         const char *name;
     } rows[] = {
-#define ROW(name, code, http, msg) {WS_##name, #name},
+#define ROW(name, code, http, reason, generic, msg) {WS_##name, #name},
         WS_STATUS_MAP(ROW)
 #undef ROW
     };
@@ -89,4 +89,28 @@ Test(status, stored_values_never_move) {
     cr_assert_eq(WS_SAME_ACCOUNT, 13);
     cr_assert_eq(WS_BALANCE_OVERFLOW, 14);
     cr_assert_eq(WS_UNAVAILABLE, 18);
+}
+
+/* Every HTTP status the table uses has one reason phrase (all its rows agree) and exactly
+ * one generic status, which ws_status_of_http returns. */
+Test(status, reasons_and_generic_statuses_come_from_the_table) {
+    for (int i = 0; i < WS_STATUS_COUNT_; i++) {
+        int http = ws_status_http((ws_status)i);
+        int generic = 0;
+        for (int j = 0; j < WS_STATUS_COUNT_; j++) {
+            if (ws_status_http((ws_status)j) == http) {
+                generic += ws_status_of_http(http) == (ws_status)j;
+            }
+        }
+        cr_assert_eq(generic, 1, "HTTP %d has %d generic statuses", http, generic);
+        cr_assert_eq(ws_status_http(ws_status_of_http(http)), http);
+        cr_assert_neq(strcmp(ws_http_reason(http), "Unknown"), 0, "HTTP %d", http);
+    }
+    cr_assert_str_eq(ws_http_reason(409), "Conflict");
+    cr_assert_str_eq(ws_http_reason(422), "Unprocessable Entity");
+    cr_assert_str_eq(ws_http_reason(299), "Unknown");
+    cr_assert_eq(ws_status_of_http(400), WS_BAD_REQUEST);
+    cr_assert_eq(ws_status_of_http(413), WS_PAYLOAD_TOO_LARGE);
+    cr_assert_eq(ws_status_of_http(415), WS_UNSUPPORTED_MEDIA_TYPE);
+    cr_assert_eq(ws_status_of_http(299), WS_INTERNAL);
 }

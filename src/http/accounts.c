@@ -1,0 +1,130 @@
+/* The accounts resource: the seed's GET create_account and get_balance, and the JSON API's
+ * POST /accounts and GET /accounts/{id}. A creation is a write (a job for the writer); a
+ * balance is read from the committed view in memory, on the loop thread. */
+#include <string.h>
+#include <strings.h>
+
+#include "core/request.h"
+#include "http/internal.h"
+
+#define BODY_SMALL_MAX 1024
+
+static void answer_created(h2o_req_t *req, const http_job *j) {
+    const ws_command *c = &j->one;
+    if (c->replayed) {
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0,
+                              "Idempotent-Replayed", H2O_STRLIT("true"));
+    }
+    if (c->status != WS_CREATED) {
+        http_answer_refusal(req, c);
+        return;
+    }
+    json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
+    json_account(&body, c->account, c->account_len, c->from_balance);
+    http_send_body(req, 201, &body);
+}
+
+int http_create_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    static const char *const known[] = {"startAmount", "accountID"};
+    ws_command c = {.kind = WS_CMD_CREATE_ACCOUNT};
+    if (!http_only_known(req, q, known, 2) ||
+        !http_get_number(req, q, "startAmount", true, 0, WS_AMOUNT_MAX, 0, &c.amount) ||
+        !http_get_id(req, q, "accountID", false, c.account, &c.account_len)) {
+        return 0;
+    }
+    return http_submit_one(srv, req, &c, answer_created);
+}
+
+int http_post_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    ws_command c;
+    ws_decode_error err;
+    if (!http_only_known(req, q, NULL, 0) || !http_json_body(req)) {
+        return 0;
+    }
+    if (ws_decode_account(req->entity.base, req->entity.len, &c, &err) != WS_OK) {
+        return http_send_error(req, err.status, "%s", err.message);
+    }
+    if (!http_idempotency_key(req, &c)) {
+        return 0;
+    }
+    return http_submit_one(srv, req, &c, answer_created);
+}
+
+static int balance(h2o_req_t *req, const char *id, uint8_t len) {
+    uint64_t b;
+    if (service_balance(http_reader(req), id, len, &b) != WS_OK) {
+        return http_send_error(req, WS_ACCOUNT_NOT_FOUND, "account '%.*s' does not exist", (int)len,
+                               id);
+    }
+    json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
+    json_account(&body, id, len, b);
+    http_send_body(req, 200, &body);
+    return 0;
+}
+
+int http_get_balance(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    (void)srv;
+    static const char *const known[] = {"accountID"};
+    char id[WS_ID_LEN_MAX];
+    uint8_t len;
+    if (!http_only_known(req, q, known, 1) || !http_get_id(req, q, "accountID", true, id, &len)) {
+        return 0;
+    }
+    return balance(req, id, len);
+}
+
+/* GET /accounts/{id}: the ID is the rest of the path, as it is (an ID needs no escapes). */
+int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    (void)srv;
+    if (!http_only_known(req, q, NULL, 0)) {
+        return 0;
+    }
+    size_t prefix = sizeof(API "accounts/") - 1;
+    h2o_iovec_t path = req->path_normalized;
+    const char *id = path.base + prefix;
+    size_t len = path.len - prefix;
+    if (!ws_id_valid(id, len)) {
+        return http_send_error(req, WS_INVALID_PARAMETER, "the accountID in the path %s",
+                               HTTP_ID_RULE);
+    }
+    return balance(req, id, (uint8_t)len);
+}
+
+static const h2o_iovec_t key_header = {H2O_STRLIT("idempotency-key")};
+
+bool http_idempotency_key(h2o_req_t *req, ws_command *c) {
+    c->idem_key_len = 0;
+    ssize_t at = h2o_find_header_by_str(&req->headers, key_header.base, key_header.len, -1);
+    if (at < 0) {
+        return true;
+    }
+    if (h2o_find_header_by_str(&req->headers, key_header.base, key_header.len, at) >= 0) {
+        http_send_error(req, WS_INVALID_PARAMETER, "more than one Idempotency-Key header");
+        return false;
+    }
+    h2o_iovec_t v = req->headers.entries[at].value;
+    if (!ws_id_valid(v.base, v.len)) {
+        http_send_error(req, WS_INVALID_PARAMETER, "the Idempotency-Key %s", HTTP_ID_RULE);
+        return false;
+    }
+    memcpy(c->idem_key, v.base, v.len);
+    c->idem_key_len = (uint8_t)v.len;
+    return true;
+}
+
+bool http_json_body(h2o_req_t *req) {
+    ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (at >= 0) {
+        h2o_iovec_t v = req->headers.entries[at].value;
+        size_t n = 0;
+        while (n < v.len && v.base[n] != ';' && v.base[n] != ' ' && v.base[n] != '\t') {
+            n++; /* the media type, before any parameter (";charset=utf-8") */
+        }
+        if (n == 16 && strncasecmp(v.base, "application/json", 16) == 0) {
+            return true;
+        }
+    }
+    http_send_error(req, WS_UNSUPPORTED_MEDIA_TYPE,
+                    "send the body with Content-Type: application/json");
+    return false;
+}
