@@ -27,7 +27,8 @@
 # removed on exit, Ctrl-C or failure.
 #
 # usage: bench/run.sh BINARY
-# env: DURATION (10 s per measured run), WARMUP (3 s), CONNECTIONS (64), ACCOUNTS (10000),
+# env: DURATION (10 s per measured run), WARMUP (3 s), CONNECTIONS (64), BATCH_CONNECTIONS
+#      (4, for the batches of 1,000 and 8,190), ACCOUNTS (10000),
 #      MEM_ACCOUNTS (1000000; 0 skips step 5), BENCH_TMP (parent of the temporary dir; the
 #      postgres user must be able to enter it when run as root)
 set -euo pipefail
@@ -37,6 +38,7 @@ bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 duration=${DURATION:-10}
 warmup=${WARMUP:-3}
 conns=${CONNECTIONS:-64}
+batch_conns=${BATCH_CONNECTIONS:-4}
 export ACCOUNTS=${ACCOUNTS:-10000}
 mem_accounts=${MEM_ACCOUNTS:-1000000}
 balance=1000000000
@@ -167,7 +169,7 @@ to_ms() {
 wrk_run() {
     local out t0 t1 n
     t0=$(cpu_ticks "$svc_pid")
-    out=$(wrk -t1 -c"$conns" -d"${4}s" --latency -s "$here/$2" "$3")
+    out=$(wrk -t1 -c"${5:-$conns}" -d"${4}s" --latency -s "$here/$2" "$3")
     t1=$(cpu_ticks "$svc_pid")
     echo "$out" >"$tmp/wrk-$1.txt"
     n=$(awk '/ requests in / {print $1}' <<<"$out")
@@ -217,11 +219,12 @@ bench_service() {
     codes=$("$here/create_accounts.sh" "$svc_url" "$ACCOUNTS" "$balance" 2>/dev/null)
     grep -q "^ *$ACCOUNTS 201$" <<<"$codes" || die "creating accounts: $codes"
     local op script durable
-    for op in health get_balance balance_transfer create_account; do
+    for op in health get_balance balance_transfer post_transfer create_account; do
         case $op in
         health) script=health.lua durable=- ;;
         get_balance) script=get_balance.lua durable=- ;;
         balance_transfer) script=transfer.lua durable=yes ;;
+        post_transfer) script=post_transfer.lua durable=yes ;;
         create_account) script=create_account.lua durable=yes ;;
         esac
         wrk_run "$op-warmup" "$script" "$svc_url" "$warmup"
@@ -229,6 +232,20 @@ bench_service() {
         [ "$w_bad" = 0 ] || die "$op: $w_bad non-2xx answers (see wrk output)"
         record wallet-service "$op" "$w_rps" "$w_p50" "$w_p99" "$w_cpu" "$durable"
         log "  $op: $w_rps req/s, p50 $w_p50 ms, p99 $w_p99 ms, server CPU $w_cpu µs/req"
+    done
+    # Batches: POST /transfers with BATCH transfers a request, BATCH_CONNECTIONS at a time
+    # (64 connections of 8,190 would be half a million transfers queued). Transfers/s is
+    # requests/s times the batch; latency and CPU are per request.
+    local size
+    for size in 1000 8190; do
+        BATCH=$size wrk_run "batch-$size-warmup" batch.lua "$svc_url" "$warmup" "$batch_conns"
+        BATCH=$size wrk_run "batch-$size" batch.lua "$svc_url" "$duration" "$batch_conns"
+        [ "$w_bad" = 0 ] || die "batch $size: $w_bad non-2xx answers (see wrk output)"
+        local tps
+        tps=$(awk -v n="$size" '/Requests\/sec/ {printf "%.0f", $2 * n}' "$tmp/wrk-batch-$size.txt")
+        record wallet-service "batch of $size" "$tps" "$w_p50" "$w_p99" \
+            "$(awk -v c="$w_cpu" -v n="$size" 'BEGIN { printf "%.2f", c / n }')" yes
+        log "  batch of $size: $tps transfers/s ($w_rps req/s), p50 $w_p50 ms, p99 $w_p99 ms a request"
     done
     svc_stop
     "$bin" --verify --data-dir "$tmp/svc-data" >"$tmp/verify.out" 2>&1 || {
@@ -315,7 +332,7 @@ pgbench_run() {
     pg_settle
     t0=$(pg_ticks)
     out=$(as_pg "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U bench -n \
-        -M prepared -c "$conns" -j 1 -T "$3" -D accounts="$ACCOUNTS" -f "$pg_sql/$2" \
+        -M prepared -c "${4:-$conns}" -j 1 -T "$3" -D accounts="$ACCOUNTS" -f "$pg_sql/$2" \
         -l --log-prefix="$logdir/tx" bench 2>&1) || {
         echo "$out" >&2
         die "pgbench $1 failed"
@@ -385,6 +402,17 @@ bench_postgres() {
         record "PostgreSQL 15" "$name" "$g_rps" "$g_p50" "$g_p99" "$g_cpu" "$durable"
         log "  $name: $g_rps tx/s, p50 $g_p50 ms, p99 $g_p99 ms, server CPU $g_cpu µs/tx"
     done
+    # Batches: transfer_batch(n) applies n transfers in one transaction.
+    local size
+    for size in 1000 8190; do
+        pgbench_run "batch-$size-warmup" "batch_$size.sql" "$warmup" "$batch_conns"
+        pgbench_run "batch-$size" "batch_$size.sql" "$duration" "$batch_conns"
+        local tps
+        tps=$(awk -v n="$size" '/^tps = / {printf "%.0f", $3 * n}' "$tmp/pgbench-batch-$size.txt")
+        record "PostgreSQL 15" "batch of $size" "$tps" "$g_p50" "$g_p99" \
+            "$(awk -v c="$g_cpu" -v n="$size" 'BEGIN { printf "%.2f", c / n }')" yes
+        log "  batch of $size: $tps transfers/s ($g_rps tx/s), p50 $g_p50 ms, p99 $g_p99 ms a transaction"
+    done
     local sum
     sum=$(as_pg "${psql[@]}" -d bench -At -c "SELECT sum(balance) FROM accounts")
     [ "$sum" = "$((ACCOUNTS * balance))" ] || die "PostgreSQL: money not conserved ($sum)"
@@ -399,8 +427,8 @@ redis_run() {
     local name=$1 n=$2 out t0 t1
     shift 2
     t0=$(cpu_ticks "$redis_pid")
-    out=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$conns" -n "$n" -r "$ACCOUNTS" \
-        --csv "$@" 2>&1) || {
+    out=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "${redis_conns:-$conns}" -n "$n" \
+        -r "$ACCOUNTS" -P "${redis_pipeline:-1}" --csv "$@" 2>&1) || {
         echo "$out" >&2
         die "redis-benchmark $name failed"
     }
@@ -426,7 +454,10 @@ bench_redis() {
         "${cli[@]}" PING 2>/dev/null | grep -q PONG && break
         sleep 0.05
     done
-    "${cli[@]}" PING | grep -q PONG || die "Redis did not start"
+    "${cli[@]}" PING 2>/dev/null | grep -q PONG || {
+        tail -n 20 "$tmp/redis/server.log" >&2
+        die "Redis did not start"
+    }
     # redis-benchmark's __rand_int__ is a 12-digit zero-padded number.
     awk -v n="$ACCOUNTS" -v b="$balance" 'BEGIN {
         for (i = 0; i < n; i++) {
@@ -451,6 +482,19 @@ bench_redis() {
         redis_run "$name" "$n" "${cmd[@]}"
         record "Redis 7" "$name" "$r_rps" "$r_p50" "$r_p99" "$r_cpu" "$durable"
         log "  $name: $r_rps req/s, p50 $r_p50 ms, p99 $r_p99 ms, server CPU $r_cpu µs/req ($n requests)"
+    done
+    # Batches: the same EVALSHA transfer pipelined BATCH deep (one write and one fsync for
+    # what arrives together), BATCH_CONNECTIONS clients; rps counts transfers.
+    local size
+    for size in 1000 8190; do
+        local cmd=(EVALSHA "$sha" 2 acc:__rand_int__ acc:__rand_int__ 1)
+        redis_conns=$batch_conns redis_pipeline=$size redis_run "batch-$size-warmup" \
+            "$((size * batch_conns * 20))" "${cmd[@]}"
+        n=$((r_rps * duration))
+        [ "$n" -ge "$((size * batch_conns))" ] || n=$((size * batch_conns))
+        redis_conns=$batch_conns redis_pipeline=$size redis_run "batch-$size" "$n" "${cmd[@]}"
+        record "Redis 7" "batch of $size" "$r_rps" "$r_p50" "$r_p99" "$r_cpu" yes
+        log "  batch of $size (pipelined): $r_rps transfers/s, p50 $r_p50 ms, p99 $r_p99 ms a command"
     done
     local sum
     sum=$("${cli[@]}" EVAL "local s = 0 for i = 0, tonumber(ARGV[1]) - 1 do
@@ -573,6 +617,19 @@ report() {
     echo "| server CPU per transfer vs per get_balance | ${v_cpu}x (${cpu[$ws/balance_transfer]} vs ${cpu[$ws/get_balance]} µs) | <= 1.5x | $(check "$v_cpu" '<=' 1.5) |"
     echo "| transfer p99 vs Redis transfer p99 | $tp99 vs $rp99 ms | <= Redis's | $(check "$tp99" '<=' "$rp99") |"
     echo "| get_balance vs HTTP ceiling (health) | ${v_health}x | >= 0.9x | $(check "$v_health" '>=' 0.9) |"
+    local pt=${rps[$ws/post_transfer]:-n/a} b1=${rps[$ws/batch of 1000]:-n/a}
+    local b8=${rps[$ws/batch of 8190]:-n/a} v_post
+    v_post=$(ratio "$pt" "$tr")
+    echo "| batches of 8,190 through HTTP | $b8 transfers/s | >= 300,000 | $(check "$b8" '>=' 300000) |"
+    local size v
+    for size in 1000 8190; do
+        local mine=${rps[$ws/batch of $size]:-n/a}
+        v=$(ratio "$mine" "${rps[$rd/batch of $size]:-n/a}")
+        echo "| batch of $size vs Redis pipelined $size deep | ${v}x | >= 2x | $(check "$v" '>=' 2) |"
+        v=$(ratio "$mine" "${rps[$pg/batch of $size]:-n/a}")
+        echo "| batch of $size vs PostgreSQL, $size a transaction | ${v}x | >= 20x | $(check "$v" '>=' 20) |"
+    done
+    echo "| single POST /transfers vs GET balance_transfer | ${v_post}x | >= 0.95x | $(check "$v_post" '>=' 0.95) |"
     if [ -n "${writer_rate:-}" ]; then
         echo "| writer alone (wallet-bench-writer) | $writer_rate transfers/s | >= 1,000,000 | $(check "$writer_rate" '>=' 1000000) |"
     fi

@@ -50,3 +50,23 @@ BEGIN
     RETURN from_balance - p_amount;
 END
 $$;
+
+-- The batch peer: n transfers of 1 between random distinct accounts in one transaction, as a
+-- careful user would write it: every account of the batch locked first in ID order (so that
+-- concurrent batches cannot deadlock), then transfer() for each, with all its checks.
+CREATE FUNCTION transfer_batch(n integer, accounts integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    f text[];
+    t text[];
+BEGIN
+    SELECT array_agg('acc' || a), array_agg('acc' || ((a + 1 + floor(random() * (accounts - 1))::int) % accounts))
+    INTO f, t
+    FROM (SELECT floor(random() * accounts)::int AS a FROM generate_series(1, n)) AS pairs;
+    PERFORM 1 FROM accounts WHERE id = ANY (f || t) ORDER BY id FOR UPDATE;
+    FOR i IN 1 .. n LOOP
+        PERFORM transfer(f[i], t[i], 1);
+    END LOOP;
+    RETURN n;
+END
+$$;

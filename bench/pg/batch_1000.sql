@@ -1,0 +1,2 @@
+\set n 1000
+SELECT transfer_batch(:n, :accounts);

@@ -1,0 +1,2 @@
+\set n 8190
+SELECT transfer_batch(:n, :accounts);
