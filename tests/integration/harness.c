@@ -1747,6 +1747,53 @@ bool ws_transfer_list_add(ws_transfer_list *l, const ws_transfer_ok *t) {
     return true;
 }
 
+bool ws_create_named_accounts(ws_client *c, const char *prefix, int n, uint64_t base, uint64_t step,
+                              char (*names)[16], const char **ids, uint64_t *starts, char *err,
+                              size_t err_size) {
+    ws_response r = WS_RESPONSE_INIT;
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        snprintf(names[i], sizeof names[i], "%s-%02d", prefix, i);
+        ids[i] = names[i];
+        starts[i] = base + (uint64_t)i * step;
+        long st = 0;
+        for (int attempt = 0; attempt < 50; attempt++) {
+            st = ws_get(c, &r, "/api/1.0/wallet/create_account?startAmount=%llu&accountID=%s",
+                        (unsigned long long)starts[i], ids[i]);
+            if (st != 503) {
+                break;
+            }
+            ws_sleep_ms(20);
+        }
+        if (st != 201) {
+            snprintf(err, err_size, "create %s: %ld %s", ids[i], st, r.body ? r.body : "");
+            ok = false;
+        }
+    }
+    ws_response_free(&r);
+    return ok;
+}
+
+bool ws_replays_match(ws_client *c, const ws_transfer_list *acked, size_t last, char *err,
+                      size_t err_size) {
+    ws_response r = WS_RESPONSE_INIT;
+    bool ok = true;
+    for (size_t i = acked->count > last ? acked->count - last : 0; i < acked->count && ok; i++) {
+        const ws_transfer_ok *a = &acked->items[i];
+        ws_get(c, &r,
+               "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&"
+               "transferID=%s",
+               a->from, a->to, (unsigned long long)a->amount, a->txn);
+        ok = r.status == 200 && r.replayed && r.body != NULL && strcmp(r.body, a->body) == 0;
+        if (!ok) {
+            snprintf(err, err_size, "replay of %s: %ld%s %s (acknowledged as %s)", a->txn, r.status,
+                     r.replayed ? " replayed" : "", r.body ? r.body : "", a->body);
+        }
+    }
+    ws_response_free(&r);
+    return ok;
+}
+
 void ws_transfer_list_free(ws_transfer_list *l) {
     free(l->items);
     *l = (ws_transfer_list){0};

@@ -312,6 +312,20 @@ typedef struct {
 bool ws_transfer_list_add(ws_transfer_list *l, const ws_transfer_ok *t);
 void ws_transfer_list_free(ws_transfer_list *l);
 
+/* The accounts a load moves money between: n accounts named "<prefix>-NN" (names[i], with
+ * ids[i] pointing at it) with start amounts starts[i] = base + i * step, made through
+ * create_account. A 503 is retried (up to 50 times, 20 ms apart: an overloaded request is
+ * never applied). False, with why in err, if one was not created. */
+bool ws_create_named_accounts(ws_client *c, const char *prefix, int n, uint64_t base, uint64_t step,
+                              char (*names)[16], const char **ids, uint64_t *starts, char *err,
+                              size_t err_size);
+
+/* Retries the last `last` transfers of acked with their own parameters: each must replay (200,
+ * Idempotent-Replayed) with its original body byte for byte. False, with why in err, at the
+ * first that does not. */
+bool ws_replays_match(ws_client *c, const ws_transfer_list *acked, size_t last, char *err,
+                      size_t err_size);
+
 /* What the state must be. accounts/start_amounts: every account ever created (and no other).
  * acked: every acknowledged transfer (each must be in the log exactly once as a Debit on
  * from followed immediately by a Credit on to, with the response's balances). maybe:

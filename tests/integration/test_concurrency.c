@@ -30,26 +30,12 @@ static char account_names[ACCOUNTS][16];
 static const char *accounts[ACCOUNTS];
 static uint64_t starts[ACCOUNTS];
 
+/* A queue of one may refuse even a lone request: the helper retries a 503. */
 static void create_accounts(ws_client *c, uint64_t base, uint64_t step) {
-    ws_response r = WS_RESPONSE_INIT;
-    for (int i = 0; i < ACCOUNTS; i++) {
-        snprintf(account_names[i], sizeof account_names[i], "acct-%02d", i);
-        accounts[i] = account_names[i];
-        starts[i] = base + (uint64_t)i * step;
-        long st = 0;
-        /* A queue of one may refuse even a lone request; retry a 503 a bounded number of
-         * times (an overloaded request is never applied, so the retry is safe). */
-        for (int attempt = 0; attempt < 50; attempt++) {
-            st = ws_get(c, &r, API "/create_account?startAmount=%llu&accountID=%s",
-                        (unsigned long long)starts[i], accounts[i]);
-            if (st != 503) {
-                break;
-            }
-            ws_sleep_ms(20);
-        }
-        cr_assert_eq(st, 201, "create %s: %ld %s", accounts[i], st, r.body);
-    }
-    ws_response_free(&r);
+    char err[1024];
+    cr_assert(ws_create_named_accounts(c, "acct", ACCOUNTS, base, step, account_names, accounts,
+                                       starts, err, sizeof err),
+              "%s", err);
 }
 
 /* Runs n load threads to completion; loads[] are filled here from the template. */

@@ -76,16 +76,10 @@ static ws_server *server_on_plfs(void) {
 static void create_accounts(ws_server *srv) {
     ws_client *c = ws_client_new(srv);
     cr_assert_not_null(c);
-    ws_response r = WS_RESPONSE_INIT;
-    for (int i = 0; i < ACCOUNTS; i++) {
-        snprintf(account_names[i], sizeof account_names[i], "cut-%02d", i);
-        accounts[i] = account_names[i];
-        starts[i] = 5000 + (uint64_t)i * 100;
-        long st = ws_get(c, &r, API "/create_account?startAmount=%llu&accountID=%s",
-                         (unsigned long long)starts[i], accounts[i]);
-        cr_assert_eq(st, 201, "create %s: %ld %s", accounts[i], st, r.body);
-    }
-    ws_response_free(&r);
+    char err[1024];
+    cr_assert(ws_create_named_accounts(c, "cut", ACCOUNTS, 5000, 100, account_names, accounts,
+                                       starts, err, sizeof err),
+              "%s", err);
     ws_client_free(c);
 }
 
@@ -173,15 +167,8 @@ static void check_recovered(ws_server *srv, int round) {
     cr_assert_eq(st.transfers, acked.count + st.maybe_found,
                  "round %d: %zu transfers in the log, %zu acknowledged + %zu in flight", round,
                  st.transfers, acked.count, st.maybe_found);
-    ws_response r = WS_RESPONSE_INIT;
-    for (size_t i = acked.count > 30 ? acked.count - 30 : 0; i < acked.count; i++) {
-        const ws_transfer_ok *a = &acked.items[i];
-        ws_get(c, &r, API "/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&transferID=%s",
-               a->from, a->to, (unsigned long long)a->amount, a->txn);
-        cr_assert(r.status == 200 && r.replayed && strcmp(r.body, a->body) == 0,
-                  "round %d: replay of %s after the cut: %ld %s", round, a->txn, r.status, r.body);
-    }
-    ws_response_free(&r);
+    cr_assert(ws_replays_match(c, &acked, 30, err, sizeof err), "round %d after the cut: %s", round,
+              err);
     ws_state_free(&st);
     ws_client_free(c);
     cr_log_info("round %d: %zu acknowledged transfers all survived the cut", round, acked.count);
@@ -269,7 +256,8 @@ Test(powerloss, a_commit_without_sync_is_caught) {
         ws_server_destroy(srv);
     }
     setenv("WS_BINARY", real_copy, 1);
-    cr_assert_gt(lost, 0, "%d power cuts lost no acknowledged write of a build that never syncs "
-                          "its commits: the power-loss test cannot see a missing sync",
+    cr_assert_gt(lost, 0,
+                 "%d power cuts lost no acknowledged write of a build that never syncs "
+                 "its commits: the power-loss test cannot see a missing sync",
                  NOSYNC_ROUNDS);
 }
