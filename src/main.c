@@ -48,6 +48,8 @@ static void usage(FILE *out) {
             "  --request-timeout MS  a request's first to last byte (WALLET_REQUEST_TIMEOUT, %u)\n"
             "  --idle-timeout MS     connection with no request  (WALLET_IDLE_TIMEOUT, %u)\n"
             "                        (timeouts %u..%u ms)\n"
+            "  --default-currency CODE  currency of accounts created without one, 3-12 of\n"
+            "                    A-Z and 0-9                  (WALLET_DEFAULT_CURRENCY, XXX)\n"
             "  --api-key-file PATH\n"
             "                    API keys, one per line, file mode 0600: every endpoint but\n"
             "                    /health then needs 'Authorization: Bearer <key>'\n"
@@ -154,6 +156,15 @@ static bool apply(options *o, const char *name, const char *value) {
             return false;
         }
         o->service.checkpoint_interval_ms = v;
+    } else if (strcmp(name, "--default-currency") == 0) {
+        if (!ws_currency_valid(value, strlen(value))) {
+            fprintf(stderr,
+                    "wallet-service: --default-currency must be 3-12 characters of A-Z and "
+                    "0-9, not '%s'\n",
+                    value);
+            return false;
+        }
+        o->http.default_currency = value;
     } else if (strcmp(name, "--api-key-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
                strcmp(name, "--tls-key") == 0) {
         if (value[0] == '\0') {
@@ -181,6 +192,7 @@ static bool apply_env(options *o) {
         {"WALLET_QUEUE_MAX", "--queue-max"},
         {"WALLET_BATCH_MAX", "--batch-max"},
         {"WALLET_CHECKPOINT_INTERVAL", "--checkpoint-interval"},
+        {"WALLET_DEFAULT_CURRENCY", "--default-currency"},
         /* limits */
         {"WALLET_MAX_CONNECTIONS", "--max-connections"},
         {"WALLET_MAX_REQUEST_LINE", "--max-request-line"},

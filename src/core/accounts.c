@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parse.h"
 #include "core/siphash.h"
 
 #define ENTRY_CHUNK_BITS 16
@@ -15,17 +16,24 @@
 #define ENTRY_CHUNKS (WS_ACCOUNTS_MAX / ENTRY_CHUNK)
 #define ID_CHUNK (1u << 20)
 #define ID_CHUNKS ((size_t)WS_ACCOUNTS_MAX * 64 / ID_CHUNK)
-#define UNPUBLISHED UINT64_MAX
+#define UNPUBLISHED INT64_MIN
 #define SLOTS_MIN 1024
 
 typedef struct {
-    _Atomic uint64_t committed; /* readers; UNPUBLISHED until the first publish */
-    uint64_t balance;           /* the owner's working balance */
-    uint32_t id_off;            /* offset inside its ID chunk */
+    _Atomic int64_t committed; /* readers; UNPUBLISHED until the first publish */
+    int64_t balance;           /* the owner's working balance */
+    uint32_t id_off;           /* offset inside its ID chunk */
     uint16_t id_chunk;
     uint8_t id_len;
-    uint8_t unused;
+    uint8_t currency; /* index into the currency list */
 } entry;
+
+/* An account's limits, in a side chunk: zero is the default (no overdraft, no maximum), so
+ * a fresh (zeroed) chunk holds the defaults. */
+typedef struct {
+    uint64_t overdraft;
+    uint64_t max_gap; /* WS_AMOUNT_MAX - max_balance */
+} acct_limits;
 
 /* A slot: (entry index + 1) << 32 | hash; 0 is empty. */
 typedef struct {
@@ -37,8 +45,12 @@ struct ws_accounts {
     ws_hash_key key;
     uint32_t (*hash_override)(const char *id, size_t len); /* tests only */
     _Atomic(slot_array *) slots;
-    entry **entries; /* ENTRY_CHUNKS chunk pointers */
-    char **ids;      /* ID_CHUNKS chunk pointers */
+    entry **entries;      /* ENTRY_CHUNKS chunk pointers */
+    acct_limits **limits; /* ENTRY_CHUNKS chunk pointers, NULL where no account has a limit */
+    char currencies[WS_CURRENCIES_MAX][WS_CURRENCY_LEN_MAX];
+    uint8_t currency_lens[WS_CURRENCIES_MAX];
+    unsigned currency_count;
+    char **ids; /* ID_CHUNKS chunk pointers */
     size_t count;
     size_t id_chunk; /* the chunk new IDs go to, and how full it is */
     size_t id_used;
@@ -78,10 +90,15 @@ ws_accounts *ws_accounts_new(void) {
     }
     t->key = ws_hash_key_random();
     t->entries = calloc(ENTRY_CHUNKS, sizeof(entry *));
+    t->limits = calloc(ENTRY_CHUNKS, sizeof(acct_limits *));
     t->ids = calloc(ID_CHUNKS, sizeof(char *));
     slot_array *a = slots_new(SLOTS_MIN);
-    if (!t->entries || !t->ids || !a) {
+    memcpy(t->currencies[0], WS_DEFAULT_CURRENCY, 3);
+    t->currency_lens[0] = 3;
+    t->currency_count = 1;
+    if (!t->entries || !t->ids || !a || !t->limits) {
         free(a);
+        free(t->limits);
         free(t->ids);
         free(t->entries);
         free(t);
@@ -102,6 +119,10 @@ void ws_accounts_free(ws_accounts *t) {
     for (size_t i = 0; i <= t->id_chunk && t->ids[i]; i++) {
         free(t->ids[i]);
     }
+    for (size_t i = 0; i < ENTRY_CHUNKS; i++) {
+        free(t->limits[i]);
+    }
+    free(t->limits);
     free(t->entries);
     free(t->ids);
     free(atomic_load(&t->slots));
@@ -210,9 +231,78 @@ static bool store_id(ws_accounts *t, const char *id, size_t len, entry *e) {
     return true;
 }
 
-ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len, uint64_t balance,
-                             uint32_t *index) {
+static ws_status set_params(ws_accounts *t, uint32_t n, entry *e, const ws_account_params *p);
+
+ws_account_params ws_account_params_default(void) {
+    ws_account_params p = {.currency_len = 3, .overdraft = 0, .max_balance = WS_AMOUNT_MAX};
+    memcpy(p.currency, WS_DEFAULT_CURRENCY, 3);
+    return p;
+}
+
+bool ws_account_params_is_default(const ws_account_params *p) {
+    return p->currency_len == 3 && memcmp(p->currency, WS_DEFAULT_CURRENCY, 3) == 0 &&
+           p->overdraft == 0 && p->max_balance == WS_AMOUNT_MAX;
+}
+
+ws_status ws_accounts_set_params(ws_accounts *t, uint32_t index, const ws_account_params *params) {
+    WS_ASSERT(index < t->count);
+    return set_params(t, index, entry_at(t, index), params);
+}
+
+int ws_accounts_currency_find(const ws_accounts *t, const char *code, size_t len) {
+    for (unsigned i = 0; i < t->currency_count; i++) {
+        if (t->currency_lens[i] == len && memcmp(t->currencies[i], code, len) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+unsigned ws_accounts_currency_count(const ws_accounts *t) { return t->currency_count; }
+
+/* Sets e's currency and limits from p (valid), adding the currency to the list if new. */
+static ws_status set_params(ws_accounts *t, uint32_t n, entry *e, const ws_account_params *p) {
+    int cur = ws_accounts_currency_find(t, p->currency, p->currency_len);
+    if (cur < 0) {
+        if (t->currency_count == WS_CURRENCIES_MAX) {
+            return WS_TOO_MANY_CURRENCIES;
+        }
+        cur = (int)t->currency_count;
+        memcpy(t->currencies[cur], p->currency, p->currency_len);
+        t->currency_lens[cur] = p->currency_len;
+        t->currency_count++; /* readers reach it only through an account published later */
+    }
+    e->currency = (uint8_t)cur;
+    acct_limits **chunk = &t->limits[n >> ENTRY_CHUNK_BITS];
+    if (p->overdraft == 0 && p->max_balance == WS_AMOUNT_MAX) {
+        if (*chunk) {
+            (*chunk)[n & (ENTRY_CHUNK - 1)] = (acct_limits){0, 0};
+        }
+        return WS_OK;
+    }
+    if (*chunk == NULL) {
+        /* calloc: the pages of accounts without limits are never written, so stay out of the
+         * resident set. */
+        *chunk = calloc(ENTRY_CHUNK, sizeof(acct_limits));
+        if (*chunk == NULL) {
+            return WS_INTERNAL;
+        }
+        t->bytes += ENTRY_CHUNK * sizeof(acct_limits);
+    }
+    (*chunk)[n & (ENTRY_CHUNK - 1)] = (acct_limits){p->overdraft, WS_AMOUNT_MAX - p->max_balance};
+    return WS_OK;
+}
+
+ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len, int64_t balance,
+                             const ws_account_params *params, uint32_t *index) {
     WS_ASSERT(len > 0 && len <= UINT8_MAX && balance != UNPUBLISHED);
+    ws_account_params dflt;
+    if (!params) {
+        dflt = ws_account_params_default();
+        params = &dflt;
+    }
+    WS_ASSERT(ws_currency_valid(params->currency, params->currency_len) &&
+              params->overdraft <= WS_AMOUNT_MAX && params->max_balance <= WS_AMOUNT_MAX);
     if (t->count >= WS_ACCOUNTS_MAX) {
         return WS_INTERNAL;
     }
@@ -233,11 +323,14 @@ ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len, uint64_
         t->bytes += ENTRY_CHUNK * sizeof(entry);
     }
     entry *e = entry_at(t, n);
+    ws_status ps = set_params(t, n, e, params);
+    if (ps != WS_OK) {
+        return ps;
+    }
     if (!store_id(t, id, len, e)) {
         return WS_INTERNAL;
     }
     e->balance = balance;
-    e->unused = 0;
     atomic_init(&e->committed, UNPUBLISHED);
     uint32_t h = hash_id(t, id, len);
     size_t empty;
@@ -249,14 +342,48 @@ ws_status ws_accounts_insert(ws_accounts *t, const char *id, size_t len, uint64_
     return WS_OK;
 }
 
-uint64_t ws_accounts_balance(const ws_accounts *t, uint32_t index) {
+int64_t ws_accounts_balance(const ws_accounts *t, uint32_t index) {
     WS_ASSERT(index < t->count);
     return entry_at(t, index)->balance;
 }
 
-void ws_accounts_set_balance(ws_accounts *t, uint32_t index, uint64_t balance) {
-    WS_ASSERT(index < t->count && balance <= INT64_MAX);
+void ws_accounts_set_balance(ws_accounts *t, uint32_t index, int64_t balance) {
+    WS_ASSERT(index < t->count && balance != UNPUBLISHED);
     entry_at(t, index)->balance = balance;
+}
+
+unsigned ws_accounts_currency(const ws_accounts *t, uint32_t index) {
+    return entry_at(t, index)->currency;
+}
+
+static const acct_limits *limits_at(const ws_accounts *t, uint32_t index) {
+    const acct_limits *chunk = t->limits[index >> ENTRY_CHUNK_BITS];
+    return chunk ? &chunk[index & (ENTRY_CHUNK - 1)] : NULL;
+}
+
+uint64_t ws_accounts_overdraft(const ws_accounts *t, uint32_t index) {
+    const acct_limits *l = limits_at(t, index);
+    return l ? l->overdraft : 0;
+}
+
+uint64_t ws_accounts_max_balance(const ws_accounts *t, uint32_t index) {
+    const acct_limits *l = limits_at(t, index);
+    return WS_AMOUNT_MAX - (l ? l->max_gap : 0);
+}
+
+const char *ws_accounts_currency_code(const ws_accounts *t, unsigned i, uint8_t *len) {
+    WS_ASSERT(i < WS_CURRENCIES_MAX);
+    *len = t->currency_lens[i];
+    return t->currencies[i];
+}
+
+void ws_accounts_params(const ws_accounts *t, uint32_t index, ws_account_params *out) {
+    uint8_t len;
+    const char *code = ws_accounts_currency_code(t, ws_accounts_currency(t, index), &len);
+    *out = (ws_account_params){.currency_len = len,
+                               .overdraft = ws_accounts_overdraft(t, index),
+                               .max_balance = ws_accounts_max_balance(t, index)};
+    memcpy(out->currency, code, len);
 }
 
 void ws_accounts_publish(ws_accounts *t, uint32_t index) {
@@ -268,20 +395,25 @@ void ws_accounts_publish(ws_accounts *t, uint32_t index) {
 size_t ws_accounts_count(const ws_accounts *t) { return t->count; }
 
 size_t ws_accounts_bytes(const ws_accounts *t) {
-    return t->bytes + ENTRY_CHUNKS * sizeof(entry *) + ID_CHUNKS * sizeof(char *);
+    return t->bytes + ENTRY_CHUNKS * (sizeof(entry *) + sizeof(acct_limits *)) +
+           ID_CHUNKS * sizeof(char *);
 }
 
-bool ws_accounts_read(const ws_accounts *t, const char *id, size_t len, uint64_t *balance) {
+bool ws_accounts_read(const ws_accounts *t, const char *id, size_t len, int64_t *balance) {
     uint32_t index = lookup(t, id, len);
     if (index == WS_ACCOUNT_NONE) {
         return false;
     }
-    uint64_t v = atomic_load_explicit(&entry_at(t, index)->committed, memory_order_acquire);
+    int64_t v = atomic_load_explicit(&entry_at(t, index)->committed, memory_order_acquire);
     if (v == UNPUBLISHED) {
         return false;
     }
     *balance = v;
     return true;
+}
+
+int64_t ws_accounts_read_balance(const ws_accounts *t, uint32_t index) {
+    return atomic_load_explicit(&entry_at(t, index)->committed, memory_order_acquire);
 }
 
 uint32_t ws_accounts_read_index(const ws_accounts *t, const char *id, size_t len) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/accounts.h"
 #include "core/parse.h"
 #include "core/status.h"
 
@@ -44,13 +45,20 @@ struct ws_command {
     char to[WS_ID_LEN_MAX];
     char transfer_id[WS_ID_LEN_MAX];
     char idem_key[WS_ID_LEN_MAX];
+    /* create: the new account's currency (none: XXX; the http layer fills in the configured
+     * default) and limits (zero: none); amount <= max_balance when has_max_balance. */
+    uint8_t currency_len;
+    bool has_max_balance;
+    char currency[WS_CURRENCY_LEN_MAX];
+    uint64_t overdraft;
+    uint64_t max_balance;
 
     /* Result, set by the writer thread before done(). */
-    ws_status status;      /* WS_OK/WS_CREATED or the reason for refusal */
-    bool replayed;         /* an idempotent replay of an earlier outcome */
-    uint8_t missing_side;  /* for WS_ACCOUNT_NOT_FOUND: 1 the from/created account, 2 to */
-    uint64_t from_balance; /* after; for create, the new account's balance */
-    uint64_t to_balance;
+    ws_status status;     /* WS_OK/WS_CREATED or the reason for refusal */
+    bool replayed;        /* an idempotent replay of an earlier outcome */
+    uint8_t missing_side; /* for WS_ACCOUNT_NOT_FOUND: 1 the from/created account, 2 to */
+    int64_t from_balance; /* after; for create, the new account's balance */
+    int64_t to_balance;
 };
 
 typedef struct ws_group ws_group;
@@ -60,5 +68,8 @@ struct ws_group {
     /* Called once on the writer thread when every command's result is final. */
     void (*done)(ws_group *g);
 };
+
+/* A create command's account parameters (the defaults where it gives none). */
+ws_account_params ws_command_params(const ws_command *c);
 
 #endif

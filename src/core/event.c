@@ -71,8 +71,8 @@ static bool event_well_formed(const ws_event *e) {
                   (e->counterparty_len == 0 || ws_id_valid(e->counterparty, e->counterparty_len));
     return type_ok && refs_ok && ids_ok && e->seq > 0 && e->account_len > 0 &&
            e->account_len <= WS_ID_LEN_MAX && e->transaction_len <= WS_ID_LEN_MAX &&
-           e->counterparty_len <= WS_ID_LEN_MAX && e->amount <= WS_AMOUNT_MAX &&
-           e->balance <= WS_AMOUNT_MAX && e->timestamp_us < WS_TIMESTAMP_US_MAX;
+           e->counterparty_len <= WS_ID_LEN_MAX && e->amount <= WS_AMOUNT_MAX && e->balance >= 0 &&
+           (uint64_t)e->balance <= WS_AMOUNT_MAX && e->timestamp_us < WS_TIMESTAMP_US_MAX;
 }
 
 size_t ws_event_encode(const ws_event *e, unsigned char *out) {
@@ -85,7 +85,7 @@ size_t ws_event_encode(const ws_event *e, unsigned char *out) {
     out[4] = e->counterparty_len;
     ws_put_u64le(out + 8, e->seq);
     ws_put_u64le(out + 16, e->amount);
-    ws_put_u64le(out + 24, e->balance);
+    ws_put_u64le(out + 24, (uint64_t)e->balance);
     ws_put_u64le(out + 32, e->timestamp_us);
     size_t n = WS_EVENT_HEADER_SIZE;
     memcpy(out + n, e->account, e->account_len);
@@ -119,7 +119,7 @@ ws_status ws_event_decode(const unsigned char *buf, size_t len, ws_event *e) {
     e->counterparty_len = buf[4];
     e->seq = ws_get_u64le(buf + 8);
     e->amount = ws_get_u64le(buf + 16);
-    e->balance = ws_get_u64le(buf + 24);
+    e->balance = (int64_t)ws_get_u64le(buf + 24);
     e->timestamp_us = ws_get_u64le(buf + 32);
     if (e->account_len > WS_ID_LEN_MAX || e->transaction_len > WS_ID_LEN_MAX ||
         e->counterparty_len > WS_ID_LEN_MAX) {

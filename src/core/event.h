@@ -34,7 +34,7 @@ typedef struct {
     uint64_t seq;
     ws_event_type type;
     uint64_t amount;
-    uint64_t balance;      /* the account's balance after this event */
+    int64_t balance;       /* the account's balance after this event (negative with an overdraft) */
     uint64_t timestamp_us; /* microseconds since the Unix epoch, UTC */
     uint8_t account_len;
     uint8_t transaction_len;  /* 0 for AccountCreated */

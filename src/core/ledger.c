@@ -2,6 +2,7 @@
  * transfer_rule; apply checks a Transfer record by asking the same rule. */
 #include "core/ledger.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 ws_status ws_ledger_init(ws_ledger *l, ws_hash_key fp_key) {
@@ -32,11 +33,18 @@ bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q) {
 }
 
 void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, uint64_t amount,
-                             ws_decision *d) {
-    WS_ASSERT(ws_id_valid(id, len) && amount <= WS_AMOUNT_MAX);
+                             const ws_account_params *params, ws_decision *d) {
+    WS_ASSERT(ws_id_valid(id, len) && amount <= params->max_balance &&
+              params->max_balance <= WS_AMOUNT_MAX && params->overdraft <= WS_AMOUNT_MAX &&
+              ws_currency_valid(params->currency, params->currency_len));
     memset(d, 0, offsetof(ws_decision, rec));
     if (ws_accounts_find(l->accounts, id, len) != WS_ACCOUNT_NONE) {
         d->status = WS_ACCOUNT_EXISTS;
+        return;
+    }
+    if (ws_accounts_currency_find(l->accounts, params->currency, params->currency_len) < 0 &&
+        ws_accounts_currency_count(l->accounts) >= WS_CURRENCIES_MAX) {
+        d->status = WS_TOO_MANY_CURRENCIES;
         return;
     }
     if (ws_accounts_count(l->accounts) >= WS_ACCOUNTS_MAX) {
@@ -44,14 +52,15 @@ void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, ui
         return;
     }
     d->status = WS_CREATED;
-    d->from_balance = amount;
+    d->from_balance = (int64_t)amount;
     d->append = true;
     d->rec = (ws_record){.kind = WS_REC_ACCOUNT_CREATED,
                          .status = WS_OK,
                          .account_len = len,
                          .amount = amount,
-                         .from_balance = amount};
+                         .from_balance = (int64_t)amount};
     memcpy(d->rec.account, id, len);
+    ws_record_set_params(&d->rec, params);
 }
 
 /* The rules of a transfer, in the order they are checked. */
@@ -67,11 +76,17 @@ static ws_status transfer_rule(const ws_ledger *l, const ws_transfer_req *q, uin
         *missing_side = *from == WS_ACCOUNT_NONE ? 1 : 2;
         return WS_ACCOUNT_NOT_FOUND;
     }
-    if (ws_accounts_balance(l->accounts, *from) < q->amount) {
+    const ws_accounts *t = l->accounts;
+    if (ws_accounts_currency(t, *from) != ws_accounts_currency(t, *to)) {
+        return WS_CURRENCY_MISMATCH;
+    }
+    if ((ws_i128)ws_accounts_balance(t, *from) - q->amount <
+        -(ws_i128)ws_accounts_overdraft(t, *from)) {
         return WS_INSUFFICIENT_FUNDS;
     }
-    if (ws_accounts_balance(l->accounts, *to) > WS_AMOUNT_MAX - q->amount) {
-        return WS_BALANCE_OVERFLOW;
+    uint64_t max = ws_accounts_max_balance(t, *to);
+    if ((ws_i128)ws_accounts_balance(t, *to) + q->amount > (ws_i128)max) {
+        return max < WS_AMOUNT_MAX ? WS_BALANCE_LIMIT_EXCEEDED : WS_BALANCE_OVERFLOW;
     }
     return WS_OK;
 }
@@ -127,8 +142,8 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, con
         }
         return;
     }
-    d->from_balance = ws_accounts_balance(l->accounts, from) - q->amount;
-    d->to_balance = ws_accounts_balance(l->accounts, to) + q->amount;
+    d->from_balance = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, from) - q->amount);
+    d->to_balance = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, to) + q->amount);
     d->append = true;
     fill_transfer(&d->rec, WS_REC_TRANSFER, q);
     d->rec.from_balance = d->from_balance;
@@ -153,8 +168,8 @@ void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn) {
         WS_ASSERT(from != WS_ACCOUNT_NONE && to != WS_ACCOUNT_NONE);
         WS_ASSERT(ws_accounts_balance(l->accounts, from) == r->from_balance &&
                   ws_accounts_balance(l->accounts, to) == r->to_balance);
-        ws_accounts_set_balance(l->accounts, from, r->from_balance + r->amount);
-        ws_accounts_set_balance(l->accounts, to, r->to_balance - r->amount);
+        ws_accounts_set_balance(l->accounts, from, (int64_t)((ws_i128)r->from_balance + r->amount));
+        ws_accounts_set_balance(l->accounts, to, (int64_t)((ws_i128)r->to_balance - r->amount));
         l->transfers--;
     } else {
         l->refusals--;
@@ -168,12 +183,20 @@ static ws_status apply_created(ws_ledger *l, const ws_record *r, ws_effect *eff,
         *why = "account created twice";
         return WS_CORRUPT;
     }
+    ws_account_params p = ws_record_params(r);
     uint32_t index;
-    if (ws_accounts_insert(l->accounts, r->account, r->account_len, r->amount, &index) != WS_OK) {
+    ws_status s =
+        ws_accounts_insert(l->accounts, r->account, r->account_len, (int64_t)r->amount, &p, &index);
+    if (s == WS_TOO_MANY_CURRENCIES) {
+        *why = "an account of a currency past the most the service holds";
+        return WS_CORRUPT;
+    }
+    if (s != WS_OK) {
         *why = "out of memory";
         return WS_INTERNAL;
     }
     l->total_money += r->amount;
+    l->money_by_currency[ws_accounts_currency(l->accounts, index)] += r->amount;
     eff->touched[eff->count++] = index;
     return WS_OK;
 }
@@ -198,12 +221,14 @@ static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, 
     if (rule != WS_OK) {
         *why = rule == WS_SAME_ACCOUNT         ? "a transfer from an account to itself"
                : rule == WS_ACCOUNT_NOT_FOUND  ? "a transfer of an account never created"
-               : rule == WS_INSUFFICIENT_FUNDS ? "a debit takes a balance below zero"
-                                               : "a credit overflows a balance";
+               : rule == WS_CURRENCY_MISMATCH  ? "a transfer between two currencies"
+               : rule == WS_INSUFFICIENT_FUNDS ? "a debit takes a balance below its overdraft limit"
+               : rule == WS_BALANCE_LIMIT_EXCEEDED ? "a credit takes a balance past its maximum"
+                                                   : "a credit overflows a balance";
         return WS_CORRUPT;
     }
-    uint64_t from_after = ws_accounts_balance(l->accounts, from) - r->amount;
-    uint64_t to_after = ws_accounts_balance(l->accounts, to) + r->amount;
+    int64_t from_after = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, from) - r->amount);
+    int64_t to_after = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, to) + r->amount);
     if (from_after != r->from_balance || to_after != r->to_balance) {
         *why = "a balance after a transfer differs from the replayed balance";
         return WS_CORRUPT;
@@ -211,11 +236,11 @@ static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, 
     if (!remember(l, r, lsn, why)) {
         return WS_INTERNAL;
     }
-    ws_u128 before =
-        (ws_u128)ws_accounts_balance(l->accounts, from) + ws_accounts_balance(l->accounts, to);
+    ws_i128 before =
+        (ws_i128)ws_accounts_balance(l->accounts, from) + ws_accounts_balance(l->accounts, to);
     ws_accounts_set_balance(l->accounts, from, from_after);
     ws_accounts_set_balance(l->accounts, to, to_after);
-    WS_ASSERT((ws_u128)from_after + to_after == before); /* money is conserved */
+    WS_ASSERT((ws_i128)from_after + to_after == before); /* money is conserved */
     eff->touched[eff->count++] = from;
     eff->touched[eff->count++] = to;
     l->transfers++;
@@ -252,4 +277,29 @@ ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64
     l->next_lsn++;
     l->next_seq += ws_record_event_count(r->kind);
     return WS_OK;
+}
+
+/* The sum of the balances by currency, and in all. */
+static ws_u128 sum_money(const ws_ledger *l, ws_u128 *by_currency) {
+    memset(by_currency, 0, WS_CURRENCIES_MAX * sizeof(ws_u128));
+    ws_u128 sum = 0;
+    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
+        /* modulo 2^128: a negative balance adds as its two's complement, and the true sums
+         * are far inside the range, so equality of the sums is equality of the totals */
+        ws_u128 b = (ws_u128)(ws_i128)ws_accounts_balance(l->accounts, (uint32_t)i);
+        by_currency[ws_accounts_currency(l->accounts, (uint32_t)i)] += b;
+        sum += b;
+    }
+    return sum;
+}
+
+void ws_ledger_count_money(ws_ledger *l) { (void)sum_money(l, l->money_by_currency); }
+
+bool ws_ledger_money_conserved(const ws_ledger *l) {
+    ws_u128 *by = malloc(WS_CURRENCIES_MAX * sizeof(ws_u128));
+    WS_ASSERT(by); /* 4 KiB */
+    bool ok = sum_money(l, by) == l->total_money &&
+              memcmp(by, l->money_by_currency, WS_CURRENCIES_MAX * sizeof(ws_u128)) == 0;
+    free(by);
+    return ok;
 }

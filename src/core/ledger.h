@@ -16,7 +16,12 @@
  *            is checked for its form too: it only remembers an answer.
  * A transfer is checked in this order: idempotency (a transactionID already in the log
  * replays its outcome if the parameters match, else transfer_id_conflict), same_account,
- * account_not_found (fromAccount first), insufficient_funds, balance_overflow.
+ * account_not_found (fromAccount first), currency_mismatch, insufficient_funds (the
+ * fromAccount's balance would pass below -overdraft), balance_limit_exceeded (the toAccount
+ * has a maxBalance and would pass it), balance_overflow (it has none and would pass
+ * WS_AMOUNT_MAX). An account creation: account_exists, too_many_currencies.
+ * Money is conserved per currency: a transfer moves it between two accounts of one
+ * currency, so each currency's balances add up to the start amounts created in it.
  *
  * Not thread-safe: one owner, except that the account table may be read concurrently (see
  * accounts.h). */
@@ -39,9 +44,11 @@ typedef struct {
     uint64_t next_lsn;   /* the lsn the next record gets: 1 on an empty log */
     uint64_t next_seq;   /* the seq the next event gets: 1 on an empty log */
     ws_u128 total_money; /* every start amount ever created == the sum of all balances */
-    uint64_t transfers;  /* Transfer records applied */
-    uint64_t refusals;   /* TransferRefused records applied */
-    uint64_t keys;       /* RequestKey records applied */
+    /* the same by currency index (accounts.h): the sum of that currency's balances */
+    ws_u128 money_by_currency[WS_CURRENCIES_MAX];
+    uint64_t transfers; /* Transfer records applied */
+    uint64_t refusals;  /* TransferRefused records applied */
+    uint64_t keys;      /* RequestKey records applied */
 } ws_ledger;
 
 /* An empty ledger. WS_INTERNAL on out of memory. */
@@ -61,18 +68,19 @@ typedef struct {
 
 /* What a command comes to. */
 typedef struct {
-    ws_status status;      /* WS_CREATED, WS_OK, or why it was refused */
-    bool replayed;         /* the answer of an earlier request with the same transferID */
-    uint8_t missing_side;  /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
-    uint64_t from_balance; /* after: the created account's, or the fromAccount's */
-    uint64_t to_balance;
+    ws_status status;     /* WS_CREATED, WS_OK, or why it was refused */
+    bool replayed;        /* the answer of an earlier request with the same transferID */
+    uint8_t missing_side; /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
+    int64_t from_balance; /* after: the created account's, or the fromAccount's */
+    int64_t to_balance;
     bool append; /* rec is to be appended to the log and applied */
     ws_record rec;
 } ws_decision;
 
-/* create_account(id, amount): a new AccountCreated, or account_exists. */
+/* create_account(id, amount, params): a new AccountCreated, account_exists or
+ * too_many_currencies. params are valid (amount <= max_balance). */
 void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, uint64_t amount,
-                             ws_decision *d);
+                             const ws_account_params *params, ws_decision *d);
 
 /* balance_transfer. prior: the record already in the log (or earlier in the same batch)
  * with this transactionID, NULL if there is none. */
@@ -100,6 +108,13 @@ void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn);
  * WS_ACCOUNT_NOT_FOUND): what the writer remembers of a failed chain's members. */
 void ws_ledger_refusal(const ws_transfer_req *q, ws_status status, uint8_t missing_side,
                        ws_record *out);
+
+/* Sets money_by_currency from the balances: for a ledger loaded from a checkpoint (which
+ * keeps only the total). */
+void ws_ledger_count_money(ws_ledger *l);
+/* True if the balances add up to total_money, and each currency's to its share. Walks every
+ * account. */
+bool ws_ledger_money_conserved(const ws_ledger *l);
 
 /* The same transfer parameters (from, to, amount) as r's. */
 bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q);

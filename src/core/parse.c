@@ -34,6 +34,18 @@ ws_status ws_parse_amount(const char *s, size_t len, uint64_t min, uint64_t max,
 #define ID_CHARS_LO 0x03FF600000000000ull
 #define ID_CHARS_HI 0x07FFFFFE87FFFFFEull
 
+bool ws_currency_valid(const char *s, size_t len) {
+    if (len < WS_CURRENCY_LEN_MIN || len > WS_CURRENCY_LEN_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool ws_id_valid(const char *s, size_t len) {
     if (len == 0 || len > WS_ID_LEN_MAX) {
         return false;

@@ -15,6 +15,12 @@
 #define WS_AMOUNT_MAX ((uint64_t)INT64_MAX)
 /* Sums of balances can pass 2^64 (many accounts near the maximum), so totals are 128-bit. */
 __extension__ typedef unsigned __int128 ws_u128;
+/* A signed 128-bit integer, for balance arithmetic that must not overflow (a balance may be
+ * as low as -WS_AMOUNT_MAX with an overdraft limit). */
+__extension__ typedef __int128 ws_i128;
+/* Currency codes are WS_CURRENCY_LEN_MIN..WS_CURRENCY_LEN_MAX characters of [A-Z0-9]. */
+#define WS_CURRENCY_LEN_MIN 3
+#define WS_CURRENCY_LEN_MAX 12
 /* IDs are 1..WS_ID_LEN_MAX characters of [A-Za-z0-9._-]. */
 #define WS_ID_LEN_MAX 64
 /* A query string may hold at most this many parameters. */
@@ -30,6 +36,9 @@ WS_MUST_USE ws_status ws_parse_amount(const char *s, size_t len, uint64_t min, u
 
 /* True if s[0..len) is a valid ID: 1..WS_ID_LEN_MAX characters of [A-Za-z0-9._-]. */
 bool ws_id_valid(const char *s, size_t len);
+
+/* True if s[0..len) is a valid currency code: 3..12 characters of [A-Z0-9]. */
+bool ws_currency_valid(const char *s, size_t len);
 
 typedef struct {
     const char *name; /* points into the caller's decode buffer, not NUL-terminated */

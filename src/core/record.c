@@ -4,7 +4,11 @@
 
 #include <string.h>
 
+#include "core/accounts.h"
 #include "core/crc32c.h"
+
+/* The on-disk kind of an AccountCreated with a currency other than XXX or limits. */
+#define CREATED_WITH_PARAMS 5
 
 static void put_u32le(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) {
@@ -43,9 +47,14 @@ static const ws_status outcomes[] = {
     [8] = WS_CREATED,
     [9] = WS_ACCOUNT_EXISTS,
     [10] = WS_TRANSFER_ID_CONFLICT,
+    [11] = WS_CURRENCY_MISMATCH,
+    [12] = WS_BALANCE_LIMIT_EXCEEDED,
+    [13] = WS_TOO_MANY_CURRENCIES,
 };
 #define OUTCOME_CODES (sizeof(outcomes) / sizeof(outcomes[0]))
-#define REFUSAL_CODE_MAX 6
+
+/* The codes a TransferRefused may hold. */
+static bool refusal_code(uint8_t c) { return (c >= 1 && c <= 6) || c == 11 || c == 12; }
 
 uint8_t ws_outcome_code(ws_status s) {
     for (uint8_t c = 1; c < OUTCOME_CODES; c++) {
@@ -62,29 +71,54 @@ ws_status ws_outcome_status(uint8_t code) {
 
 uint8_t ws_refusal_code(ws_status s) {
     uint8_t c = ws_outcome_code(s);
-    return c <= REFUSAL_CODE_MAX ? c : 0;
+    return refusal_code(c) ? c : 0;
 }
 
 ws_status ws_refusal_status(uint8_t code) {
-    return code >= 1 && code <= REFUSAL_CODE_MAX ? outcomes[code] : WS_INTERNAL;
+    return refusal_code(code) ? outcomes[code] : WS_INTERNAL;
 }
+
+ws_account_params ws_record_params(const ws_record *r) {
+    ws_account_params p = {
+        .currency_len = r->currency_len, .overdraft = r->overdraft, .max_balance = r->max_balance};
+    memcpy(p.currency, r->currency, r->currency_len);
+    return p;
+}
+
+void ws_record_set_params(ws_record *r, const ws_account_params *p) {
+    ws_account_params d = ws_account_params_default();
+    p = p ? p : &d;
+    r->currency_len = p->currency_len;
+    memcpy(r->currency, p->currency, p->currency_len);
+    r->overdraft = p->overdraft;
+    r->max_balance = p->max_balance;
+}
+
+/* A balance a record may hold. */
+static bool balance_ok(int64_t b) { return b >= -(int64_t)WS_AMOUNT_MAX; }
 
 static bool id_ok(const char *id, uint8_t len) { return ws_id_valid(id, len); }
 
 /* The outcomes a RequestKey may hold for its operation. */
 static bool key_outcome_ok(const ws_record *r) {
     if (r->op == WS_OP_CREATE_ACCOUNT) {
-        return r->status == WS_CREATED || r->status == WS_ACCOUNT_EXISTS;
+        return r->status == WS_CREATED || r->status == WS_ACCOUNT_EXISTS ||
+               r->status == WS_TOO_MANY_CURRENCIES;
     }
     return r->op == WS_OP_TRANSFER && ws_outcome_code(r->status) != 0 && r->status != WS_CREATED &&
-           r->status != WS_ACCOUNT_EXISTS;
+           r->status != WS_ACCOUNT_EXISTS && r->status != WS_TOO_MANY_CURRENCIES;
 }
 
 static bool key_valid(const ws_record *r) {
     return key_outcome_ok(r) && id_ok(r->txn, r->txn_len) && r->to_len == 0 && r->amount == 0 &&
            (r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
                                               : r->missing_side == 0) &&
-           r->from_balance <= WS_AMOUNT_MAX && r->to_balance <= WS_AMOUNT_MAX;
+           balance_ok(r->from_balance) && balance_ok(r->to_balance);
+}
+
+/* Every record but an AccountCreated has no currency or limits. */
+static bool no_params(const ws_record *r) {
+    return r->currency_len == 0 && r->overdraft == 0 && r->max_balance == 0;
 }
 
 bool ws_record_valid(const ws_record *r) {
@@ -94,16 +128,21 @@ bool ws_record_valid(const ws_record *r) {
     if (r->kind != WS_REC_REQUEST_KEY && (r->op != 0 || r->digest != 0)) {
         return false;
     }
+    if (r->kind != WS_REC_ACCOUNT_CREATED && !no_params(r)) {
+        return false;
+    }
     switch (r->kind) {
     case WS_REC_REQUEST_KEY:
         return key_valid(r);
     case WS_REC_ACCOUNT_CREATED:
         return r->status == WS_OK && r->missing_side == 0 && r->to_len == 0 && r->txn_len == 0 &&
-               r->from_balance == r->amount && r->to_balance == 0;
+               r->from_balance == (int64_t)r->amount && r->to_balance == 0 &&
+               ws_currency_valid(r->currency, r->currency_len) && r->overdraft <= WS_AMOUNT_MAX &&
+               r->max_balance <= WS_AMOUNT_MAX && r->amount <= r->max_balance;
     case WS_REC_TRANSFER:
         return r->status == WS_OK && r->missing_side == 0 && id_ok(r->to, r->to_len) &&
-               id_ok(r->txn, r->txn_len) && r->amount >= 1 && r->from_balance <= WS_AMOUNT_MAX &&
-               r->to_balance <= WS_AMOUNT_MAX;
+               id_ok(r->txn, r->txn_len) && r->amount >= 1 && balance_ok(r->from_balance) &&
+               balance_ok(r->to_balance);
     case WS_REC_TRANSFER_REFUSED:
         return ws_refusal_code(r->status) != 0 &&
                (r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
@@ -121,7 +160,7 @@ unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_u
         out[0] = (ws_event){.seq = seq,
                             .type = WS_EVENT_ACCOUNT_CREATED,
                             .amount = r->amount,
-                            .balance = r->amount,
+                            .balance = (int64_t)r->amount,
                             .timestamp_us = timestamp_us,
                             .account_len = r->account_len};
         memcpy(out[0].account, r->account, r->account_len);
@@ -153,8 +192,8 @@ static size_t encode_key(const ws_record *r, unsigned char *out) {
     out[4] = r->txn_len;
     out[5] = r->account_len;
     ws_put_u64le(out + 6, r->digest);
-    ws_put_u64le(out + 14, r->from_balance);
-    ws_put_u64le(out + 22, r->to_balance);
+    ws_put_u64le(out + 14, (uint64_t)r->from_balance);
+    ws_put_u64le(out + 22, (uint64_t)r->to_balance);
     memcpy(out + 30, r->txn, r->txn_len);
     memcpy(out + 30 + r->txn_len, r->account, r->account_len);
     return 30u + r->txn_len + r->account_len;
@@ -171,8 +210,8 @@ static size_t decode_key(const unsigned char *p, size_t avail, ws_record *r) {
     r->txn_len = p[4];
     r->account_len = p[5];
     r->digest = ws_get_u64le(p + 6);
-    r->from_balance = ws_get_u64le(p + 14);
-    r->to_balance = ws_get_u64le(p + 22);
+    r->from_balance = (int64_t)ws_get_u64le(p + 14);
+    r->to_balance = (int64_t)ws_get_u64le(p + 22);
     memcpy(r->txn, p + 30, r->txn_len);
     memcpy(r->account, p + 30 + r->txn_len, r->account_len);
     return ws_record_valid(r) ? 30u + r->txn_len + r->account_len : 0;
@@ -185,11 +224,26 @@ static size_t encode_record(const ws_record *r, unsigned char *out) {
     size_t n = 0;
     out[n++] = (unsigned char)r->kind;
     if (r->kind == WS_REC_ACCOUNT_CREATED) {
+        ws_account_params p = ws_record_params(r);
+        if (ws_account_params_is_default(&p)) {
+            out[n++] = r->account_len;
+            ws_put_u64le(out + n, r->amount);
+            n += 8;
+            memcpy(out + n, r->account, r->account_len);
+            return n + r->account_len;
+        }
+        out[0] = CREATED_WITH_PARAMS;
         out[n++] = r->account_len;
+        out[n++] = r->currency_len;
+        out[n++] = 0;
         ws_put_u64le(out + n, r->amount);
-        n += 8;
+        ws_put_u64le(out + n + 8, r->overdraft);
+        ws_put_u64le(out + n + 16, r->max_balance);
+        n += 24;
         memcpy(out + n, r->account, r->account_len);
-        return n + r->account_len;
+        n += r->account_len;
+        memcpy(out + n, r->currency, r->currency_len);
+        return n + r->currency_len;
     }
     if (r->kind == WS_REC_TRANSFER_REFUSED) {
         out[n++] = ws_refusal_code(r->status);
@@ -201,8 +255,8 @@ static size_t encode_record(const ws_record *r, unsigned char *out) {
     ws_put_u64le(out + n, r->amount);
     n += 8;
     if (r->kind == WS_REC_TRANSFER) {
-        ws_put_u64le(out + n, r->from_balance);
-        ws_put_u64le(out + n + 8, r->to_balance);
+        ws_put_u64le(out + n, (uint64_t)r->from_balance);
+        ws_put_u64le(out + n + 8, (uint64_t)r->to_balance);
         n += 16;
     }
     memcpy(out + n, r->account, r->account_len);
@@ -228,9 +282,30 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
         }
         r->account_len = p[1];
         r->amount = ws_get_u64le(p + 2);
-        r->from_balance = r->amount;
+        r->from_balance = (int64_t)r->amount;
         memcpy(r->account, p + 10, r->account_len);
+        ws_record_set_params(r, NULL);
         return ws_record_valid(r) ? 10u + r->account_len : 0;
+    }
+    if (p[0] == CREATED_WITH_PARAMS) {
+        r->kind = WS_REC_ACCOUNT_CREATED;
+        if (avail < 28 || p[1] > WS_ID_LEN_MAX || p[2] > WS_CURRENCY_LEN_MAX || p[3] != 0 ||
+            (size_t)28 + p[1] + p[2] > avail) {
+            return 0;
+        }
+        r->account_len = p[1];
+        r->currency_len = p[2];
+        r->amount = ws_get_u64le(p + 4);
+        r->overdraft = ws_get_u64le(p + 12);
+        r->max_balance = ws_get_u64le(p + 20);
+        r->from_balance = (int64_t)r->amount;
+        memcpy(r->account, p + 28, r->account_len);
+        memcpy(r->currency, p + 28 + r->account_len, r->currency_len);
+        ws_account_params q = ws_record_params(r);
+        /* one encoding per record: the default parameters are always kind 1 */
+        return ws_record_valid(r) && !ws_account_params_is_default(&q)
+                   ? 28u + r->account_len + r->currency_len
+                   : 0;
     }
     if (r->kind == WS_REC_REQUEST_KEY) {
         return decode_key(p, avail, r);
@@ -253,8 +328,8 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
     r->amount = ws_get_u64le(p + n);
     n += 8;
     if (!refused) {
-        r->from_balance = ws_get_u64le(p + n);
-        r->to_balance = ws_get_u64le(p + n + 8);
+        r->from_balance = (int64_t)ws_get_u64le(p + n);
+        r->to_balance = (int64_t)ws_get_u64le(p + n + 8);
         n += 16;
     }
     size_t ids = (size_t)r->account_len + r->to_len + r->txn_len;

@@ -2,7 +2,7 @@
  *
  * Every fact the service must remember is a record, numbered by a gapless log sequence
  * number (lsn, from 1):
- *   AccountCreated   an account and its start amount            (one event)
+ *   AccountCreated   an account, its start amount, its currency and its limits  (one event)
  *   Transfer         from, to, amount, both balances after it    (two events: Debit, Credit)
  *   TransferRefused  a refused transfer whose client chose its transferID, kept so that a
  *                    retry gets the same answer                   (no event)
@@ -20,13 +20,18 @@
  *   8 u64 first lsn   16 u64 first seq   24 u64 timestamp (us since the epoch, UTC)
  *  32 records...      then u32 crc32c of every byte before it
  * Records (IDs are raw bytes of ws_id_valid IDs):
- *   AccountCreated   u8 kind=1, u8 id_len, u64 amount, id
+ *   AccountCreated   u8 kind=1, u8 id_len, u64 amount, id        (currency XXX, no limits)
+ *                    u8 kind=5, u8 id_len, u8 currency_len, u8 zero, u64 amount,
+ *                    u64 overdraft, u64 max_balance, id, currency (any other currency or
+ *                    limits; both kinds decode to WS_REC_ACCOUNT_CREATED)
  *   Transfer         u8 kind=2, u8 from_len, u8 to_len, u8 txn_len, u64 amount,
  *                    u64 from_balance, u64 to_balance, from, to, txn
  *   TransferRefused  u8 kind=3, u8 code, u8 missing_side, u8 from_len, u8 to_len, u8 txn_len,
  *                    u64 amount, from, to, txn
  *   RequestKey       u8 kind=4, u8 op, u8 code, u8 missing_side, u8 key_len, u8 id_len,
  *                    u64 digest, u64 from_balance, u64 to_balance, key, id
+ * Balances are signed 64-bit values (two's complement in the u64 fields), in
+ * [-WS_AMOUNT_MAX, WS_AMOUNT_MAX].
  * An outcome's code is its own on-disk number (ws_outcome_code), independent of the order of
  * the status enum. Decoding checks the version, the CRC, every length, the kinds, the codes,
  * the amounts and that every ID is a valid ID; a block is decoded right after it is encoded.
@@ -38,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/accounts.h"
 #include "core/assert.h"
 #include "core/event.h"
 #include "core/parse.h"
@@ -69,9 +75,14 @@ typedef struct {
     uint8_t to_len;       /* 0 for AccountCreated */
     uint8_t txn_len;      /* 0 for AccountCreated */
     uint64_t amount;
-    uint64_t
-        from_balance;    /* after: AccountCreated its balance (== amount), Transfer fromAccount's */
-    uint64_t to_balance; /* after: Transfer toAccount's; 0 otherwise */
+    int64_t
+        from_balance;   /* after: AccountCreated its balance (== amount), Transfer fromAccount's */
+    int64_t to_balance; /* after: Transfer toAccount's; 0 otherwise */
+    /* AccountCreated only (else zero): the account's currency and limits. */
+    uint8_t currency_len;
+    char currency[WS_CURRENCY_LEN_MAX];
+    uint64_t overdraft;
+    uint64_t max_balance;
     char account[WS_ID_LEN_MAX];
     char to[WS_ID_LEN_MAX];
     char txn[WS_ID_LEN_MAX];
@@ -81,6 +92,8 @@ typedef struct {
 #define WS_BLOCK_HEADER_SIZE 32
 #define WS_BLOCK_RECORDS_MAX 64
 #define WS_RECORD_SIZE_MAX (6 + 24 + 3 * WS_ID_LEN_MAX)
+_Static_assert(4 + 24 + WS_ID_LEN_MAX + WS_CURRENCY_LEN_MAX <= WS_RECORD_SIZE_MAX,
+               "an AccountCreated with a currency fits the largest record");
 /* A block never holds more than this many bytes, header and CRC included. */
 #define WS_BLOCK_SIZE_MAX (WS_BLOCK_HEADER_SIZE + WS_BLOCK_RECORDS_MAX * WS_RECORD_SIZE_MAX + 4)
 
@@ -93,12 +106,18 @@ unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_u
 
 /* The on-disk number of an outcome and back: the refusals 1 account_not_found,
  * 2 insufficient_funds, 3 same_account, 4 balance_overflow, 5 linked_event_failed,
- * 6 linked_event_chain_open, then 7 ok, 8 created, 9 account_exists, 10 transfer_id_conflict;
- * 0 / WS_INTERNAL for anything else. ws_refusal_code is the same but 0 past 6. */
+ * 6 linked_event_chain_open, then 7 ok, 8 created, 9 account_exists, 10 transfer_id_conflict,
+ * then 11 currency_mismatch and 12 balance_limit_exceeded (refusals), 13 too_many_currencies;
+ * 0 / WS_INTERNAL for anything else. ws_refusal_code is the same for the transfer refusals
+ * (1-6, 11, 12) and 0 for the others. */
 uint8_t ws_outcome_code(ws_status s);
 ws_status ws_outcome_status(uint8_t code);
 uint8_t ws_refusal_code(ws_status s);
 ws_status ws_refusal_status(uint8_t code);
+
+/* An AccountCreated's currency and limits, and setting them (p NULL: the defaults). */
+ws_account_params ws_record_params(const ws_record *r);
+void ws_record_set_params(ws_record *r, const ws_account_params *p);
 
 /* True if r is a record the service could have written: known kind, valid IDs, amounts in
  * range, a refusal with a refusal status. */

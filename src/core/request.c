@@ -27,6 +27,9 @@ typedef enum {
     F_ACCOUNT_ID,
     F_START_AMOUNT,
     F_TRANSFERS,
+    F_CURRENCY,
+    F_OVERDRAFT,
+    F_MAX_BALANCE,
 } field;
 
 static const char *const field_names[] = {
@@ -38,6 +41,9 @@ static const char *const field_names[] = {
     [F_ACCOUNT_ID] = "accountID",
     [F_START_AMOUNT] = "startAmount",
     [F_TRANSFERS] = "transfers",
+    [F_CURRENCY] = "currency",
+    [F_OVERDRAFT] = "overdraftLimit",
+    [F_MAX_BALANCE] = "maxBalance",
 };
 
 typedef struct {
@@ -91,9 +97,10 @@ static const char *shown_key(const unsigned char *k, size_t n, char out[65]) {
 
 static field field_of(const dec *d, const unsigned char *k, size_t n) {
     static const field transfer[] = {F_TRANSFER_ID, F_FROM, F_TO, F_AMOUNT, F_LINKED};
-    static const field account[] = {F_ACCOUNT_ID, F_START_AMOUNT};
+    static const field account[] = {F_ACCOUNT_ID, F_START_AMOUNT, F_CURRENCY, F_OVERDRAFT,
+                                    F_MAX_BALANCE};
     const field *set = d->accounts ? account : transfer;
-    size_t count = d->accounts ? 2 : 5;
+    size_t count = 5; /* both sets */
     for (size_t i = 0; i < count; i++) {
         const char *name = field_names[set[i]];
         if (strlen(name) == n && memcmp(name, k, n) == 0) {
@@ -122,6 +129,10 @@ static int end_item(dec *d) {
             return fail(d, WS_MISSING_PARAMETER, "%s is required%s", field_names[order[i]],
                         order[i] == F_TRANSFER_ID ? " in a batch" : "");
         }
+    }
+    if (d->accounts && d->cur->has_max_balance && d->cur->amount > d->cur->max_balance) {
+        d->key = F_START_AMOUNT;
+        return fail(d, WS_INVALID_PARAMETER, "startAmount must not exceed maxBalance");
     }
     d->n++;
     d->cur = NULL;
@@ -171,11 +182,16 @@ static int wrong_type(dec *d) {
                     field_names[d->key]);
     case F_AMOUNT:
     case F_START_AMOUNT:
+    case F_OVERDRAFT:
+    case F_MAX_BALANCE:
         return fail(d, WS_INVALID_PARAMETER,
                     "%s must be a whole number from %d to "
                     "9223372036854775807 (a JSON integer or a string "
                     "of digits)",
                     field_names[d->key], d->key == F_AMOUNT ? 1 : 0);
+    case F_CURRENCY:
+        return fail(d, WS_INVALID_PARAMETER,
+                    "currency must be a string of 3-12 characters of A-Z and 0-9");
     case F_LINKED:
         return fail(d, WS_INVALID_PARAMETER, "linked must be true or false");
     case F_TRANSFERS:
@@ -187,11 +203,19 @@ static int wrong_type(dec *d) {
                 d->batch ? "a transfer must be a JSON object" : "the body must be a JSON object");
 }
 
+static bool amount_field(field f) {
+    return f == F_AMOUNT || f == F_START_AMOUNT || f == F_OVERDRAFT || f == F_MAX_BALANCE;
+}
+
 static int set_amount(dec *d, const char *s, size_t n) {
     uint64_t min = d->key == F_AMOUNT ? 1 : 0;
-    if (ws_parse_amount(s, n, min, WS_AMOUNT_MAX, &d->cur->amount) != WS_OK) {
+    uint64_t *dst = d->key == F_OVERDRAFT     ? &d->cur->overdraft
+                    : d->key == F_MAX_BALANCE ? &d->cur->max_balance
+                                              : &d->cur->amount;
+    if (ws_parse_amount(s, n, min, WS_AMOUNT_MAX, dst) != WS_OK) {
         return wrong_type(d);
     }
+    d->cur->has_max_balance |= d->key == F_MAX_BALANCE;
     d->key = F_NONE;
     return 1;
 }
@@ -204,7 +228,17 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
     switch (d->key) {
     case F_AMOUNT:
     case F_START_AMOUNT:
+    case F_OVERDRAFT:
+    case F_MAX_BALANCE:
         return set_amount(d, (const char *)s, n);
+    case F_CURRENCY:
+        if (!ws_currency_valid((const char *)s, n)) {
+            return wrong_type(d);
+        }
+        memcpy(c->currency, s, n);
+        c->currency_len = (uint8_t)n;
+        d->key = F_NONE;
+        return 1;
     case F_TRANSFER_ID:
         dst = c->transfer_id;
         dst_len = &c->transfer_id_len;
@@ -234,7 +268,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
 
 static int on_number(void *ctx, const char *s, size_t n) {
     dec *d = ctx;
-    if (d->key != F_AMOUNT && d->key != F_START_AMOUNT) {
+    if (!amount_field(d->key)) {
         return wrong_type(d);
     }
     return set_amount(d, s, n); /* the raw digits: "1.0", "-1" and "1e3" are refused */

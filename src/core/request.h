@@ -6,8 +6,9 @@
  * WS_GROUP_MAX of them:
  *   {"transferID": "T", "fromAccount": "A", "toAccount": "B", "amount": 50, "linked": true}
  * transferID is optional in the single form (one is generated) and required in a batch;
- * linked is optional (false). POST /accounts takes {"accountID": "A", "startAmount": 100}
- * (accountID optional). Amounts are JSON integers or decimal strings ("9223372036854775807"),
+ * linked is optional (false). POST /accounts takes {"accountID": "A", "startAmount": 100,
+ * "currency": "EUR", "overdraftLimit": 0, "maxBalance": 1000} (all but startAmount optional;
+ * startAmount <= maxBalance). Amounts are JSON integers or decimal strings ("9223372036854775807"),
  * 1..2^63-1 for a transfer and 0..2^63-1 for a start amount.
  *
  * Everything else is refused, with nothing decided: WS_INVALID_JSON for text that is not
@@ -43,7 +44,8 @@ WS_MUST_USE ws_status ws_decode_transfers(const char *body, size_t len, ws_comma
                                           bool *batch, ws_decode_error *err);
 
 /* Decodes a POST /accounts body into *out (kind, account, account_len 0 when absent,
- * amount). */
+ * amount, currency with currency_len 0 when absent, overdraft 0 when absent, max_balance
+ * with has_max_balance). */
 WS_MUST_USE ws_status ws_decode_account(const char *body, size_t len, ws_command *out,
                                         ws_decode_error *err);
 

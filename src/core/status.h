@@ -60,7 +60,13 @@
     X(LINKED_EVENT_CHAIN_OPEN, "linked_event_chain_open", 422, "Unprocessable Entity", 0,          \
       "the batch ends inside a linked chain")                                                      \
     X(IDEMPOTENCY_KEY_CONFLICT, "idempotency_key_conflict", 409, "Conflict", 0,                    \
-      "this Idempotency-Key was used with a different request")
+      "this Idempotency-Key was used with a different request")                                    \
+    X(CURRENCY_MISMATCH, "currency_mismatch", 422, "Unprocessable Entity", 0,                      \
+      "fromAccount and toAccount hold different currencies")                                       \
+    X(BALANCE_LIMIT_EXCEEDED, "balance_limit_exceeded", 422, "Unprocessable Entity", 0,            \
+      "the transfer would push the destination balance past its maxBalance")                       \
+    X(TOO_MANY_CURRENCIES, "too_many_currencies", 422, "Unprocessable Entity", 0,                  \
+      "the service already holds accounts in 256 distinct currencies")
 
 typedef enum {
 #define WS_STATUS_ENUM(name, code, http, reason, generic, msg) WS_##name,

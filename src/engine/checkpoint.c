@@ -18,7 +18,7 @@
 typedef struct {
     uint32_t account;
     uint64_t seq;
-    uint64_t balance;
+    int64_t balance;
 } triple;
 
 struct ckpt {
@@ -65,7 +65,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
     return q;
 }
 
-static void add_event(ckpt *c, uint32_t account, uint64_t seq, uint64_t balance) {
+static void add_event(ckpt *c, uint32_t account, uint64_t seq, int64_t balance) {
     c->events = grow(c->events, &c->event_cap, c->event_count + 1, sizeof(triple));
     c->events[c->event_count++] = (triple){account, seq, balance};
 }
@@ -97,7 +97,11 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
         }
         m->account_count++;
         m->total_money += r->amount;
-        add_event(c, index, seq, r->amount);
+        add_event(c, index, seq, (int64_t)r->amount);
+        ws_account_params p = ws_record_params(r);
+        if (!ws_account_params_is_default(&p)) {
+            store_ckpt_put_params(c->out, index, &p);
+        }
     } else if (r->kind == WS_REC_TRANSFER) {
         uint32_t from = ws_accounts_read_index(t, r->account, r->account_len);
         uint32_t to = ws_accounts_read_index(t, r->to, r->to_len);
@@ -163,7 +167,7 @@ static void stage_directory(ckpt *c, uint64_t from_count) {
 /* The balance chunk of the accounts in events[at..end) (one chunk's), patched onto the
  * previous checkpoint's. */
 static WS_MUST_USE ws_status stage_balances(ckpt *c, uint32_t chunk, size_t at, size_t end) {
-    uint64_t vals[STORE_CHUNK_ACCOUNTS];
+    int64_t vals[STORE_CHUNK_ACCOUNTS];
     size_t old_n;
     ws_status s = store_ckpt_balances(c->cfg.st, chunk, vals, &old_n);
     if (s != WS_OK) {

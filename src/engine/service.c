@@ -205,7 +205,18 @@ service_reader *service_reader_new(service *svc) {
     return &svc->readers[slot];
 }
 
-ws_status service_balance(service_reader *r, const char *id, size_t len, uint64_t *balance) {
+ws_status service_account_get(service_reader *r, const char *id, size_t len, service_account *out) {
+    epoch_enter(r->svc->epoch, r->slot);
+    uint32_t index = ws_accounts_read_index(r->svc->accounts, id, len);
+    if (index != WS_ACCOUNT_NONE) {
+        out->balance = ws_accounts_read_balance(r->svc->accounts, index);
+        ws_accounts_params(r->svc->accounts, index, &out->params);
+    }
+    epoch_exit(r->svc->epoch, r->slot);
+    return index != WS_ACCOUNT_NONE ? WS_OK : WS_ACCOUNT_NOT_FOUND;
+}
+
+ws_status service_balance(service_reader *r, const char *id, size_t len, int64_t *balance) {
     epoch_enter(r->svc->epoch, r->slot);
     bool found = ws_accounts_read(r->svc->accounts, id, len, balance);
     epoch_exit(r->svc->epoch, r->slot);

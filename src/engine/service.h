@@ -61,6 +61,14 @@ WS_MUST_USE service_reader *service_reader_new(service *svc);
  * the call is seen, nothing unsynced ever is. WS_ACCOUNT_NOT_FOUND if the account does not
  * exist (or its creation is not yet synced). Takes no lock. */
 WS_MUST_USE ws_status service_balance(service_reader *r, const char *id, size_t len,
-                                      uint64_t *balance);
+                                      int64_t *balance);
+
+/* The same, with the account's currency and limits (fixed at its creation). */
+typedef struct {
+    int64_t balance;
+    ws_account_params params;
+} service_account;
+WS_MUST_USE ws_status service_account_get(service_reader *r, const char *id, size_t len,
+                                          service_account *out);
 
 #endif

@@ -31,18 +31,28 @@ struct sm {
 /* ---- start ---------------------------------------------------------------------------------- */
 
 static ws_status load_account(void *ctx, uint32_t index, const char *id, size_t len,
-                              uint64_t balance) {
+                              int64_t balance) {
     ws_ledger *l = ctx;
     uint32_t at;
     if (!ws_id_valid(id, len) || ws_accounts_find(l->accounts, id, len) != WS_ACCOUNT_NONE) {
         return WS_CORRUPT;
     }
-    ws_status s = ws_accounts_insert(l->accounts, id, len, balance, &at);
+    ws_status s = ws_accounts_insert(l->accounts, id, len, balance, NULL, &at);
     if (s == WS_OK) {
         WS_ASSERT(at == index);
         ws_accounts_publish(l->accounts, at);
     }
     return s;
+}
+
+/* An account's parameters: set before the service serves, so no reader sees the change. */
+static ws_status load_params(void *ctx, uint32_t index, const ws_account_params *p) {
+    ws_ledger *l = ctx;
+    if (index >= ws_accounts_count(l->accounts)) {
+        return WS_CORRUPT;
+    }
+    ws_status s = ws_accounts_set_params(l->accounts, index, p);
+    return s == WS_TOO_MANY_CURRENCIES ? WS_CORRUPT : s;
 }
 
 static ws_status load_idem(void *ctx, uint64_t fp, uint64_t lsn) {
@@ -68,14 +78,6 @@ static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint
     return s;
 }
 
-static ws_u128 sum_balances(const ws_ledger *l) {
-    ws_u128 sum = 0;
-    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
-        sum += ws_accounts_balance(l->accounts, (uint32_t)i);
-    }
-    return sum;
-}
-
 static WS_MUST_USE ws_status inconsistent(const char *what, uint64_t lsn) {
     fprintf(stderr, "wallet-service: data is inconsistent: %s (lsn %llu); run --verify\n", what,
             (unsigned long long)lsn);
@@ -91,6 +93,9 @@ static WS_MUST_USE ws_status load(sm *m) {
         s = store_ckpt_load_accounts(m->st, c->account_count, load_account, l);
     }
     if (s == WS_OK) {
+        s = store_ckpt_load_params(m->st, load_params, l);
+    }
+    if (s == WS_OK) {
         s = store_ckpt_load_idem(m->st, load_idem, l);
     }
     if (s != WS_OK) {
@@ -101,7 +106,8 @@ static WS_MUST_USE ws_status load(sm *m) {
     l->total_money = c->total_money;
     l->transfers = c->transfers;
     l->refusals = c->refusals;
-    if (sum_balances(l) != l->total_money) {
+    ws_ledger_count_money(l);
+    if (!ws_ledger_money_conserved(l)) {
         return inconsistent("the checkpoint's balances do not add up to its money", c->next_lsn);
     }
     replay_ctx rc = {l, "", c->next_lsn};
@@ -117,8 +123,9 @@ static WS_MUST_USE ws_status load(sm *m) {
     if (s == WS_OK && (end_lsn != l->next_lsn || end_seq != l->next_seq)) {
         return inconsistent("the checkpoint covers records the log does not hold", end_lsn);
     }
-    if (s == WS_OK && sum_balances(l) != l->total_money) {
-        return inconsistent("the balances do not add up to the money created", l->next_lsn);
+    if (s == WS_OK && !ws_ledger_money_conserved(l)) {
+        return inconsistent("the balances of a currency do not add up to the money created in it",
+                            l->next_lsn);
     }
     return s;
 }
@@ -257,7 +264,8 @@ static bool decide_transfer(sm *m, ws_command *c, ws_decision *d) {
 static void decide(sm *m, ws_command *c) {
     ws_decision d;
     if (c->kind == WS_CMD_CREATE_ACCOUNT) {
-        ws_ledger_decide_create(&m->ledger, c->account, c->account_len, c->amount, &d);
+        ws_account_params p = ws_command_params(c);
+        ws_ledger_decide_create(&m->ledger, c->account, c->account_len, c->amount, &p, &d);
     } else if (!decide_transfer(m, c, &d)) {
         return;
     }
@@ -274,7 +282,7 @@ static void decide(sm *m, ws_command *c) {
  * directory's, so that a retry with the same Idempotency-Key is the same request exactly
  * when these agree ({"amount":5} and {"amount":"5"} do). */
 static uint64_t request_digest(const sm *m, const ws_command *c) {
-    unsigned char buf[2 + 3 * (1 + WS_ID_LEN_MAX) + 8];
+    unsigned char buf[2 + 3 * (1 + WS_ID_LEN_MAX) + 8 + 1 + WS_CURRENCY_LEN_MAX + 16];
     size_t n = 0;
     bool create = c->kind == WS_CMD_CREATE_ACCOUNT;
     const char *id = create ? c->account : c->transfer_id;
@@ -295,6 +303,17 @@ static uint64_t request_digest(const sm *m, const ws_command *c) {
     }
     ws_put_u64le(buf + n, c->amount);
     n += 8;
+    ws_account_params p = ws_command_params(c);
+    if (create && !ws_account_params_is_default(&p)) {
+        /* only past the defaults, so a key recorded before accounts had currencies and
+         * limits still digests the same */
+        buf[n++] = p.currency_len;
+        memcpy(buf + n, p.currency, p.currency_len);
+        n += p.currency_len;
+        ws_put_u64le(buf + n, p.overdraft);
+        ws_put_u64le(buf + n + 8, p.max_balance);
+        n += 16;
+    }
     ws_hash_key k = {m->ledger.fp_key.k0 ^ 0x7265712d64696765ull,
                      m->ledger.fp_key.k1 ^ 0x6469676573742d31ull};
     return ws_siphash(k, buf, n);

@@ -9,7 +9,16 @@
 
 #define BODY_SMALL_MAX 1024
 
-static void answer_created(h2o_req_t *req, const http_job *j) {
+/* A creation without a currency gets the configured default. */
+static void default_currency(const http_server *srv, ws_command *c) {
+    if (c->currency_len == 0) {
+        const char *d = srv->cfg.default_currency ? srv->cfg.default_currency : WS_DEFAULT_CURRENCY;
+        c->currency_len = (uint8_t)strlen(d);
+        memcpy(c->currency, d, c->currency_len);
+    }
+}
+
+static void answer(h2o_req_t *req, const http_job *j, bool full) {
     const ws_command *c = &j->one;
     if (c->replayed) {
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0,
@@ -20,9 +29,19 @@ static void answer_created(h2o_req_t *req, const http_job *j) {
         return;
     }
     json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
-    json_account(&body, c->account, c->account_len, c->from_balance);
+    if (full) {
+        ws_account_params p = ws_command_params(c);
+        json_account_full(&body, c->account, c->account_len, c->from_balance, &p);
+    } else {
+        json_account(&body, c->account, c->account_len, c->from_balance);
+    }
     http_send_body(req, 201, &body);
 }
+
+/* The seed's create_account answers {accountID, balance}; POST /accounts the whole account. */
+static void answer_created(h2o_req_t *req, const http_job *j) { answer(req, j, false); }
+
+static void answer_created_full(h2o_req_t *req, const http_job *j) { answer(req, j, true); }
 
 int http_create_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
     static const char *const known[] = {"startAmount", "accountID"};
@@ -32,6 +51,7 @@ int http_create_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
         !http_get_id(req, q, "accountID", false, c.account, &c.account_len)) {
         return 0;
     }
+    default_currency(srv, &c);
     return http_submit_one(srv, req, &c, answer_created);
 }
 
@@ -47,17 +67,24 @@ int http_post_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
     if (!http_idempotency_key(req, &c)) {
         return 0;
     }
-    return http_submit_one(srv, req, &c, answer_created);
+    default_currency(srv, &c);
+    return http_submit_one(srv, req, &c, answer_created_full);
 }
 
-static int balance(h2o_req_t *req, const char *id, uint8_t len) {
-    uint64_t b;
-    if (service_balance(http_reader(req), id, len, &b) != WS_OK) {
+static int balance(h2o_req_t *req, const char *id, uint8_t len, bool full) {
+    service_account a;
+    ws_status s = full ? service_account_get(http_reader(req), id, len, &a)
+                       : service_balance(http_reader(req), id, len, &a.balance);
+    if (s != WS_OK) {
         return http_send_error(req, WS_ACCOUNT_NOT_FOUND, "account '%.*s' does not exist", (int)len,
                                id);
     }
     json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
-    json_account(&body, id, len, b);
+    if (full) {
+        json_account_full(&body, id, len, a.balance, &a.params);
+    } else {
+        json_account(&body, id, len, a.balance);
+    }
     http_send_body(req, 200, &body);
     return 0;
 }
@@ -70,7 +97,7 @@ int http_get_balance(http_server *srv, h2o_req_t *req, const ws_query *q) {
     if (!http_only_known(req, q, known, 1) || !http_get_id(req, q, "accountID", true, id, &len)) {
         return 0;
     }
-    return balance(req, id, len);
+    return balance(req, id, len, false);
 }
 
 /* GET /accounts/{id}: the ID is the rest of the path, as it is (an ID needs no escapes). */
@@ -87,7 +114,7 @@ int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
         return http_send_error(req, WS_INVALID_PARAMETER, "the accountID in the path %s",
                                HTTP_ID_RULE);
     }
-    return balance(req, id, (uint8_t)len);
+    return balance(req, id, (uint8_t)len, true);
 }
 
 static const h2o_iovec_t key_header = {H2O_STRLIT("idempotency-key")};

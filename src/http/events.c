@@ -99,7 +99,7 @@ int http_events(http_server *srv, h2o_req_t *req, const ws_query *q) {
         }
         return records(srv, req, after, limit);
     }
-    uint64_t balance;
+    int64_t balance;
     ws_status s = len > 0 ? service_balance(http_reader(req), id, len, &balance) : WS_OK;
     if (s == WS_ACCOUNT_NOT_FOUND) {
         return http_send_error(req, s, "account '%.*s' does not exist", (int)len, id);

@@ -38,6 +38,12 @@ void json_u64(json_buf *j, uint64_t v) {
     json_raw(j, tmp, (size_t)n);
 }
 
+void json_i64(json_buf *j, int64_t v) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+    json_raw(j, tmp, (size_t)n);
+}
+
 void json_error(json_buf *j, ws_status s, const char *message, size_t message_len) {
     json_error_at(j, s, message, message_len, -1);
 }
@@ -54,11 +60,35 @@ void json_error_at(json_buf *j, ws_status s, const char *message, size_t message
     json_lit(j, "}}");
 }
 
-void json_account(json_buf *j, const char *id, size_t len, uint64_t balance) {
+void json_account(json_buf *j, const char *id, size_t len, int64_t balance) {
     json_lit(j, "{\"accountID\":");
     json_str(j, id, len);
     json_lit(j, ",\"balance\":");
-    json_u64(j, balance);
+    json_i64(j, balance);
+    json_lit(j, "}");
+}
+
+/* ,"currency":"C","overdraftLimit":N,"maxBalance":N or null */
+static void json_params(json_buf *j, const ws_account_params *p) {
+    json_lit(j, ",\"currency\":");
+    json_str(j, p->currency, p->currency_len);
+    json_lit(j, ",\"overdraftLimit\":");
+    json_u64(j, p->overdraft);
+    json_lit(j, ",\"maxBalance\":");
+    if (p->max_balance == WS_AMOUNT_MAX) {
+        json_lit(j, "null");
+    } else {
+        json_u64(j, p->max_balance);
+    }
+}
+
+void json_account_full(json_buf *j, const char *id, size_t len, int64_t balance,
+                       const ws_account_params *p) {
+    json_lit(j, "{\"accountID\":");
+    json_str(j, id, len);
+    json_lit(j, ",\"balance\":");
+    json_i64(j, balance);
+    json_params(j, p);
     json_lit(j, "}");
 }
 
@@ -82,7 +112,7 @@ void json_event(json_buf *j, const ws_event *e) {
     json_lit(j, ",\"amount\":");
     json_u64(j, e->amount);
     json_lit(j, ",\"balance\":");
-    json_u64(j, e->balance);
+    json_i64(j, e->balance);
     json_lit(j, ",\"transactionID\":");
     str_or_null(j, e->transaction, e->transaction_len);
     json_lit(j, ",\"counterparty\":");
@@ -138,6 +168,8 @@ void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
         json_str(j, r->account, r->account_len);
         json_lit(j, ",\"amount\":");
         json_u64(j, r->amount);
+        ws_account_params p = ws_record_params(r);
+        json_params(j, &p);
         json_timestamp(j, timestamp_us);
         return;
     }
@@ -151,9 +183,9 @@ void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
     json_u64(j, r->amount);
     if (r->kind == WS_REC_TRANSFER) {
         json_lit(j, ",\"fromBalance\":");
-        json_u64(j, r->from_balance);
+        json_i64(j, r->from_balance);
         json_lit(j, ",\"toBalance\":");
-        json_u64(j, r->to_balance);
+        json_i64(j, r->to_balance);
     } else {
         json_lit(j, ",\"code\":\"");
         json_lit(j, ws_status_code(r->status));

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/accounts.h"
 #include "core/event.h"
 #include "core/record.h"
 #include "core/status.h"
@@ -25,13 +26,18 @@ void json_raw(json_buf *j, const char *s, size_t len);
 void json_lit(json_buf *j, const char *s);             /* NUL-terminated literal, copied as is */
 void json_str(json_buf *j, const char *s, size_t len); /* quoted and escaped */
 void json_u64(json_buf *j, uint64_t v);
+void json_i64(json_buf *j, int64_t v);
 
 /* {"error":{"code":"<code of s>","message":"<message>"}} */
 void json_error(json_buf *j, ws_status s, const char *message, size_t message_len);
 /* The same with ,"index":N inside the error when index >= 0 (the batch item at fault). */
 void json_error_at(json_buf *j, ws_status s, const char *message, size_t message_len, long index);
-/* {"accountID":"id","balance":N} */
-void json_account(json_buf *j, const char *id, size_t len, uint64_t balance);
+/* {"accountID":"id","balance":N}: the seed's endpoints */
+void json_account(json_buf *j, const char *id, size_t len, int64_t balance);
+/* {"accountID":"id","balance":N,"currency":"C","overdraftLimit":N,"maxBalance":N|null}:
+ * the JSON API's */
+void json_account_full(json_buf *j, const char *id, size_t len, int64_t balance,
+                       const ws_account_params *p);
 /* One event object, as in docs/api.md. */
 void json_event(json_buf *j, const ws_event *e);
 

@@ -50,6 +50,8 @@ typedef struct {
     size_t max_connections;        /* open connections over all I/O threads; then 503 */
     size_t max_request_line_bytes; /* "GET /path?query HTTP/1.1"; 414 past it */
     size_t max_header_bytes;       /* the header fields together; 431 past it */
+    /* The currency of an account created without one (the seed's create_account always). */
+    const char *default_currency; /* a valid code (ws_currency_valid); NULL: "XXX" */
     /* Access control and TLS. auth: the API keys, NULL for none; owned by the caller and
      * kept until after http_stop. tls_cert_path/tls_key_path: PEM files, both or neither
      * (NULL: plain HTTP). */

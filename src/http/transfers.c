@@ -38,9 +38,9 @@ static void answer_one(h2o_req_t *req, const http_job *j) {
     json_lit(&body, ",\"amount\":");
     json_u64(&body, c->amount);
     json_lit(&body, ",\"fromBalance\":");
-    json_u64(&body, c->from_balance);
+    json_i64(&body, c->from_balance);
     json_lit(&body, ",\"toBalance\":");
-    json_u64(&body, c->to_balance);
+    json_i64(&body, c->to_balance);
     json_lit(&body, "}");
     http_send_body(req, 200, &body);
 }
@@ -72,9 +72,9 @@ static void answer_batch(h2o_req_t *req, const http_job *j) {
         json_lit(&body, "\"");
         if (c->status == WS_OK) {
             json_lit(&body, ",\"fromBalance\":");
-            json_u64(&body, c->from_balance);
+            json_i64(&body, c->from_balance);
             json_lit(&body, ",\"toBalance\":");
-            json_u64(&body, c->to_balance);
+            json_i64(&body, c->to_balance);
         }
         if (c->replayed) {
             json_lit(&body, ",\"replayed\":true");
@@ -168,6 +168,15 @@ void http_answer_refusal(h2o_req_t *req, const ws_command *c) {
                         "crediting %" PRIu64 " to account '%.*s' would exceed the maximum "
                         "balance of %" PRIu64,
                         c->amount, tl, t, WS_AMOUNT_MAX);
+        break;
+    case WS_CURRENCY_MISMATCH:
+        http_send_error(req, c->status, "accounts '%.*s' and '%.*s' hold different currencies", al,
+                        a, tl, t);
+        break;
+    case WS_BALANCE_LIMIT_EXCEEDED:
+        http_send_error(req, c->status,
+                        "crediting %" PRIu64 " to account '%.*s' would pass its maxBalance",
+                        c->amount, tl, t);
         break;
     case WS_TRANSFER_ID_CONFLICT:
         http_send_error(req, c->status,

@@ -3,7 +3,9 @@
  *   'm'  u8 version 1, 7 zero, u64 next_lsn, next_seq, account_count, total lo, total hi,
  *        transfers, refusals, u64 crc32c
  *   'd'  u16 count, then count times u8 length and the ID, u32 crc32c
- *   'b'  u16 count, then count u64 balances, u32 crc32c
+ *   'b'  u16 count, then count u64 balances (signed, two's complement), u32 crc32c
+ *   'p'  be32(index): u8 currency length, the currency, u64 overdraft, u64 max balance,
+ *        u32 crc32c: an account whose currency is not XXX or that has limits
  *   'x'  u32 count, count varint deltas (the first 0: the key's seq), u32 crc32c
  *   'i'  u32 count, count pairs of u64 fingerprint and u64 lsn, u32 crc32c
  * A checkpoint is one WriteBatch without a WAL, then a flush: RocksDB keeps a prefix of a
@@ -34,12 +36,13 @@ ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m) 
     if (vlen != META_SIZE || p[0] != META_VERSION || ws_get_u64le(p + 64) != ws_crc32c(p, 64)) {
         return WS_CORRUPT;
     }
-    *m = (store_ckpt_meta){.next_lsn = ws_get_u64le(p + 8),
-                           .next_seq = ws_get_u64le(p + 16),
-                           .account_count = ws_get_u64le(p + 24),
-                           .total_money = (ws_u128)ws_get_u64le(p + 40) << 64 | ws_get_u64le(p + 32),
-                           .transfers = ws_get_u64le(p + 48),
-                           .refusals = ws_get_u64le(p + 56)};
+    *m =
+        (store_ckpt_meta){.next_lsn = ws_get_u64le(p + 8),
+                          .next_seq = ws_get_u64le(p + 16),
+                          .account_count = ws_get_u64le(p + 24),
+                          .total_money = (ws_u128)ws_get_u64le(p + 40) << 64 | ws_get_u64le(p + 32),
+                          .transfers = ws_get_u64le(p + 48),
+                          .refusals = ws_get_u64le(p + 56)};
     return m->next_lsn >= 1 && m->next_seq >= 1 ? WS_OK : WS_CORRUPT;
 }
 
@@ -87,7 +90,7 @@ static long decode_directory(const char *v, size_t vlen, const char **ids, uint8
     return at == n ? (long)count : -1;
 }
 
-static long decode_balances(const char *v, size_t vlen, uint64_t *out) {
+static long decode_balances(const char *v, size_t vlen, int64_t *out) {
     size_t n = body_len(v, vlen);
     const unsigned char *p = (const unsigned char *)v;
     if (n == SIZE_MAX || n < 2) {
@@ -98,8 +101,8 @@ static long decode_balances(const char *v, size_t vlen, uint64_t *out) {
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
-        out[i] = ws_get_u64le(p + 2 + 8 * i);
-        if (out[i] > WS_AMOUNT_MAX) {
+        out[i] = (int64_t)ws_get_u64le(p + 2 + 8 * i);
+        if (out[i] < -(int64_t)WS_AMOUNT_MAX) {
             return -1;
         }
     }
@@ -124,7 +127,7 @@ static WS_MUST_USE ws_status load_chunk(rocksdb_iterator_t *d, rocksdb_iterator_
                                         uint32_t chunk, size_t n, store_account_fn fn, void *ctx) {
     const char *ids[STORE_CHUNK_ACCOUNTS];
     uint8_t lens[STORE_CHUNK_ACCOUNTS];
-    uint64_t balances[STORE_CHUNK_ACCOUNTS];
+    int64_t balances[STORE_CHUNK_ACCOUNTS];
     size_t dlen;
     size_t blen;
     const char *dv = chunk_value(d, 'd', chunk, &dlen);
@@ -186,7 +189,38 @@ ws_status store_ckpt_load_idem(store *st, ws_idem_fn fn, void *ctx) {
     return is != WS_OK ? is : s;
 }
 
-ws_status store_ckpt_balances(store *st, uint32_t chunk, uint64_t *out, size_t *n) {
+ws_status store_ckpt_load_params(store *st, store_params_fn fn, void *ctx) {
+    rocksdb_iterator_t *it = store_iter_(st, &st->proj, "p", 1, true);
+    ws_status s = WS_OK;
+    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen != 5 || k[0] != 'p') {
+            break;
+        }
+        const char *v = rocksdb_iter_value(it, &vlen);
+        size_t n = body_len(v, vlen);
+        const unsigned char *p = (const unsigned char *)v;
+        ws_account_params a = {0};
+        if (n == SIZE_MAX || n < 1 || p[0] > WS_CURRENCY_LEN_MAX || n != 1u + p[0] + 16) {
+            s = WS_CORRUPT;
+            break;
+        }
+        a.currency_len = p[0];
+        memcpy(a.currency, p + 1, a.currency_len);
+        a.overdraft = ws_get_u64le(p + 1 + a.currency_len);
+        a.max_balance = ws_get_u64le(p + 9 + a.currency_len);
+        bool ok = ws_currency_valid(a.currency, a.currency_len) && a.overdraft <= WS_AMOUNT_MAX &&
+                  a.max_balance <= WS_AMOUNT_MAX && !ws_account_params_is_default(&a);
+        s = ok ? fn(ctx, store_get_u32be_((const unsigned char *)k + 1), &a) : WS_CORRUPT;
+    }
+    ws_status is = store_iter_status_(it);
+    rocksdb_iter_destroy(it);
+    return is != WS_OK ? is : s;
+}
+
+ws_status store_ckpt_balances(store *st, uint32_t chunk, int64_t *out, size_t *n) {
     char key[5];
     chunk_key('b', chunk, key);
     char *val;
@@ -250,13 +284,24 @@ void store_ckpt_put_directory(store_ckpt *c, uint32_t chunk, const char *const *
     put(c, key, 5, at);
 }
 
-void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const uint64_t *balances, size_t n) {
+void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_params *a) {
+    WS_ASSERT(!ws_account_params_is_default(a));
+    c->buf[0] = a->currency_len;
+    memcpy(c->buf + 1, a->currency, a->currency_len);
+    ws_put_u64le(c->buf + 1 + a->currency_len, a->overdraft);
+    ws_put_u64le(c->buf + 9 + a->currency_len, a->max_balance);
+    char key[5];
+    chunk_key('p', index, key);
+    put(c, key, 5, 17u + a->currency_len);
+}
+
+void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balances, size_t n) {
     WS_ASSERT(n >= 1 && n <= STORE_CHUNK_ACCOUNTS);
     c->buf[0] = (unsigned char)n;
     c->buf[1] = (unsigned char)(n >> 8);
     for (size_t i = 0; i < n; i++) {
-        WS_ASSERT(balances[i] <= WS_AMOUNT_MAX);
-        ws_put_u64le(c->buf + 2 + 8 * i, balances[i]);
+        WS_ASSERT(balances[i] >= -(int64_t)WS_AMOUNT_MAX);
+        ws_put_u64le(c->buf + 2 + 8 * i, (uint64_t)balances[i]);
     }
     char key[5];
     chunk_key('b', chunk, key);

@@ -184,7 +184,7 @@ static WS_MUST_USE ws_status migrate_events(migration *m) {
             ws_record r;
             transfer_from_events(&debit, &e, &r);
             s = debit.seq != 0 && credit_matches(&debit, &e) ? append(m, &r, e.timestamp_us)
-                                                            : WS_CORRUPT;
+                                                             : WS_CORRUPT;
             debit.seq = 0;
         } else {
             ws_record r = {.kind = WS_REC_ACCOUNT_CREATED,
@@ -192,6 +192,7 @@ static WS_MUST_USE ws_status migrate_events(migration *m) {
                            .amount = e.amount,
                            .from_balance = e.balance};
             memcpy(r.account, e.account, e.account_len);
+            ws_record_set_params(&r, NULL); /* format 1 had no currencies or limits */
             s = debit.seq == 0 ? append(m, &r, e.timestamp_us) : WS_CORRUPT;
         }
         if (s == WS_CORRUPT) {
@@ -221,7 +222,8 @@ static bool success_matches(migration *m, const ws_transfer_record *t, const cha
             return r.kind == WS_REC_TRANSFER && t->missing_side == 0 && r.amount == t->amount &&
                    r.account_len == t->from_len && memcmp(r.account, t->from, t->from_len) == 0 &&
                    r.to_len == t->to_len && memcmp(r.to, t->to, t->to_len) == 0 &&
-                   r.from_balance == t->from_balance && r.to_balance == t->to_balance;
+                   r.from_balance == (int64_t)t->from_balance &&
+                   r.to_balance == (int64_t)t->to_balance;
         }
     }
     return false;
@@ -292,7 +294,7 @@ static WS_MUST_USE ws_status check_projection(migration *m) {
         accounts++;
         if (vlen != 8 || idx == WS_ACCOUNT_NONE ||
             ws_accounts_balance(m->ledger.accounts, idx) !=
-                ws_get_u64le((const unsigned char *)v)) {
+                (int64_t)ws_get_u64le((const unsigned char *)v)) {
             fail(m, "a stored balance differs from the replay of the events", 0);
         }
     }
@@ -305,12 +307,11 @@ static WS_MUST_USE ws_status check_projection(migration *m) {
         return WS_UNAVAILABLE;
     }
     const unsigned char *p = (const unsigned char *)v;
-    bool meta_ok = v && vlen == FORMAT1_META_SIZE && p[0] == 1 &&
-                   ws_get_u64le(p + 40) == ws_crc32c(p, 40) &&
-                   ws_get_u64le(p + 8) == m->ledger.next_seq &&
-                   ws_get_u64le(p + 16) == ws_accounts_count(m->ledger.accounts) &&
-                   ((ws_u128)ws_get_u64le(p + 32) << 64 | ws_get_u64le(p + 24)) ==
-                       m->ledger.total_money;
+    bool meta_ok =
+        v && vlen == FORMAT1_META_SIZE && p[0] == 1 && ws_get_u64le(p + 40) == ws_crc32c(p, 40) &&
+        ws_get_u64le(p + 8) == m->ledger.next_seq &&
+        ws_get_u64le(p + 16) == ws_accounts_count(m->ledger.accounts) &&
+        ((ws_u128)ws_get_u64le(p + 32) << 64 | ws_get_u64le(p + 24)) == m->ledger.total_money;
     rocksdb_free(v);
     if (accounts != ws_accounts_count(m->ledger.accounts) || !meta_ok) {
         fail(m, "the meta record or the account count differs from the replay", 0);

@@ -12,6 +12,8 @@
  *                                     account count, the money, the record counts
  *            'd' be32(chunk)       -> the IDs of accounts chunk*1024 .. +1023, in order
  *            'b' be32(chunk)       -> their balances as of the checkpoint
+ *            'p' be32(index)       -> an account's currency and limits, for the accounts
+ *                                     whose currency is not XXX or that have limits
  *            'x' id 0x00 be64(seq) -> seqs of the account's events from seq on (one
  *                                     checkpoint's worth): the per-account index
  *            'i' be64(lsn) be32(n) -> idempotency fingerprints of the records from lsn on
@@ -30,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/accounts.h"
 #include "core/event.h"
 #include "core/idem.h"
 #include "core/parse.h"
@@ -87,8 +90,7 @@ WS_MUST_USE ws_status store_read_record(store *st, uint64_t lsn, ws_record *out)
  * returns it. WS_CORRUPT if a block fails its checks or the numbering has a gap. */
 typedef ws_status (*store_record_fn)(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
                                      uint64_t timestamp_us);
-WS_MUST_USE ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn,
-                                     void *ctx);
+WS_MUST_USE ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn, void *ctx);
 
 /* The next lsn and seq after the newest block: (1, 1) on an empty log. */
 WS_MUST_USE ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq);
@@ -118,14 +120,17 @@ WS_MUST_USE ws_status store_ckpt_meta_get(store *st, store_ckpt_meta *out);
 /* Loading a checkpoint: every account below count with its balance, in index order; then
  * every idempotency entry. */
 typedef ws_status (*store_account_fn)(void *ctx, uint32_t index, const char *id, size_t len,
-                                      uint64_t balance);
+                                      int64_t balance);
 WS_MUST_USE ws_status store_ckpt_load_accounts(store *st, uint64_t count, store_account_fn fn,
                                                void *ctx);
+/* Then the parameters of every account that has other than the defaults, by index. */
+typedef ws_status (*store_params_fn)(void *ctx, uint32_t index, const ws_account_params *p);
+WS_MUST_USE ws_status store_ckpt_load_params(store *st, store_params_fn fn, void *ctx);
 WS_MUST_USE ws_status store_ckpt_load_idem(store *st, ws_idem_fn fn, void *ctx);
 
 /* The balances of one chunk in the newest checkpoint (n = 0 if it has none yet), for the
  * checkpointer to patch. out holds STORE_CHUNK_ACCOUNTS values. */
-WS_MUST_USE ws_status store_ckpt_balances(store *st, uint32_t chunk, uint64_t *out, size_t *n);
+WS_MUST_USE ws_status store_ckpt_balances(store *st, uint32_t chunk, int64_t *out, size_t *n);
 
 /* Building a checkpoint: the puts are staged, then written in one write without a
  * write-ahead log and flushed. */
@@ -133,7 +138,9 @@ WS_MUST_USE store_ckpt *store_ckpt_new(void);
 void store_ckpt_free(store_ckpt *c);
 void store_ckpt_put_directory(store_ckpt *c, uint32_t chunk, const char *const *ids,
                               const uint8_t *lens, size_t n);
-void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const uint64_t *balances, size_t n);
+void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balances, size_t n);
+/* The parameters of an account created in the checkpoint's range, if not the defaults. */
+void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_params *a);
 /* The seqs (ascending, all > any earlier checkpoint's for this account) of id's events;
  * split into values of STORE_INDEX_SEQS_MAX. */
 void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint64_t *seqs,

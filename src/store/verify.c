@@ -6,12 +6,15 @@
  *      transfers between existing accounts, no negative or overflowing balance, each
  *      balance after equal to the replay). Every transactionID is used by one record only.
  *   2. The seq index ('S'): one entry for each block with events, naming that block.
+ *   4. The state at the end of the log: every currency's balances add up to the start amounts
+ *      created in it, and no balance is below -overdraft or above its maximum.
  *   3. The newest checkpoint, against the replay stopped at the lsn it covers: the meta,
  *      every account's ID and balance, every idempotency entry, and the per-account index
  *      (each entry an event of its account, each event below the checkpoint listed once). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/accounts.h"
 #include "core/ledger.h"
 #include "store/internal.h"
 
@@ -37,7 +40,7 @@ static void problem(audit *a, const char *what, uint64_t at) {
 /* ---- 3. the checkpoint --------------------------------------------------------------------- */
 
 static ws_status check_account(void *ctx, uint32_t index, const char *id, size_t len,
-                               uint64_t balance) {
+                               int64_t balance) {
     audit *a = ctx;
     uint8_t have_len;
     const char *have = index < ws_accounts_count(a->ledger.accounts)
@@ -46,12 +49,63 @@ static ws_status check_account(void *ctx, uint32_t index, const char *id, size_t
     if (!have || have_len != len || memcmp(have, id, len) != 0) {
         problem(a, "checkpoint: an account's ID differs from the log's (account index)", index);
     } else if (ws_accounts_balance(a->ledger.accounts, index) != balance) {
-        fprintf(a->out, "account %.*s: checkpoint %llu, replayed %llu\n", (int)len, id,
-                (unsigned long long)balance,
-                (unsigned long long)ws_accounts_balance(a->ledger.accounts, index));
+        fprintf(a->out, "account %.*s: checkpoint %lld, replayed %lld\n", (int)len, id,
+                (long long)balance, (long long)ws_accounts_balance(a->ledger.accounts, index));
         problem(a, "checkpoint: a balance differs from the replay (account index)", index);
     }
     return WS_OK;
+}
+
+/* Every 'p' value is the replay's parameters of its account; those not there have the
+ * defaults (counted, to compare). */
+typedef struct {
+    audit *a;
+    uint64_t n;
+} params_check;
+
+static ws_status check_params(void *ctx, uint32_t index, const ws_account_params *p) {
+    params_check *pc = ctx;
+    const ws_accounts *t = pc->a->ledger.accounts;
+    ws_account_params have;
+    pc->n++;
+    if (index >= ws_accounts_count(t)) {
+        problem(pc->a, "checkpoint: the parameters of an account that does not exist (index)",
+                index);
+        return WS_OK;
+    }
+    ws_accounts_params(t, index, &have);
+    if (have.currency_len != p->currency_len ||
+        memcmp(have.currency, p->currency, p->currency_len) != 0 ||
+        have.overdraft != p->overdraft || have.max_balance != p->max_balance) {
+        problem(pc->a, "checkpoint: an account's currency or limits differ from the log's (index)",
+                index);
+    }
+    return WS_OK;
+}
+
+static uint64_t accounts_with_params(const ws_ledger *l) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
+        ws_account_params p;
+        ws_accounts_params(l->accounts, (uint32_t)i, &p);
+        n += !ws_account_params_is_default(&p);
+    }
+    return n;
+}
+
+/* The state at the end of the log. */
+static void check_final(audit *a) {
+    const ws_ledger *l = &a->ledger;
+    if (!ws_ledger_money_conserved(l)) {
+        problem(a, "a currency's balances do not add up to the money created in it", 0);
+    }
+    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
+        int64_t b = ws_accounts_balance(l->accounts, (uint32_t)i);
+        if ((ws_i128)b < -(ws_i128)ws_accounts_overdraft(l->accounts, (uint32_t)i) ||
+            (ws_i128)b > (ws_i128)ws_accounts_max_balance(l->accounts, (uint32_t)i)) {
+            problem(a, "a balance is past its account's limits (account index)", i);
+        }
+    }
 }
 
 static ws_status check_idem(void *ctx, uint64_t fp, uint64_t lsn) {
@@ -88,10 +142,11 @@ static void check_index(audit *a) {
         uint32_t index = id_len > 0 && k[klen - 9] == '\0'
                              ? ws_accounts_find(a->ledger.accounts, k + 1, id_len)
                              : WS_ACCOUNT_NONE;
-        long n = index == WS_ACCOUNT_NONE ? -1
-                                          : store_index_decode_((const unsigned char *)v, vlen,
-                                                                ws_get_u64be((const unsigned char *)k + klen - 8),
-                                                                seqs, STORE_INDEX_SEQS_MAX);
+        long n = index == WS_ACCOUNT_NONE
+                     ? -1
+                     : store_index_decode_((const unsigned char *)v, vlen,
+                                           ws_get_u64be((const unsigned char *)k + klen - 8), seqs,
+                                           STORE_INDEX_SEQS_MAX);
         if (n < 0) {
             problem(a, "index: a value of no account or failing its checks", entries);
             continue;
@@ -133,6 +188,13 @@ static void check_checkpoint(audit *a) {
     if (store_ckpt_load_accounts(a->st, c->account_count, check_account, a) != WS_OK) {
         problem(a, "checkpoint: the accounts are unreadable or fail their checks", 0);
     }
+    params_check pc = {a, 0};
+    if (store_ckpt_load_params(a->st, check_params, &pc) != WS_OK) {
+        problem(a, "checkpoint: the account parameters are unreadable or fail their checks", 0);
+    } else if (pc.n != accounts_with_params(l)) {
+        problem(a, "checkpoint: an account with a currency or limits has no parameters entry",
+                pc.n);
+    }
     if (store_ckpt_load_idem(a->st, check_idem, a) != WS_OK) {
         problem(a, "checkpoint: the idempotency entries are unreadable", 0);
     }
@@ -158,8 +220,9 @@ static void check_unique(audit *a, const ws_record *r, uint64_t lsn) {
             problem(a, "an idempotency entry names a record that cannot be read (lsn)", at);
         } else if ((o.kind == WS_REC_REQUEST_KEY) == key && o.txn_len == r->txn_len &&
                    memcmp(o.txn, r->txn, r->txn_len) == 0) {
-            problem(a, key ? "an Idempotency-Key used by two records (lsn)"
-                           : "a transactionID used by two records (lsn)",
+            problem(a,
+                    key ? "an Idempotency-Key used by two records (lsn)"
+                        : "a transactionID used by two records (lsn)",
                     lsn);
         }
     }
@@ -253,6 +316,9 @@ ws_status store_verify(store *st, FILE *out, store_verify_report *report) {
         }
     }
     check_seq_index(&a);
+    if (s == WS_OK) {
+        check_final(&a);
+    }
     report->events = a.ledger.next_seq - 1;
     report->accounts = ws_accounts_count(a.ledger.accounts);
     report->transfers = a.ledger.transfers;

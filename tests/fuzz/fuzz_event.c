@@ -24,7 +24,7 @@ static void check(const unsigned char *buf, size_t size) {
         REQUIRE(ws_id_valid(e.transaction, e.transaction_len));
         REQUIRE(ws_id_valid(e.counterparty, e.counterparty_len));
     }
-    REQUIRE(e.amount <= WS_AMOUNT_MAX && e.balance <= WS_AMOUNT_MAX);
+    REQUIRE(e.amount <= WS_AMOUNT_MAX && e.balance >= 0 && (uint64_t)e.balance <= WS_AMOUNT_MAX);
     REQUIRE(ws_event_type_name(e.type)[0] != '\0');
     char ts[WS_TIMESTAMP_LEN + 1];
     ws_format_timestamp(e.timestamp_us, ts);

@@ -119,6 +119,7 @@ static int blocks(const char *dir) {
     ws_block_builder b;
     ws_record created = {.kind = WS_REC_ACCOUNT_CREATED, .amount = 1000, .from_balance = 1000};
     set_id(created.account, &created.account_len, "alice");
+    ws_record_set_params(&created, NULL);
     ws_record transfer = {.kind = WS_REC_TRANSFER, .amount = 10, .from_balance = 990,
                           .to_balance = 10};
     set_id(transfer.account, &transfer.account_len, "alice");

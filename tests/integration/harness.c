@@ -1376,6 +1376,9 @@ static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec
     r->amount = ev->amount;
     r->from_balance = ev->balance;
     r->to_balance = cr ? cr->balance : 0;
+    if (!cr) {
+        ws_record_set_params(r, NULL); /* the oracle's accounts have the defaults */
+    }
     bool ids =
         copy_id(r->account, &r->account_len, ev->account) &&
         (!cr || (copy_id(r->to, &r->to_len, cr->account) && copy_id(r->txn, &r->txn_len, ev->txn)));

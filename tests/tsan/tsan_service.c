@@ -369,7 +369,7 @@ static void *read_balances(void *arg) {
     CHECK(r != NULL, "no reader slot");
     for (size_t n = 0; !atomic_load(&readers_stop) && n < 50000000; n++) {
         char id[24];
-        uint64_t b;
+        int64_t b;
         if (n % 3 == 2) {
             snprintf(id, sizeof(id), "grow-%zu", (n / 3 + index) % GROWTH_ACCOUNTS);
         } else {
@@ -378,8 +378,8 @@ static void *read_balances(void *arg) {
         ws_status s = service_balance(r, id, strlen(id), &b);
         CHECK(s == WS_OK || s == WS_ACCOUNT_NOT_FOUND, "read %s: %d", id, s);
         if (s == WS_OK) {
-            CHECK(b <= (uint64_t)ACCOUNTS * START_AMOUNT, "read %s: impossible balance %llu", id,
-                  (unsigned long long)b);
+            CHECK(b >= 0 && (uint64_t)b <= (uint64_t)ACCOUNTS * START_AMOUNT,
+                  "read %s: impossible balance %lld", id, (long long)b);
             CHECK(strcmp(id, "acct-10") != 0, "read an account that was never created");
             atomic_fetch_add(&reads_found, 1);
         }

@@ -24,12 +24,13 @@ static inline ws_record rec_created(const char *id, uint64_t amount) {
     r.status = WS_OK;
     r.account_len = rec_set_id(r.account, id);
     r.amount = amount;
-    r.from_balance = amount;
+    r.from_balance = (int64_t)amount;
+    ws_record_set_params(&r, NULL);
     return r;
 }
 
 static inline ws_record rec_transfer(const char *from, const char *to, const char *txn,
-                                     uint64_t amount, uint64_t from_after, uint64_t to_after) {
+                                     uint64_t amount, int64_t from_after, int64_t to_after) {
     ws_record r;
     memset(&r, 0, sizeof(r));
     r.kind = WS_REC_TRANSFER;

@@ -30,7 +30,8 @@ TestSuite(accounts, .init = setup, .fini = teardown, .timeout = 60);
 static uint32_t insert(const char *id, uint64_t balance) {
     uint32_t index = WS_ACCOUNT_NONE;
     size_t before = ws_accounts_count(t);
-    cr_assert_eq(ws_accounts_insert(t, id, strlen(id), balance, &index), WS_OK, "insert %s", id);
+    cr_assert_eq(ws_accounts_insert(t, id, strlen(id), balance, NULL, &index), WS_OK, "insert %s",
+                 id);
     cr_assert_eq(index, before, "%s: index %u, want the count before the insert", id, index);
     return index;
 }
@@ -39,8 +40,8 @@ static uint32_t find(const char *id) { return ws_accounts_find(t, id, strlen(id)
 
 /* The committed balance a reader sees, or UINT64_MAX if the reader sees no account. */
 static uint64_t read_balance(const char *id) {
-    uint64_t b = 0;
-    return ws_accounts_read(t, id, strlen(id), &b) ? b : UINT64_MAX;
+    int64_t b = 0;
+    return ws_accounts_read(t, id, strlen(id), &b) ? (uint64_t)b : UINT64_MAX;
 }
 
 static void assert_id(uint32_t index, const char *want) {
@@ -91,7 +92,7 @@ Test(accounts, find_missing) {
 Test(accounts, caller_buffer_is_copied) {
     char id[8] = "carol";
     uint32_t index;
-    cr_assert_eq(ws_accounts_insert(t, id, 5, 77, &index), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, id, 5, 77, NULL, &index), WS_OK);
     memset(id, 'x', sizeof(id));
     cr_assert_eq(find("carol"), index);
     cr_assert_eq(ws_accounts_balance(t, index), 77);
@@ -115,7 +116,7 @@ Test(accounts, working_balances) {
     for (int i = 0; i < 5000; i++) {
         int n = snprintf(id, sizeof(id), "x%d", i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i, NULL, &index), WS_OK);
     }
     cr_assert_eq(find("alice"), a);
     cr_assert_eq(ws_accounts_balance(t, a), WS_AMOUNT_MAX);
@@ -192,8 +193,8 @@ Test(accounts, length_extremes) {
     memset(max, 'm', sizeof(max));
     uint32_t i64;
     uint32_t i63;
-    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX, 64, &i64), WS_OK);
-    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX - 1, 63, &i63), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX, 64, NULL, &i64), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, max, WS_ID_LEN_MAX - 1, 63, NULL, &i63), WS_OK);
     uint32_t i1 = insert("m", 1);
     insert("Z", 2);
     cr_assert_eq(ws_accounts_find(t, max, WS_ID_LEN_MAX), i64);
@@ -271,7 +272,7 @@ static int insert_many(unsigned n, const char *prefix) {
     for (unsigned i = 0; i < n; i++) {
         int len = snprintf(id, sizeof(id), "%s%u", prefix, i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, &index), WS_OK, "%s", id);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, NULL, &index), WS_OK, "%s", id);
         cr_assert_eq(index, i);
         if (i % 2 == 0) {
             ws_accounts_publish(t, index);
@@ -290,7 +291,7 @@ static void assert_many(unsigned n, const char *prefix) {
         int len = snprintf(id, sizeof(id), "%s%u", prefix, i);
         cr_assert_eq(ws_accounts_find(t, id, (size_t)len), i, "%s lost", id);
         cr_assert_eq(ws_accounts_balance(t, i), i);
-        uint64_t b = 0;
+        int64_t b = 0;
         bool seen = ws_accounts_read(t, id, (size_t)len, &b);
         cr_assert_eq(seen, i % 2 == 0, "%s: seen %d", id, seen);
         if (seen) {
@@ -327,7 +328,7 @@ Test(accounts, retire_hook_receives_every_replaced_array) {
     for (unsigned i = 700; i < 100000; i++) {
         int len = snprintf(id, sizeof(id), "r%u", i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)len, i, NULL, &index), WS_OK);
     }
     /* 1024 slots doubling at 70% load: 100,000 IDs need 8 doublings (to 262,144 slots). */
     cr_assert_eq(log.retired, 8, "%d slot arrays retired", log.retired);
@@ -354,7 +355,8 @@ Test(accounts, many_inserts_force_grows) {
         int n = format_id(id, sizeof(id), i);
         cr_assert(n > 0 && n <= WS_ID_LEN_MAX);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i * 3 + 1, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, (uint64_t)i * 3 + 1, NULL, &index),
+                     WS_OK);
         cr_assert_eq(index, i);
         ws_accounts_publish(t, index);
         size_t bytes = ws_accounts_bytes(t);
@@ -369,7 +371,7 @@ Test(accounts, many_inserts_force_grows) {
     for (unsigned i = 0; i < N; i++) {
         int n = format_id(id, sizeof(id), i);
         cr_assert_eq(ws_accounts_find(t, id, (size_t)n), i, "%s lost", id);
-        uint64_t b = 0;
+        int64_t b = 0;
         cr_assert(ws_accounts_read(t, id, (size_t)n, &b), "%s unreadable", id);
         cr_assert_eq(b, (uint64_t)i * 3 + 1, "%s", id);
         uint8_t len;
@@ -393,7 +395,7 @@ Test(accounts, id_pointers_stay_valid_through_growth) {
     for (unsigned i = 0; i < 70000; i++) {
         int n = snprintf(id, sizeof(id), "g%u", i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, NULL, &index), WS_OK);
     }
     uint8_t len2;
     cr_assert_eq(ws_accounts_id(t, a, &len2), p, "an ID moved");
@@ -406,7 +408,7 @@ Test(accounts, count_tracks_inserts) {
         cr_assert_eq(ws_accounts_count(t), (size_t)i);
         int n = snprintf(id, sizeof(id), "c%d", i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, NULL, &index), WS_OK);
     }
     cr_assert_eq(ws_accounts_count(t), 100);
     /* Finding and reading, hit or miss, do not change the count; nor does publishing. */
@@ -426,7 +428,7 @@ Test(accounts, bytes_grows) {
     for (int i = 0; i < 2000; i++) {
         int n = snprintf(id, sizeof(id), "g%d", i);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(t, id, (size_t)n, 0, NULL, &index), WS_OK);
     }
     cr_assert_gt(ws_accounts_bytes(t), after_first, "the slot array should have doubled");
 }
@@ -435,7 +437,7 @@ Test(accounts, bytes_grows) {
 Test(accounts, duplicate_insert_asserts, .signal = SIGABRT) {
     insert("alice", 1);
     uint32_t index;
-    ws_status s = ws_accounts_insert(t, "alice", 5, 2, &index);
+    ws_status s = ws_accounts_insert(t, "alice", 5, 2, NULL, &index);
     cr_log_error("returned %d instead of aborting", (int)s);
 }
 
@@ -449,4 +451,78 @@ Test(accounts, balance_past_max_asserts, .signal = SIGABRT) {
 Test(accounts, free_null_is_a_no_op) {
     ws_accounts_free(NULL);
     cr_assert_not_null(t);
+}
+
+/* ---- currencies and limits ------------------------------------------------------------ */
+
+static ws_account_params params(const char *currency, uint64_t overdraft, uint64_t max) {
+    ws_account_params p = {
+        .currency_len = (uint8_t)strlen(currency), .overdraft = overdraft, .max_balance = max};
+    memcpy(p.currency, currency, p.currency_len);
+    return p;
+}
+
+Test(accounts, parameters_are_kept_and_read_back) {
+    ws_account_params usd = params("USD", 50, 1000);
+    ws_account_params eur = params("EUR", 0, WS_AMOUNT_MAX);
+    uint32_t a, b, c;
+    cr_assert_eq(ws_accounts_insert(t, "a", 1, -20, &usd, &a), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, "b", 1, 5, &eur, &b), WS_OK);
+    cr_assert_eq(ws_accounts_insert(t, "c", 1, 7, NULL, &c), WS_OK);
+    cr_assert_eq(ws_accounts_balance(t, a), -20);
+    cr_assert_eq(ws_accounts_overdraft(t, a), 50);
+    cr_assert_eq(ws_accounts_max_balance(t, a), 1000);
+    cr_assert_eq(ws_accounts_overdraft(t, b), 0);
+    cr_assert_eq(ws_accounts_max_balance(t, b), WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_currency(t, c), 0, "XXX is index 0");
+    cr_assert_neq(ws_accounts_currency(t, a), ws_accounts_currency(t, b));
+    cr_assert_eq(ws_accounts_currency_count(t), 3);
+    cr_assert_eq(ws_accounts_currency_find(t, "USD", 3), (int)ws_accounts_currency(t, a));
+    cr_assert_eq(ws_accounts_currency_find(t, "GBP", 3), -1);
+    ws_account_params got;
+    ws_accounts_params(t, a, &got);
+    cr_assert_eq(got.currency_len, 3);
+    cr_assert_eq(memcmp(got.currency, "USD", 3), 0);
+    cr_assert_eq(got.overdraft, 50);
+    cr_assert_eq(got.max_balance, 1000);
+    ws_accounts_params(t, c, &got);
+    cr_assert(ws_account_params_is_default(&got));
+    /* a negative committed balance is published and read like any other */
+    int64_t seen = 0;
+    cr_assert_not(ws_accounts_read(t, "a", 1, &seen), "unpublished");
+    ws_accounts_publish(t, a);
+    cr_assert(ws_accounts_read(t, "a", 1, &seen));
+    cr_assert_eq(seen, -20);
+    cr_assert_eq(ws_accounts_read_balance(t, a), -20);
+}
+
+Test(accounts, limits_cost_only_the_chunks_that_have_them) {
+    size_t before = ws_accounts_bytes(t);
+    uint32_t i;
+    cr_assert_eq(ws_accounts_insert(t, "plain", 5, 0, NULL, &i), WS_OK);
+    size_t plain = ws_accounts_bytes(t);
+    ws_account_params lim = params("XXX", 1, WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_insert(t, "limited", 7, 0, &lim, &i), WS_OK);
+    cr_assert_gt(ws_accounts_bytes(t), plain, "the first limit allocates its side chunk");
+    size_t one = ws_accounts_bytes(t);
+    cr_assert_eq(ws_accounts_insert(t, "limited2", 8, 0, &lim, &i), WS_OK);
+    cr_assert_eq(ws_accounts_bytes(t), one, "a second limit in the chunk costs nothing more");
+    cr_assert_geq(plain, before);
+}
+
+Test(accounts, at_most_256_currencies) {
+    char id[16], code[8];
+    uint32_t i;
+    for (unsigned n = 1; n < WS_CURRENCIES_MAX; n++) { /* XXX is already the first */
+        snprintf(id, sizeof(id), "acct%u", n);
+        snprintf(code, sizeof(code), "C%03u", n);
+        ws_account_params p = params(code, 0, WS_AMOUNT_MAX);
+        cr_assert_eq(ws_accounts_insert(t, id, strlen(id), 0, &p, &i), WS_OK, "%s", code);
+    }
+    cr_assert_eq(ws_accounts_currency_count(t), WS_CURRENCIES_MAX);
+    ws_account_params more = params("ZZZ", 0, WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_insert(t, "one-more", 8, 0, &more, &i), WS_TOO_MANY_CURRENCIES);
+    cr_assert_eq(ws_accounts_find(t, "one-more", 8), WS_ACCOUNT_NONE, "nothing inserted");
+    ws_account_params old = params("C007", 0, WS_AMOUNT_MAX);
+    cr_assert_eq(ws_accounts_insert(t, "old-code", 8, 0, &old, &i), WS_OK);
 }

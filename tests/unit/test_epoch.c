@@ -254,7 +254,7 @@ static void *read_accounts(void *arg) {
         unsigned k = x % n;
         int len = snprintf(id, sizeof(id), "acct-%u", k);
         epoch_enter(e, r);
-        uint64_t b = 0;
+        int64_t b = 0;
         bool found = ws_accounts_read(table, id, (size_t)len, &b);
         uint32_t index = ws_accounts_read_index(table, id, (size_t)len);
         epoch_exit(e, r);
@@ -282,7 +282,7 @@ Test(epoch, account_table_grows_under_readers) {
     for (unsigned k = 0; k < TABLE_ACCOUNTS && now_ms() < deadline; k++) {
         int len = snprintf(id, sizeof(id), "acct-%u", k);
         uint32_t index;
-        cr_assert_eq(ws_accounts_insert(table, id, (size_t)len, (uint64_t)k * 2, &index), WS_OK);
+        cr_assert_eq(ws_accounts_insert(table, id, (size_t)len, (uint64_t)k * 2, NULL, &index), WS_OK);
         ws_accounts_publish(table, index);
         atomic_store(&published_count, k + 1);
         epoch_reclaim(e);

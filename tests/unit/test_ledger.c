@@ -15,6 +15,9 @@
 #include "core/ledger.h"
 #include "recordutil.h"
 
+/* The default account parameters: currency XXX, no overdraft, no maximum. */
+static const ws_account_params XXX_PARAMS = {3, "XXX", 0, WS_AMOUNT_MAX};
+
 static ws_ledger l;
 static const ws_hash_key KEY = {0x0123456789abcdefull, 0xfedcba9876543210ull};
 
@@ -39,7 +42,7 @@ static ws_effect apply_ok(const ws_record *r) {
 /* Creates an account through decide and apply; returns its index. */
 static uint32_t create(const char *id, uint64_t amount) {
     ws_decision d;
-    ws_ledger_decide_create(&l, id, (uint8_t)strlen(id), amount, &d);
+    ws_ledger_decide_create(&l, id, (uint8_t)strlen(id), amount, &XXX_PARAMS, &d);
     cr_assert_eq(d.status, WS_CREATED, "create %s", id);
     cr_assert(d.append);
     ws_effect eff = apply_ok(&d.rec);
@@ -173,7 +176,7 @@ Test(ledger, init_is_empty) {
 Test(ledger, create_decides_then_applies) {
     snapshot before = snap();
     ws_decision d;
-    ws_ledger_decide_create(&l, "alice", 5, 100, &d);
+    ws_ledger_decide_create(&l, "alice", 5, 100, &XXX_PARAMS, &d);
     cr_assert_eq(d.status, WS_CREATED);
     cr_assert_not(d.replayed);
     cr_assert_eq(d.missing_side, 0);
@@ -194,19 +197,19 @@ Test(ledger, create_decides_then_applies) {
     cr_assert_eq(balance("alice"), 100);
     cr_assert_eq(l.transfers, 0);
     cr_assert_eq(ws_idem_count(l.idem), 0, "a creation took an idempotency entry");
-    uint64_t b;
+    int64_t b;
     cr_assert_not(ws_accounts_read(l.accounts, "alice", 5, &b),
                   "apply published: publishing is the writer's, after the sync");
 
-    ws_ledger_decide_create(&l, "alice", 5, 7, &d);
+    ws_ledger_decide_create(&l, "alice", 5, 7, &XXX_PARAMS, &d);
     cr_assert_eq(d.status, WS_ACCOUNT_EXISTS);
     cr_assert_not(d.append);
     cr_assert_not(d.replayed);
     cr_assert_eq(balance("alice"), 100);
     /* A prefix or an extension of an ID is another account. */
-    ws_ledger_decide_create(&l, "alic", 4, 7, &d);
+    ws_ledger_decide_create(&l, "alic", 4, 7, &XXX_PARAMS, &d);
     cr_assert_eq(d.status, WS_CREATED);
-    ws_ledger_decide_create(&l, "alicee", 6, 7, &d);
+    ws_ledger_decide_create(&l, "alicee", 6, 7, &XXX_PARAMS, &d);
     cr_assert_eq(d.status, WS_CREATED);
 }
 
@@ -547,8 +550,8 @@ Test(ledger, decide_changes_nothing) {
     snapshot before = snap();
     ws_decision d;
     for (int i = 0; i < 3; i++) {
-        ws_ledger_decide_create(&l, "new", 3, 5, &d);
-        ws_ledger_decide_create(&l, "A", 1, 5, &d);
+        ws_ledger_decide_create(&l, "new", 3, 5, &XXX_PARAMS, &d);
+        ws_ledger_decide_create(&l, "A", 1, 5, &XXX_PARAMS, &d);
         (void)decide("A", "B", 1, "x", true, NULL);
         (void)decide("A", "B", 1000, "y", true, NULL);
         (void)decide("A", "Q", 1, "z", true, NULL);

@@ -276,6 +276,59 @@ Test(request, start_amount_at_both_ends) {
     }
 }
 
+Test(request, account_currency_and_limits) {
+    cr_assert_eq(account("{\"startAmount\":5,\"currency\":\"USD\",\"overdraftLimit\":50,"
+                         "\"maxBalance\":\"1000\"}"),
+                 WS_OK, "%s", err.message);
+    assert_id(acct.currency, acct.currency_len, "USD", "currency");
+    cr_assert_eq(acct.overdraft, 50);
+    cr_assert(acct.has_max_balance);
+    cr_assert_eq(acct.max_balance, 1000);
+    ws_account_params p = ws_command_params(&acct);
+    cr_assert_eq(p.max_balance, 1000);
+
+    cr_assert_eq(account("{\"startAmount\":5}"), WS_OK, "%s", err.message);
+    cr_assert_eq(acct.currency_len, 0, "an absent currency has length 0 (the default)");
+    cr_assert_eq(acct.overdraft, 0);
+    cr_assert_not(acct.has_max_balance);
+    p = ws_command_params(&acct);
+    cr_assert(ws_account_params_is_default(&p));
+
+    /* the edges: 3 and 12 characters, a maxBalance of 0 with a start amount of 0 */
+    cr_assert_eq(account("{\"startAmount\":0,\"currency\":\"ABC\",\"maxBalance\":0}"), WS_OK);
+    cr_assert(acct.has_max_balance);
+    cr_assert_eq(acct.max_balance, 0);
+    cr_assert_eq(account("{\"startAmount\":7,\"currency\":\"POINTS2026AB\",\"maxBalance\":7,"
+                         "\"overdraftLimit\":9223372036854775807}"),
+                 WS_OK, "%s", err.message);
+    cr_assert_eq(acct.overdraft, WS_AMOUNT_MAX);
+
+    static const char *const bad[] = {
+        "{\"startAmount\":1,\"currency\":\"us\"}",
+        "{\"startAmount\":1,\"currency\":\"usd\"}",
+        "{\"startAmount\":1,\"currency\":\"ABCDEFGHIJKLM\"}",
+        "{\"startAmount\":1,\"currency\":\"US D\"}",
+        "{\"startAmount\":1,\"currency\":\"\"}",
+        "{\"startAmount\":1,\"currency\":840}",
+        "{\"startAmount\":1,\"currency\":null}",
+        "{\"startAmount\":1,\"overdraftLimit\":-1}",
+        "{\"startAmount\":1,\"overdraftLimit\":1.5}",
+        "{\"startAmount\":1,\"overdraftLimit\":9223372036854775808}",
+        "{\"startAmount\":1,\"maxBalance\":null}",
+        "{\"startAmount\":1,\"maxBalance\":true}",
+        "{\"startAmount\":11,\"maxBalance\":10}",
+        "{\"maxBalance\":10,\"startAmount\":\"11\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(account(bad[i]), WS_INVALID_PARAMETER, "%s -> %s", bad[i], err.message);
+    }
+    cr_assert_eq(account("{\"startAmount\":1,\"currency\":\"USD\",\"currency\":\"EUR\"}"),
+                 WS_INVALID_JSON);
+    /* a transfer has no currency: the accounts carry it */
+    refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"currency\":\"USD\"}",
+            WS_INVALID_PARAMETER, -1);
+}
+
 /* ---- not JSON ------------------------------------------------------------------------------ */
 
 Test(request, empty_and_blank_bodies) {

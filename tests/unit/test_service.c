@@ -131,7 +131,7 @@ static bool outcome_visible(const ws_command *c) {
             return false;
         }
     }
-    uint64_t b;
+    int64_t b;
     if (c->status == WS_CREATED) {
         return service_balance(writer_reader, c->account, c->account_len, &b) == WS_OK;
     }
@@ -296,10 +296,10 @@ static uint64_t read_balance(const char *id) {
         cr_assert_not_null(r);
         r_of = svc_generation;
     }
-    uint64_t b = 0;
+    int64_t b = 0;
     ws_status s = service_balance(r, id, strlen(id), &b);
     cr_assert(s == WS_OK || s == WS_ACCOUNT_NOT_FOUND, "service_balance: %s", ws_status_code(s));
-    return s == WS_OK ? b : UINT64_MAX;
+    return s == WS_OK ? (uint64_t)b : UINT64_MAX;
 }
 
 static void assert_verify_ok(store_verify_report *rep) {
@@ -964,7 +964,7 @@ Test(service, start_refuses_tampered_store) {
     stop();
     free(a);
     /* The checkpoint written at stop now claims a balance the log does not give. */
-    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    int64_t bal[STORE_CHUNK_ACCOUNTS];
     size_t n;
     cr_assert_eq(store_ckpt_balances(st, 0, bal, &n), WS_OK);
     cr_assert_eq(n, 1);
@@ -1129,7 +1129,7 @@ Test(service, readers_are_bounded) {
         if (!r) {
             break;
         }
-        uint64_t b;
+        int64_t b;
         cr_assert_eq(service_balance(r, "A", 1, &b), WS_OK);
         made++;
     }

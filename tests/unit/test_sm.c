@@ -120,8 +120,8 @@ static bool run(ws_command *cmds, size_t n) { return run_groups(as_singles(cmds,
 
 /* The balance readers see; UINT64_MAX if they see no such account. */
 static uint64_t published(const char *id) {
-    uint64_t b = 0;
-    return ws_accounts_read(sm_accounts(m), id, strlen(id), &b) ? b : UINT64_MAX;
+    int64_t b = 0;
+    return ws_accounts_read(sm_accounts(m), id, strlen(id), &b) ? (uint64_t)b : UINT64_MAX;
 }
 
 static uint64_t balance(const char *id) {
@@ -227,7 +227,7 @@ typedef struct {
     ws_u128 total;
     uint64_t next_lsn;
     uint64_t next_seq;
-    uint64_t balances[2048];
+    int64_t balances[2048];
 } state;
 
 static void capture(state *s) {
@@ -1572,6 +1572,9 @@ static ws_record record(ws_record_kind kind, const char *from, const char *to, c
         set_id(r.txn, &r.txn_len, txn);
     }
     r.to_balance = tb;
+    if (kind == WS_REC_ACCOUNT_CREATED) {
+        ws_record_set_params(&r, NULL);
+    }
     return r;
 }
 
@@ -1592,7 +1595,7 @@ Test(sm, open_refuses_gap_in_log) {
 Test(sm, open_refuses_checkpoint_that_does_not_add_up) {
     workload();
     checkpoint_now();
-    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    int64_t bal[STORE_CHUNK_ACCOUNTS];
     size_t n;
     cr_assert_eq(store_ckpt_balances(st, 0, bal, &n), WS_OK);
     cr_assert_eq(n, 2);

@@ -247,7 +247,7 @@ static void write_checkpoint(void) {
     cr_assert_not_null(c);
     static const char *ids[STORE_CHUNK_ACCOUNTS];
     static uint8_t lens[STORE_CHUNK_ACCOUNTS];
-    static uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    static int64_t bal[STORE_CHUNK_ACCOUNTS];
     for (size_t first = 0; first < count; first += STORE_CHUNK_ACCOUNTS) {
         size_t n = count - first < STORE_CHUNK_ACCOUNTS ? count - first : STORE_CHUNK_ACCOUNTS;
         for (size_t i = 0; i < n; i++) {
@@ -580,7 +580,7 @@ Test(store, empty_store) {
     cr_assert(m.total_money == 0);
     cr_assert_eq(m.transfers, 0);
     cr_assert_eq(m.refusals, 0);
-    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    int64_t bal[STORE_CHUNK_ACCOUNTS];
     size_t nb = 99;
     cr_assert_eq(store_ckpt_balances(st, 0, bal, &nb), WS_OK);
     cr_assert_eq(nb, 0);
@@ -947,7 +947,7 @@ typedef struct {
 } account_walk;
 
 static ws_status check_loaded_account(void *ctx, uint32_t index, const char *id, size_t len,
-                                      uint64_t balance) {
+                                      int64_t balance) {
     account_walk *w = ctx;
     cr_assert_eq(index, w->n, "account %u out of order", index);
     uint8_t want_len;
@@ -993,7 +993,7 @@ Test(store, checkpoint_of_two_chunks_loads_back) {
     size_t n = 0;
     cr_assert_eq(store_ckpt_load_idem(st, count_idem, &n), WS_OK);
     cr_assert_eq(n, 2);
-    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    int64_t bal[STORE_CHUNK_ACCOUNTS];
     size_t nb;
     cr_assert_eq(store_ckpt_balances(st, 1, bal, &nb), WS_OK);
     cr_assert_eq(nb, N - STORE_CHUNK_ACCOUNTS);
@@ -1053,7 +1053,7 @@ Test(store, verify_accepts_good_data) {
 Test(store, verify_detects_checkpoint_balance_differs) {
     write_small_log();
     write_checkpoint();
-    uint64_t bal[STORE_CHUNK_ACCOUNTS];
+    int64_t bal[STORE_CHUNK_ACCOUNTS];
     size_t n;
     cr_assert_eq(store_ckpt_balances(st, 0, bal, &n), WS_OK);
     cr_assert_eq(n, 5);
