@@ -887,3 +887,255 @@ Test(ledger, refusal_of_account_not_found_without_side_asserts, .signal = SIGABR
     ws_ledger_refusal(&q, WS_ACCOUNT_NOT_FOUND, 0, &r);
     cr_log_error("built account_not_found without its side");
 }
+
+/* ---- currencies and limits: each code in its place in the order of checks ----------------- */
+
+/* Creates id in currency with an overdraft limit and a maximum balance, through decide and
+ * apply. */
+static void create_with(const char *id, const char *currency, uint64_t amount, uint64_t overdraft,
+                        uint64_t max) {
+    ws_account_params p = {
+        .currency_len = (uint8_t)strlen(currency), .overdraft = overdraft, .max_balance = max};
+    memcpy(p.currency, currency, p.currency_len);
+    ws_decision d;
+    ws_ledger_decide_create(&l, id, (uint8_t)strlen(id), amount, &p, &d);
+    cr_assert_eq(d.status, WS_CREATED, "create %s: %s", id, ws_status_code(d.status));
+    cr_assert_eq(d.from_balance, (int64_t)amount);
+    ws_effect eff = apply_ok(&d.rec);
+    cr_assert_eq(eff.count, 1);
+    uint32_t x = eff.touched[0];
+    cr_assert_eq(ws_accounts_overdraft(l.accounts, x), overdraft, "%s: overdraft", id);
+    cr_assert_eq(ws_accounts_max_balance(l.accounts, x), max, "%s: max", id);
+}
+
+/* The signed balance of id. */
+static int64_t sbalance(const char *id) {
+    uint32_t i = ws_accounts_find(l.accounts, id, strlen(id));
+    cr_assert_neq(i, WS_ACCOUNT_NONE, "no account %s", id);
+    return ws_accounts_balance(l.accounts, i);
+}
+
+/* The money the ledger counts in currency (which some account holds). */
+static ws_u128 money_in(const char *currency) {
+    int x = ws_accounts_currency_find(l.accounts, currency, strlen(currency));
+    cr_assert_geq(x, 0, "no currency %s", currency);
+    return l.money_by_currency[x];
+}
+
+Test(ledger, currency_mismatch_outranks_insufficient_funds) {
+    create_with("U1", "USD", 10, 0, WS_AMOUNT_MAX);
+    create_with("U2", "USD", 0, 0, WS_AMOUNT_MAX);
+    create_with("E1", "EUR", 0, 0, 5);
+    create_with("E2", "EUR", WS_AMOUNT_MAX, 0, WS_AMOUNT_MAX);
+    create("X1", 10); /* XXX */
+    snapshot before = snap();
+    /* U1 has too little for 1000 and E1's maximum is 5: the currencies are checked first */
+    ws_decision d = decide("U1", "E1", 1000, "t", true, NULL);
+    cr_assert_eq(d.status, WS_CURRENCY_MISMATCH);
+    cr_assert_eq(d.missing_side, 0);
+    cr_assert(d.append, "a refusal with a client's transferID is remembered");
+    ws_record want = rec_refused(WS_CURRENCY_MISMATCH, 0, "U1", "E1", "t", 1000);
+    rec_assert_eq(&d.rec, &want, "currency_mismatch record");
+    cr_assert_eq(decide("U2", "E2", 1, "t", false, NULL).status, WS_CURRENCY_MISMATCH,
+                 "before balance_overflow");
+    cr_assert_eq(decide("X1", "U2", 11, "t", false, NULL).status, WS_CURRENCY_MISMATCH,
+                 "the default currency is a currency");
+    cr_assert_eq(decide("U1", "X1", 1, "t", false, NULL).status, WS_CURRENCY_MISMATCH);
+    /* account_not_found and same_account come before it */
+    d = decide("U1", "NOPE", 1, "t", false, NULL);
+    cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND);
+    cr_assert_eq(d.missing_side, 2);
+    cr_assert_eq(decide("E1", "E1", 1, "t", false, NULL).status, WS_SAME_ACCOUNT);
+    /* the control: within one currency the same amount is insufficient_funds */
+    cr_assert_eq(decide("U1", "U2", 1000, "t", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    snapshot after = snap();
+    assert_same(&before, &after, "deciding refusals");
+}
+
+Test(ledger, insufficient_funds_with_overdraft_stops_at_minus_the_limit) {
+    create_with("A", "USD", 10, 50, WS_AMOUNT_MAX);
+    create_with("B", "USD", 0, 0, WS_AMOUNT_MAX);
+    /* 10 + 50 may go; 61 would leave -51 */
+    ws_decision d = decide("A", "B", 61, "t1", true, NULL);
+    cr_assert_eq(d.status, WS_INSUFFICIENT_FUNDS);
+    cr_assert_eq(d.from_balance, 0);
+    d = transfer("A", "B", 60, "t2", true);
+    cr_assert_eq(d.status, WS_OK, "down to exactly -overdraft");
+    cr_assert_eq(d.from_balance, -50);
+    cr_assert_eq(d.to_balance, 60);
+    cr_assert_eq(sbalance("A"), -50);
+    cr_assert_eq(decide("A", "B", 1, "t3", false, NULL).status, WS_INSUFFICIENT_FUNDS,
+                 "-overdraft-1 is refused");
+    /* an account without an overdraft cannot go below zero */
+    cr_assert_eq(decide("B", "A", 61, "t4", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    /* a negative balance is credited normally */
+    d = transfer("B", "A", 55, "t5", true);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.to_balance, 5);
+    cr_assert_eq(sbalance("A"), 5);
+    cr_assert_eq(sbalance("B"), 5);
+    cr_assert(money_in("USD") == 10);
+    cr_assert(ws_ledger_money_conserved(&l));
+}
+
+Test(ledger, insufficient_funds_at_the_largest_overdraft) {
+    create_with("A", "USD", 0, WS_AMOUNT_MAX, WS_AMOUNT_MAX);
+    create_with("B", "USD", 0, 0, WS_AMOUNT_MAX);
+    ws_decision d = transfer("A", "B", WS_AMOUNT_MAX, "t1", true);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.from_balance, -(int64_t)WS_AMOUNT_MAX);
+    cr_assert_eq(sbalance("A"), -(int64_t)WS_AMOUNT_MAX);
+    cr_assert_eq(sbalance("B"), (int64_t)WS_AMOUNT_MAX);
+    cr_assert_eq(decide("A", "B", 1, "t2", false, NULL).status, WS_INSUFFICIENT_FUNDS,
+                 "insufficient_funds before balance_overflow, never INT64_MIN");
+    cr_assert(money_in("USD") == 0);
+    cr_assert(ws_ledger_money_conserved(&l));
+}
+
+Test(ledger, balance_limit_exceeded_outranks_balance_overflow) {
+    create_with("A", "USD", WS_AMOUNT_MAX, 0, WS_AMOUNT_MAX);
+    create_with("B", "USD", 90, 0, 100);
+    create_with("C", "USD", WS_AMOUNT_MAX - 1, 0, WS_AMOUNT_MAX - 1);
+    create_with("D", "USD", 1, 0, WS_AMOUNT_MAX);
+    create_with("Z", "USD", 0, 0, 0);
+    /* exactly the maximum is allowed, one more is refused */
+    cr_assert_eq(decide("A", "B", 11, "t1", false, NULL).status, WS_BALANCE_LIMIT_EXCEEDED);
+    ws_decision d = transfer("A", "B", 10, "t2", true);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.to_balance, 100);
+    d = decide("A", "B", 1, "t3", true, NULL);
+    cr_assert_eq(d.status, WS_BALANCE_LIMIT_EXCEEDED);
+    cr_assert(d.append);
+    ws_record want = rec_refused(WS_BALANCE_LIMIT_EXCEEDED, 0, "A", "B", "t3", 1);
+    rec_assert_eq(&d.rec, &want, "balance_limit_exceeded record");
+    apply_ok(&d.rec);
+    cr_assert_eq(decide("A", "B", 1, "t3", false, &d.rec).status, WS_BALANCE_LIMIT_EXCEEDED);
+    cr_assert(decide("A", "B", 1, "t3", false, &d.rec).replayed);
+    /* past both the maximum and 2^63-1: the maximum is named */
+    cr_assert_eq(decide("A", "C", 2, "t4", false, NULL).status, WS_BALANCE_LIMIT_EXCEEDED);
+    cr_assert_eq(decide("A", "C", WS_AMOUNT_MAX - 20, "t4", false, NULL).status,
+                 WS_BALANCE_LIMIT_EXCEEDED);
+    cr_assert_eq(decide("D", "Z", 1, "t5", false, NULL).status, WS_BALANCE_LIMIT_EXCEEDED,
+                 "a maximum of 0");
+    /* insufficient_funds comes before it */
+    cr_assert_eq(decide("D", "B", 2, "t6", false, NULL).status, WS_INSUFFICIENT_FUNDS);
+    cr_assert(ws_ledger_money_conserved(&l));
+}
+
+Test(ledger, balance_overflow_without_a_maximum) {
+    create_with("A", "USD", 0, 100, WS_AMOUNT_MAX);
+    create_with("B", "USD", WS_AMOUNT_MAX - 5, 0, WS_AMOUNT_MAX);
+    create_with("M", "USD", 10, 0, WS_AMOUNT_MAX - 1);
+    ws_decision d = transfer("A", "B", 5, "t1", true);
+    cr_assert_eq(d.status, WS_OK, "from an overdraft up to exactly 2^63-1");
+    cr_assert_eq(d.from_balance, -5);
+    cr_assert_eq(d.to_balance, (int64_t)WS_AMOUNT_MAX);
+    d = decide("A", "B", 1, "t2", true, NULL);
+    cr_assert_eq(d.status, WS_BALANCE_OVERFLOW);
+    ws_record want = rec_refused(WS_BALANCE_OVERFLOW, 0, "A", "B", "t2", 1);
+    rec_assert_eq(&d.rec, &want, "balance_overflow record");
+    cr_assert_eq(decide("M", "B", 10, "t3", false, NULL).status, WS_BALANCE_OVERFLOW);
+    cr_assert_eq(sbalance("A"), -5);
+    cr_assert_eq(sbalance("B"), (int64_t)WS_AMOUNT_MAX);
+    cr_assert(money_in("USD") == (ws_u128)WS_AMOUNT_MAX - 5 + 10);
+    cr_assert(ws_ledger_money_conserved(&l));
+}
+
+Test(ledger, too_many_currencies_on_the_257th_code) {
+    cr_assert_eq(ws_accounts_currency_count(l.accounts), 1, "XXX is always there");
+    char id[16];
+    char code[8];
+    for (unsigned i = 0; i < WS_CURRENCIES_MAX - 1; i++) {
+        snprintf(id, sizeof(id), "acct%u", i);
+        snprintf(code, sizeof(code), "C%03u", i);
+        create_with(id, code, i, 0, WS_AMOUNT_MAX);
+    }
+    cr_assert_eq(ws_accounts_currency_count(l.accounts), WS_CURRENCIES_MAX);
+    size_t accounts = ws_accounts_count(l.accounts);
+    uint64_t lsn = l.next_lsn;
+    ws_account_params p = {.currency_len = 4, .currency = "C255", .max_balance = WS_AMOUNT_MAX};
+    ws_decision d;
+    ws_ledger_decide_create(&l, "new", 3, 7, &p, &d);
+    cr_assert_eq(d.status, WS_TOO_MANY_CURRENCIES);
+    cr_assert_not(d.append);
+    /* account_exists comes first */
+    ws_ledger_decide_create(&l, "acct0", 5, 7, &p, &d);
+    cr_assert_eq(d.status, WS_ACCOUNT_EXISTS);
+    /* a record naming the 257th code does not apply */
+    ws_record r = rec_created("new", 7);
+    ws_record_set_params(&r, &p);
+    ws_effect eff;
+    const char *why = NULL;
+    cr_assert_eq(ws_ledger_apply(&l, &r, l.next_lsn, l.next_seq, &eff, &why), WS_CORRUPT);
+    cr_assert_eq(ws_accounts_count(l.accounts), accounts);
+    cr_assert_eq(l.next_lsn, lsn);
+    cr_assert_eq(ws_accounts_currency_count(l.accounts), WS_CURRENCIES_MAX);
+    /* codes already held are still creatable, XXX too */
+    create_with("again", "C000", 3, 0, WS_AMOUNT_MAX);
+    create_with("again2", "C254", 4, 0, WS_AMOUNT_MAX);
+    create("again3", 5);
+    cr_assert(money_in("C000") == 3);
+    cr_assert(money_in("C254") == 254 + 4);
+    cr_assert(money_in("XXX") == 5);
+    cr_assert(ws_ledger_money_conserved(&l));
+}
+
+Test(ledger, apply_refuses_records_that_break_limits) {
+    create_with("A", "USD", 10, 5, WS_AMOUNT_MAX);
+    create_with("B", "USD", 0, 0, 20);
+    create_with("E", "EUR", 0, 0, WS_AMOUNT_MAX);
+    create_with("F", "USD", WS_AMOUNT_MAX, 0, WS_AMOUNT_MAX);
+    create_with("G", "USD", WS_AMOUNT_MAX - 1, 0, WS_AMOUNT_MAX);
+    ws_u128 usd = money_in("USD");
+    /* consistent balances after, so that only the limit is wrong */
+    ws_record r = rec_transfer("A", "B", "t1", 16, -6, 16);
+    assert_refused_at_next(&r, "a debit past the overdraft limit");
+    r = rec_transfer("F", "B", "t2", 21, (int64_t)WS_AMOUNT_MAX - 21, 21);
+    assert_refused_at_next(&r, "a credit past the maximum");
+    r = rec_transfer("A", "E", "t3", 1, 9, 1);
+    assert_refused_at_next(&r, "a transfer between currencies");
+    r = rec_transfer("A", "G", "t4", 2, 8, (int64_t)WS_AMOUNT_MAX); /* as if clamped */
+    assert_refused_at_next(&r, "a credit past 2^63-1");
+    r = rec_created("H", 30);
+    ws_account_params p = {.currency_len = 3, .currency = "USD", .max_balance = 29};
+    ws_record_set_params(&r, &p);
+    assert_refused_at_next(&r, "an account created above its maximum");
+    cr_assert(money_in("USD") == usd);
+    cr_assert_eq(sbalance("A"), 10);
+    cr_assert(ws_ledger_money_conserved(&l));
+    /* the control: the same debit to exactly -overdraft applies */
+    r = rec_transfer("A", "B", "t1", 15, -5, 15);
+    apply_ok(&r);
+    cr_assert_eq(sbalance("A"), -5);
+}
+
+Test(ledger, undo_restores_a_negative_balance) {
+    create_with("A", "USD", 0, 100, WS_AMOUNT_MAX);
+    create_with("B", "USD", 0, 0, WS_AMOUNT_MAX);
+    cr_assert_eq(transfer("A", "B", 30, "t1", true).status, WS_OK);
+    cr_assert_eq(sbalance("A"), -30);
+    snapshot before = snap();
+    ws_u128 usd = money_in("USD");
+    /* a chain: further into the overdraft, then back in part */
+    ws_record recs[2];
+    uint64_t lsns[2];
+    ws_decision d = decide("A", "B", 70, "c1", true, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.from_balance, -100);
+    recs[0] = d.rec;
+    lsns[0] = apply_next(&recs[0]);
+    d = decide("B", "A", 40, "c2", true, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    cr_assert_eq(d.to_balance, -60);
+    recs[1] = d.rec;
+    lsns[1] = apply_next(&recs[1]);
+    ws_ledger_undo(&l, &recs[1], lsns[1]);
+    cr_assert_eq(sbalance("A"), -100);
+    ws_ledger_undo(&l, &recs[0], lsns[0]);
+    cr_assert_eq(sbalance("A"), -30, "the negative balance is restored exactly");
+    cr_assert_eq(sbalance("B"), 30);
+    snapshot after = snap();
+    assert_same(&before, &after, "undo into an overdraft");
+    cr_assert(money_in("USD") == usd);
+    cr_assert(ws_ledger_money_conserved(&l));
+}

@@ -789,3 +789,224 @@ Test(record, record_valid) {
     x.kind = (ws_record_kind)9;
     cr_assert_not(ws_record_valid(&x), "an unknown kind");
 }
+
+/* ---- currencies, limits and signed balances ------------------------------------------------ */
+
+/* AccountCreated with a currency or limits: u8 kind=5, u8 id_len, u8 currency_len, u8 zero,
+ * u64 amount, u64 overdraft, u64 max_balance, id, currency */
+static void raw_created5(bytes *o, const char *id, const char *cur, size_t cur_len, uint64_t amount,
+                         uint64_t overdraft, uint64_t max) {
+    put8(o, 5);
+    put8(o, (unsigned)strlen(id));
+    put8(o, (unsigned)cur_len);
+    put8(o, 0);
+    put64(o, amount);
+    put64(o, overdraft);
+    put64(o, max);
+    put_str(o, id, strlen(id));
+    put_str(o, cur, cur_len);
+}
+
+static ws_record rec_created_with(const char *id, uint64_t amount, const char *cur,
+                                  uint64_t overdraft, uint64_t max) {
+    ws_record r = rec_created(id, amount);
+    ws_account_params p = {
+        .currency_len = (uint8_t)strlen(cur), .overdraft = overdraft, .max_balance = max};
+    memcpy(p.currency, cur, p.currency_len);
+    ws_record_set_params(&r, &p);
+    return r;
+}
+
+static void assert_params_eq(const ws_record *got, const ws_record *want, const char *what) {
+    cr_assert_eq(got->currency_len, want->currency_len, "%s: currency_len", what);
+    cr_assert_eq(memcmp(got->currency, want->currency, want->currency_len), 0, "%s: currency",
+                 what);
+    cr_assert_eq(got->overdraft, want->overdraft, "%s: overdraft", what);
+    cr_assert_eq(got->max_balance, want->max_balance, "%s: max_balance", what);
+}
+
+/* Encodes recs as one block, opens it and reads every record back, comparing every field. */
+static void assert_round_trip(const ws_record *recs, size_t n, const char *what) {
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, recs, n, 9, 40, NOW_US);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK, "%s: refused", what);
+    cr_assert_eq(h.count, n);
+    for (size_t i = 0; i < n; i++) {
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq), "%s: record %zu missing", what, i);
+        cr_assert_eq(lsn, 9 + i);
+        rec_assert_eq(&got, &recs[i], what);
+        assert_params_eq(&got, &recs[i], what);
+    }
+    ws_record got;
+    uint64_t lsn;
+    uint64_t seq;
+    cr_assert_not(ws_block_next(&c, &got, &lsn, &seq), "%s: a record too many", what);
+}
+
+Test(record, account_created_with_params_round_trips_as_kind_5) {
+    ws_record r[] = {
+        rec_created_with("a", 500, "USD", 7, 1000),
+        rec_created_with(id64, WS_AMOUNT_MAX, "ABCDEFGHIJ12", WS_AMOUNT_MAX, WS_AMOUNT_MAX),
+        rec_created_with("b", 0, "XXX", 0, 0),              /* the default currency, a max */
+        rec_created_with("c", 3, "XXX", 1, WS_AMOUNT_MAX),  /* an overdraft only */
+        rec_created_with("d", 42, "EUR", 0, WS_AMOUNT_MAX), /* a currency only */
+        rec_created_with("e", 9, "EUR", 0, 9),              /* amount == max */
+    };
+    size_t n = sizeof(r) / sizeof(r[0]);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(ws_record_valid(&r[i]), "record %zu", i);
+        unsigned char buf[WS_BLOCK_SIZE_MAX];
+        size_t len = build(buf, &r[i], 1, 1, 1, NOW_US);
+        cr_assert_eq(buf[WS_BLOCK_HEADER_SIZE], 5, "record %zu: on-disk kind", i);
+        cr_assert_eq(len, WS_BLOCK_HEADER_SIZE + 28 + r[i].account_len + r[i].currency_len + 4,
+                     "record %zu: size", i);
+        assert_round_trip(&r[i], 1, "alone");
+    }
+    ws_record mixed[] = {r[0], rec_created("x", 5), rec_transfer("a", "x", "t", 1, 499, 6), r[1]};
+    assert_round_trip(mixed, 4, "among other kinds");
+    /* the codec writes the documented layout */
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 2, 3, 4, NOW_US);
+    bytes recs = {.n = 0};
+    raw_created5(&recs, "a", "USD", 3, 500, 7, 1000);
+    raw_created5(&recs, id64, "ABCDEFGHIJ12", 12, WS_AMOUNT_MAX, WS_AMOUNT_MAX, WS_AMOUNT_MAX);
+    unsigned char want[WS_BLOCK_SIZE_MAX + 512];
+    size_t want_len = raw_block(want, &recs, 2, 3, 4, NOW_US);
+    cr_assert_eq(len, want_len);
+    cr_assert_eq(memcmp(buf, want, len), 0, "the codec differs from the layout of record.h");
+}
+
+Test(record, default_params_encode_as_kind_1) {
+    ws_record r = rec_created("a", 77);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, &r, 1, 1, 1, NOW_US);
+    cr_assert_eq(buf[WS_BLOCK_HEADER_SIZE], 1, "on-disk kind");
+    cr_assert_eq(len, WS_BLOCK_HEADER_SIZE + 10 + 1 + 4);
+    /* explicitly given default parameters are the same record */
+    ws_record d = rec_created_with("a", 77, "XXX", 0, WS_AMOUNT_MAX);
+    unsigned char buf2[WS_BLOCK_SIZE_MAX];
+    cr_assert_eq(build(buf2, &d, 1, 1, 1, NOW_US), len);
+    cr_assert_eq(memcmp(buf, buf2, len), 0);
+    /* and a kind 1 decodes with the default parameters filled in */
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    ws_record got;
+    uint64_t lsn;
+    uint64_t seq;
+    cr_assert(ws_block_next(&c, &got, &lsn, &seq));
+    assert_params_eq(&got, &d, "kind 1");
+    ws_account_params p = ws_record_params(&got);
+    cr_assert(ws_account_params_is_default(&p));
+}
+
+Test(record, open_refuses_kind_5_with_default_params) {
+    bytes recs = {.n = 0};
+    raw_created5(&recs, "a", "XXX", 3, 5, 0, WS_AMOUNT_MAX);
+    assert_raw_refused(&recs, 1, "a kind 5 holding the default parameters");
+    /* controls: any one parameter off its default makes it a valid kind 5 */
+    recs.n = 0;
+    raw_created5(&recs, "a", "XXX", 3, 5, 1, WS_AMOUNT_MAX);
+    assert_raw_ok(&recs, 1, "kind 5 with an overdraft");
+    recs.n = 0;
+    raw_created5(&recs, "a", "XXX", 3, 5, 0, WS_AMOUNT_MAX - 1);
+    assert_raw_ok(&recs, 1, "kind 5 with a maximum");
+    recs.n = 0;
+    raw_created5(&recs, "a", "XXY", 3, 5, 0, WS_AMOUNT_MAX);
+    assert_raw_ok(&recs, 1, "kind 5 with a currency");
+}
+
+Test(record, open_refuses_kind_5_with_bad_fields) {
+    bytes recs = {.n = 0};
+    raw_created5(&recs, "a", "USD", 3, 11, 0, 10);
+    assert_raw_refused(&recs, 1, "a start amount above the maximum");
+    recs.n = 0;
+    raw_created5(&recs, "a", "USD", 3, 1, WS_AMOUNT_MAX + 1, WS_AMOUNT_MAX);
+    assert_raw_refused(&recs, 1, "an overdraft past WS_AMOUNT_MAX");
+    recs.n = 0;
+    raw_created5(&recs, "a", "USD", 3, 1, 0, WS_AMOUNT_MAX + 1);
+    assert_raw_refused(&recs, 1, "a maximum past WS_AMOUNT_MAX");
+    recs.n = 0;
+    raw_created5(&recs, "a", "USD", 3, 1, 0, 10);
+    recs.b[3] = 1;
+    assert_raw_refused(&recs, 1, "a kind 5 with a nonzero pad byte");
+    recs.n = 0;
+    raw_created5(&recs, "a", "USD", 3, 1, 0, 10);
+    recs.n--;
+    assert_raw_refused(&recs, 1, "a truncated kind 5");
+    recs.n = 0;
+    raw_created5(&recs, "a", "USD", 3, 1, 0, 10);
+    assert_raw_ok(&recs, 1, "the control");
+}
+
+Test(record, open_refuses_invalid_currency) {
+    const struct {
+        const char *code;
+        size_t len;
+    } bad[] = {
+        {"usd", 3},
+        {"US", 2},
+        {"", 0},
+        {"ABCDEFGHIJKLM", 13},
+        {"U$D", 3},
+        {"U D", 3},
+        {"US\0", 3},
+        {"US-", 3},
+        {"\x80US", 3},
+        {"USd", 3},
+        {"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        bytes recs = {.n = 0};
+        raw_created5(&recs, "a", bad[k].code, bad[k].len, 1, 0, 10);
+        assert_raw_refused(&recs, 1, "an invalid currency");
+    }
+    const char *good[] = {"USD", "ABCDEFGHIJKL", "X9Z", "000"};
+    for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+        bytes recs = {.n = 0};
+        raw_created5(&recs, "a", good[k], strlen(good[k]), 1, 0, 10);
+        assert_raw_ok(&recs, 1, good[k]);
+    }
+}
+
+Test(record, negative_balances_round_trip) {
+    const int64_t min = -(int64_t)WS_AMOUNT_MAX;
+    ws_record r[] = {
+        rec_transfer("a", "b", "t1", 5, -5, 5),
+        rec_transfer("a", "b", "t2", WS_AMOUNT_MAX, min, (int64_t)WS_AMOUNT_MAX),
+        rec_transfer("a", "b", "t3", 1, min, -1), /* a credit to a negative balance */
+        rec_transfer("a", "b", "t4", 3, -1, min + 3),
+    };
+    assert_round_trip(r, 4, "negative balances");
+    /* two's complement in the u64 fields */
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, 1, 1, 1, NOW_US);
+    bytes recs = {.n = 0};
+    raw_transfer(&recs, "a", "b", "t1", 5, UINT64_MAX - 4, 5);
+    unsigned char want[WS_BLOCK_SIZE_MAX + 512];
+    cr_assert_eq(raw_block(want, &recs, 1, 1, 1, NOW_US), len);
+    cr_assert_eq(memcmp(buf, want, len), 0);
+}
+
+Test(record, balance_of_int64_min_is_refused) {
+    bytes recs = {.n = 0};
+    raw_transfer(&recs, "a", "b", "t", 1, (uint64_t)INT64_MIN, 1);
+    assert_raw_refused(&recs, 1, "a fromAccount balance of INT64_MIN");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", 1, 0, (uint64_t)INT64_MIN);
+    assert_raw_refused(&recs, 1, "a toAccount balance of INT64_MIN");
+    recs.n = 0;
+    raw_transfer(&recs, "a", "b", "t", 1, (uint64_t)INT64_MIN + 1, (uint64_t)INT64_MIN + 1);
+    assert_raw_ok(&recs, 1, "balances of -WS_AMOUNT_MAX");
+    ws_record r = rec_transfer("a", "b", "t", 1, INT64_MIN, 1);
+    cr_assert_not(ws_record_valid(&r));
+    r = rec_transfer("a", "b", "t", 1, 1, INT64_MIN);
+    cr_assert_not(ws_record_valid(&r));
+    r = rec_transfer("a", "b", "t", 1, INT64_MIN + 1, INT64_MIN + 1);
+    cr_assert(ws_record_valid(&r));
+}
