@@ -35,6 +35,19 @@ typedef struct {
     uint64_t max_gap; /* WS_AMOUNT_MAX - max_balance */
 } acct_limits;
 
+/* An account's pending totals, in a side chunk allocated when an account of its entry chunk
+ * first takes part in a pending transfer. The owner's working values, and the committed
+ * ones readers see: published together with the committed balance under a sequence lock
+ * (odd while the owner writes), so a reader never pairs a balance with totals of another
+ * batch. */
+typedef struct {
+    uint64_t debits; /* the owner's */
+    uint64_t credits;
+    _Atomic uint32_t seq;
+    _Atomic uint64_t c_debits;
+    _Atomic uint64_t c_credits;
+} acct_pending;
+
 /* A slot: (entry index + 1) << 32 | hash; 0 is empty. */
 typedef struct {
     size_t cap; /* a power of two */
@@ -47,6 +60,8 @@ struct ws_accounts {
     _Atomic(slot_array *) slots;
     entry **entries;      /* ENTRY_CHUNKS chunk pointers */
     acct_limits **limits; /* ENTRY_CHUNKS chunk pointers, NULL where no account has a limit */
+    /* ENTRY_CHUNKS chunk pointers, NULL where no account ever had a pending transfer */
+    _Atomic(acct_pending *) *pending;
     char currencies[WS_CURRENCIES_MAX][WS_CURRENCY_LEN_MAX];
     uint8_t currency_lens[WS_CURRENCIES_MAX];
     unsigned currency_count;
@@ -91,13 +106,15 @@ ws_accounts *ws_accounts_new(void) {
     t->key = ws_hash_key_random();
     t->entries = calloc(ENTRY_CHUNKS, sizeof(entry *));
     t->limits = calloc(ENTRY_CHUNKS, sizeof(acct_limits *));
+    t->pending = calloc(ENTRY_CHUNKS, sizeof(t->pending[0])); /* NULL pointers */
     t->ids = calloc(ID_CHUNKS, sizeof(char *));
     slot_array *a = slots_new(SLOTS_MIN);
     memcpy(t->currencies[0], WS_DEFAULT_CURRENCY, 3);
     t->currency_lens[0] = 3;
     t->currency_count = 1;
-    if (!t->entries || !t->ids || !a || !t->limits) {
+    if (!t->entries || !t->ids || !a || !t->limits || !t->pending) {
         free(a);
+        free(t->pending);
         free(t->limits);
         free(t->ids);
         free(t->entries);
@@ -121,8 +138,10 @@ void ws_accounts_free(ws_accounts *t) {
     }
     for (size_t i = 0; i < ENTRY_CHUNKS; i++) {
         free(t->limits[i]);
+        free(atomic_load_explicit(&t->pending[i], memory_order_relaxed));
     }
     free(t->limits);
+    free(t->pending);
     free(t->entries);
     free(t->ids);
     free(atomic_load(&t->slots));
@@ -386,16 +405,99 @@ void ws_accounts_params(const ws_accounts *t, uint32_t index, ws_account_params 
     memcpy(out->currency, code, len);
 }
 
+static acct_pending *pending_chunk(const ws_accounts *t, uint32_t index) {
+    return atomic_load_explicit(&t->pending[index >> ENTRY_CHUNK_BITS], memory_order_acquire);
+}
+
+uint64_t ws_accounts_pending_debits(const ws_accounts *t, uint32_t index) {
+    WS_ASSERT(index < t->count);
+    const acct_pending *c = pending_chunk(t, index);
+    return c ? c[index & (ENTRY_CHUNK - 1)].debits : 0;
+}
+
+uint64_t ws_accounts_pending_credits(const ws_accounts *t, uint32_t index) {
+    WS_ASSERT(index < t->count);
+    const acct_pending *c = pending_chunk(t, index);
+    return c ? c[index & (ENTRY_CHUNK - 1)].credits : 0;
+}
+
+ws_status ws_accounts_reserve_pending(ws_accounts *t, uint32_t index) {
+    WS_ASSERT(index < t->count);
+    if (pending_chunk(t, index)) {
+        return WS_OK;
+    }
+    /* zeroed: every account of the chunk has no pending totals, committed or not */
+    acct_pending *c = calloc(ENTRY_CHUNK, sizeof(acct_pending));
+    if (!c) {
+        return WS_INTERNAL;
+    }
+    t->bytes += ENTRY_CHUNK * sizeof(acct_pending);
+    atomic_store_explicit(&t->pending[index >> ENTRY_CHUNK_BITS], c, memory_order_release);
+    return WS_OK;
+}
+
+void ws_accounts_set_pending(ws_accounts *t, uint32_t index, uint64_t debits, uint64_t credits) {
+    acct_pending *c = pending_chunk(t, index);
+    WS_ASSERT(index < t->count && (c || (debits == 0 && credits == 0)));
+    if (c) {
+        c[index & (ENTRY_CHUNK - 1)].debits = debits;
+        c[index & (ENTRY_CHUNK - 1)].credits = credits;
+    }
+}
+
 void ws_accounts_publish(ws_accounts *t, uint32_t index) {
     WS_ASSERT(index < t->count);
     entry *e = entry_at(t, index);
+    acct_pending *c = pending_chunk(t, index);
+    if (!c) {
+        atomic_store_explicit(&e->committed, e->balance, memory_order_release);
+        return;
+    }
+    acct_pending *p = &c[index & (ENTRY_CHUNK - 1)];
+    uint32_t seq = atomic_load_explicit(&p->seq, memory_order_relaxed);
+    atomic_store_explicit(&p->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&p->c_debits, p->debits, memory_order_relaxed);
+    atomic_store_explicit(&p->c_credits, p->credits, memory_order_relaxed);
     atomic_store_explicit(&e->committed, e->balance, memory_order_release);
+    atomic_store_explicit(&p->seq, seq + 2, memory_order_release);
+}
+
+void ws_accounts_read_totals(const ws_accounts *t, uint32_t index, int64_t *balance,
+                             uint64_t *pending_debits, uint64_t *pending_credits) {
+    const entry *e = entry_at(t, index);
+    const acct_pending *c = pending_chunk(t, index);
+    if (!c) {
+        *balance = atomic_load_explicit(&e->committed, memory_order_acquire);
+        /* A chunk stored before the balance was published holds totals as new as it. */
+        c = pending_chunk(t, index);
+        if (!c) {
+            *pending_debits = *pending_credits = 0;
+            return;
+        }
+    }
+    const acct_pending *p = &c[index & (ENTRY_CHUNK - 1)];
+    /* The owner holds the lock for a few stores once a batch: the retries are few. */
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&p->seq, memory_order_acquire);
+        if (s1 & 1) {
+            continue;
+        }
+        *pending_debits = atomic_load_explicit(&p->c_debits, memory_order_relaxed);
+        *pending_credits = atomic_load_explicit(&p->c_credits, memory_order_relaxed);
+        *balance = atomic_load_explicit(&e->committed, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&p->seq, memory_order_relaxed) == s1) {
+            return;
+        }
+    }
 }
 
 size_t ws_accounts_count(const ws_accounts *t) { return t->count; }
 
 size_t ws_accounts_bytes(const ws_accounts *t) {
-    return t->bytes + ENTRY_CHUNKS * (sizeof(entry *) + sizeof(acct_limits *)) +
+    return t->bytes +
+           ENTRY_CHUNKS * (sizeof(entry *) + sizeof(acct_limits *) + sizeof(t->pending[0])) +
            ID_CHUNKS * sizeof(char *);
 }
 

@@ -30,9 +30,14 @@
  * overdraft limit and its maximum balance. Limits live in side chunks allocated only for
  * the entry chunks that hold an account with a limit (an account with none costs nothing).
  *
+ * Pending totals (pending debits and credits) live in side chunks too, made when an
+ * account of the chunk first takes part in a pending transfer, and are published with the
+ * balance under a sequence lock, so that a reader sees a balance and its totals of the same
+ * batch.
+ *
  * Memory: an 8-byte slot (at most 70% full), a 24-byte entry and the ID bytes an account:
  * about 71 bytes for a 36-byte ID at 1,000,000 accounts; 16 bytes more for accounts with
- * limits. */
+ * limits, 40 more for those with pending totals (by chunks of 65,536 accounts). */
 #ifndef WS_CORE_ACCOUNTS_H
 #define WS_CORE_ACCOUNTS_H
 
@@ -101,7 +106,16 @@ WS_MUST_USE ws_status ws_accounts_set_params(ws_accounts *t, uint32_t index,
 int ws_accounts_currency_find(const ws_accounts *t, const char *code, size_t len);
 /* Distinct currencies in use. */
 unsigned ws_accounts_currency_count(const ws_accounts *t);
-/* Makes the working balance of index the one readers see (and the account visible). */
+/* An account's pending totals (the owner's working values): the sums of the open pending
+ * transfers from it and to it. Zero for an account that never had one. */
+uint64_t ws_accounts_pending_debits(const ws_accounts *t, uint32_t index);
+uint64_t ws_accounts_pending_credits(const ws_accounts *t, uint32_t index);
+/* Makes room for index's pending totals (a side chunk, made once for the accounts of its
+ * entry chunk); WS_INTERNAL on out of memory. Before any non-zero set_pending. */
+WS_MUST_USE ws_status ws_accounts_reserve_pending(ws_accounts *t, uint32_t index);
+void ws_accounts_set_pending(ws_accounts *t, uint32_t index, uint64_t debits, uint64_t credits);
+/* Makes the working balance (and pending totals) of index the ones readers see (and the
+ * account visible). */
 void ws_accounts_publish(ws_accounts *t, uint32_t index);
 /* Accounts inserted, published or not. */
 size_t ws_accounts_count(const ws_accounts *t);
@@ -114,6 +128,9 @@ size_t ws_accounts_bytes(const ws_accounts *t);
 bool ws_accounts_read(const ws_accounts *t, const char *id, size_t len, int64_t *balance);
 /* The committed balance of a published account (by its index). */
 int64_t ws_accounts_read_balance(const ws_accounts *t, uint32_t index);
+/* The committed balance and pending totals of a published account, all of one publish. */
+void ws_accounts_read_totals(const ws_accounts *t, uint32_t index, int64_t *balance,
+                             uint64_t *pending_debits, uint64_t *pending_credits);
 /* An account's currency index (0..WS_CURRENCIES_MAX-1), overdraft limit and maximum
  * balance: fixed at creation. The owner's for any account, readers' for published ones. */
 unsigned ws_accounts_currency(const ws_accounts *t, uint32_t index);

@@ -19,6 +19,7 @@
 
 #include "core/accounts.h"
 #include "core/parse.h"
+#include "core/record.h"
 #include "core/status.h"
 
 /* The most transfers one batch request may hold (TigerBeetle takes 8,189 a request). */
@@ -52,6 +53,13 @@ struct ws_command {
     char currency[WS_CURRENCY_LEN_MAX];
     uint64_t overdraft;
     uint64_t max_balance;
+    /* transfer: a two-phase step (NONE: a plain transfer). PENDING: timeout_s (0: none);
+     * POST and VOID: the pending transfer's transferID, no account or to, amount 0 (all of
+     * it, and always for a void) or what to post. */
+    ws_step step;
+    uint32_t timeout_s;
+    uint8_t pending_len;
+    char pending[WS_ID_LEN_MAX];
 
     /* Result, set by the writer thread before done(). */
     ws_status status;     /* WS_OK/WS_CREATED or the reason for refusal */
@@ -59,6 +67,10 @@ struct ws_command {
     uint8_t missing_side; /* for WS_ACCOUNT_NOT_FOUND: 1 the from/created account, 2 to */
     int64_t from_balance; /* after; for create, the new account's balance */
     int64_t to_balance;
+    /* A two-phase step that succeeded: account and to are set to its accounts, moved to the
+     * amount reserved, posted or released, and these to their pending totals after. */
+    uint64_t moved;
+    uint64_t from_pd, from_pc, to_pd, to_pc;
 };
 
 typedef struct ws_group ws_group;

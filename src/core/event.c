@@ -53,6 +53,14 @@ const char *ws_event_type_name(ws_event_type t) {
         return "Debit";
     case WS_EVENT_CREDIT:
         return "Credit";
+    case WS_EVENT_PENDING_DEBIT:
+        return "PendingDebit";
+    case WS_EVENT_PENDING_CREDIT:
+        return "PendingCredit";
+    case WS_EVENT_PENDING_VOIDED:
+        return "PendingVoided";
+    case WS_EVENT_PENDING_EXPIRED:
+        return "PendingExpired";
     }
     WS_ASSERT(!"unknown event type");
     return "";

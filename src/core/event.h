@@ -13,6 +13,7 @@
 #ifndef WS_CORE_EVENT_H
 #define WS_CORE_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ typedef enum {
     WS_EVENT_ACCOUNT_CREATED = 1,
     WS_EVENT_DEBIT = 2,
     WS_EVENT_CREDIT = 3,
+    /* The two-phase events (never in data format 1, whose codec below refuses them). */
+    WS_EVENT_PENDING_DEBIT = 4,
+    WS_EVENT_PENDING_CREDIT = 5,
+    WS_EVENT_PENDING_VOIDED = 6,
+    WS_EVENT_PENDING_EXPIRED = 7,
 } ws_event_type;
 
 #define WS_EVENT_VERSION 1
@@ -42,9 +48,19 @@ typedef struct {
     char account[WS_ID_LEN_MAX];
     char transaction[WS_ID_LEN_MAX];
     char counterparty[WS_ID_LEN_MAX];
+    /* Events of the two-phase records only (two_phase set): the account's available balance
+     * (balance minus pending debits) and pending credits after this event, and the pending
+     * transfer's ID for a post, void or expiry (the event's transaction is the post's or
+     * void's own ID, or the pending transfer's for an expiry). */
+    bool two_phase;
+    int64_t available;
+    uint64_t pending_credits;
+    uint8_t pending_len;
+    char pending[WS_ID_LEN_MAX];
 } ws_event;
 
-/* "AccountCreated", "Debit" or "Credit". */
+/* "AccountCreated", "Debit", "Credit", "PendingDebit", "PendingCredit", "PendingVoided" or
+ * "PendingExpired". */
 const char *ws_event_type_name(ws_event_type t);
 
 /* Encodes e into out (at least WS_EVENT_SIZE_MAX bytes); returns the encoded size.

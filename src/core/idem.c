@@ -44,7 +44,12 @@ uint64_t ws_idem_record_fp(ws_hash_key key, const ws_record *r) {
     switch (r->kind) {
     case WS_REC_TRANSFER:
     case WS_REC_TRANSFER_REFUSED:
+    case WS_REC_PENDING:
+    case WS_REC_STEP_REFUSED:
         return ws_idem_fp(key, r->txn, r->txn_len);
+    case WS_REC_RESOLVED:
+        /* an expiry has no transferID of its own, and is not indexed */
+        return r->txn_len > 0 ? ws_idem_fp(key, r->txn, r->txn_len) : 0;
     case WS_REC_REQUEST_KEY:
         return ws_idem_key_fp(key, r->txn, r->txn_len);
     case WS_REC_ACCOUNT_CREATED:

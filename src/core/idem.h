@@ -34,8 +34,8 @@ uint64_t ws_idem_fp(ws_hash_key key, const char *id, size_t len);
 /* The fingerprint of an Idempotency-Key: the same, under a key of its own, so that a key and
  * a transactionID that are the same string are different entries. */
 uint64_t ws_idem_key_fp(ws_hash_key key, const char *id, size_t len);
-/* The entry a record adds: its transactionID's fingerprint (Transfer, TransferRefused) or its
- * key's (RequestKey). AccountCreated adds none (0). */
+/* The entry a record adds: its transactionID's fingerprint (Transfer, TransferRefused and the
+ * two-phase kinds) or its key's (RequestKey). AccountCreated and an expiry add none (0). */
 uint64_t ws_idem_record_fp(ws_hash_key key, const ws_record *r);
 
 /* Adds (fp, lsn). The same fingerprint may be added more than once (different IDs that

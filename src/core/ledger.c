@@ -9,7 +9,8 @@ ws_status ws_ledger_init(ws_ledger *l, ws_hash_key fp_key) {
     *l = (ws_ledger){.fp_key = fp_key, .next_lsn = 1, .next_seq = 1};
     l->accounts = ws_accounts_new();
     l->idem = ws_idem_new();
-    if (!l->accounts || !l->idem) {
+    l->pending = ws_pending_new();
+    if (!l->accounts || !l->idem || !l->pending) {
         ws_ledger_free(l);
         return WS_INTERNAL;
     }
@@ -19,16 +20,34 @@ ws_status ws_ledger_init(ws_ledger *l, ws_hash_key fp_key) {
 void ws_ledger_free(ws_ledger *l) {
     ws_accounts_free(l->accounts);
     ws_idem_free(l->idem);
+    ws_pending_free(l->pending);
     l->accounts = NULL;
     l->idem = NULL;
+    l->pending = NULL;
 }
 
 static bool same_id(const char *a, size_t alen, const char *b, size_t blen) {
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* The step a record was decided from. */
+static ws_step step_of(const ws_record *r) {
+    return r->kind == WS_REC_TRANSFER || r->kind == WS_REC_TRANSFER_REFUSED ? WS_STEP_NONE
+                                                                            : r->step;
+}
+
 bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q) {
-    return r->amount == q->amount && same_id(r->account, r->account_len, q->from, q->from_len) &&
+    if (step_of(r) != q->step) {
+        return false;
+    }
+    if (q->step == WS_STEP_POST || q->step == WS_STEP_VOID) {
+        /* a post of "all of it" asked again is the same post */
+        bool amount = r->kind == WS_REC_RESOLVED && q->amount == 0 ? r->amount == r->pending_amount
+                                                                   : r->amount == q->amount;
+        return amount && same_id(r->pending, r->pending_len, q->pending, q->pending_len);
+    }
+    return r->amount == q->amount && r->timeout_s == q->timeout_s &&
+           same_id(r->account, r->account_len, q->from, q->from_len) &&
            same_id(r->to, r->to_len, q->to, q->to_len);
 }
 
@@ -80,18 +99,36 @@ static ws_status transfer_rule(const ws_ledger *l, const ws_transfer_req *q, uin
     if (ws_accounts_currency(t, *from) != ws_accounts_currency(t, *to)) {
         return WS_CURRENCY_MISMATCH;
     }
-    if ((ws_i128)ws_accounts_balance(t, *from) - q->amount <
+    /* what is reserved counts: pending debits as spent, pending credits as received */
+    if ((ws_i128)ws_accounts_balance(t, *from) - ws_accounts_pending_debits(t, *from) - q->amount <
         -(ws_i128)ws_accounts_overdraft(t, *from)) {
         return WS_INSUFFICIENT_FUNDS;
     }
     uint64_t max = ws_accounts_max_balance(t, *to);
-    if ((ws_i128)ws_accounts_balance(t, *to) + q->amount > (ws_i128)max) {
+    if ((ws_i128)ws_accounts_balance(t, *to) + ws_accounts_pending_credits(t, *to) + q->amount >
+        (ws_i128)max) {
         return max < WS_AMOUNT_MAX ? WS_BALANCE_LIMIT_EXCEEDED : WS_BALANCE_OVERFLOW;
     }
     return WS_OK;
 }
 
-static void replay(const ws_record *prior, const ws_transfer_req *q, ws_decision *d) {
+/* The answer a two-phase record gives: its accounts, balances and totals after. */
+static void step_answer(const ws_ledger *l, const ws_record *r, ws_decision *d) {
+    d->status = WS_OK;
+    d->from = ws_accounts_find(l->accounts, r->account, r->account_len);
+    d->to = ws_accounts_find(l->accounts, r->to, r->to_len);
+    d->from_balance = r->from_balance;
+    d->to_balance = r->to_balance;
+    d->amount =
+        r->kind == WS_REC_RESOLVED && r->step == WS_STEP_VOID ? r->pending_amount : r->amount;
+    d->from_pd = r->from_pd;
+    d->from_pc = r->from_pc;
+    d->to_pd = r->to_pd;
+    d->to_pc = r->to_pc;
+}
+
+static void replay(const ws_ledger *l, const ws_record *prior, const ws_transfer_req *q,
+                   ws_decision *d) {
     if (!ws_ledger_same_transfer(prior, q)) {
         d->status = WS_TRANSFER_ID_CONFLICT;
         return;
@@ -101,6 +138,8 @@ static void replay(const ws_record *prior, const ws_transfer_req *q, ws_decision
         d->status = WS_OK;
         d->from_balance = prior->from_balance;
         d->to_balance = prior->to_balance;
+    } else if (prior->kind == WS_REC_PENDING || prior->kind == WS_REC_RESOLVED) {
+        step_answer(l, prior, d);
     } else {
         d->status = prior->status;
         d->missing_side = prior->missing_side;
@@ -117,16 +156,127 @@ static void fill_transfer(ws_record *r, ws_record_kind kind, const ws_transfer_r
     memcpy(r->account, q->from, q->from_len);
     memcpy(r->to, q->to, q->to_len);
     memcpy(r->txn, q->txn, q->txn_len);
+    if (q->step != WS_STEP_NONE) {
+        r->step = q->step;
+        r->timeout_s = q->timeout_s;
+        r->pending_len = q->pending_len;
+        memcpy(r->pending, q->pending, q->pending_len);
+    }
+}
+
+/* The record remembering q refused with status. */
+static void fill_refusal(ws_record *r, const ws_transfer_req *q, ws_status status,
+                         uint8_t missing_side) {
+    fill_transfer(r, q->step == WS_STEP_NONE ? WS_REC_TRANSFER_REFUSED : WS_REC_STEP_REFUSED, q);
+    r->status = status;
+    r->missing_side = missing_side;
+}
+
+/* Sets r's balances and pending totals to those of its two accounts now. */
+static void fill_totals(const ws_ledger *l, ws_record *r, uint32_t from, uint32_t to) {
+    const ws_accounts *t = l->accounts;
+    r->from_balance = ws_accounts_balance(t, from);
+    r->to_balance = ws_accounts_balance(t, to);
+    r->from_pd = ws_accounts_pending_debits(t, from);
+    r->from_pc = ws_accounts_pending_credits(t, from);
+    r->to_pd = ws_accounts_pending_debits(t, to);
+    r->to_pc = ws_accounts_pending_credits(t, to);
+}
+
+/* The state of the pending transfer a post or void names, as a refusal (WS_OK: open). */
+static ws_status pending_rule(const ws_ledger *l, const ws_transfer_req *q, const ws_record *p,
+                              uint64_t lsn, const ws_pending_entry **out) {
+    const ws_pending_entry *e = p ? ws_pending_get(l->pending, lsn) : NULL;
+    *out = e;
+    if (!e) {
+        return WS_PENDING_TRANSFER_NOT_FOUND;
+    }
+    if (e->status == WS_PENDING_POSTED) {
+        return WS_PENDING_TRANSFER_ALREADY_POSTED;
+    }
+    if (e->status == WS_PENDING_VOIDED) {
+        return WS_PENDING_TRANSFER_ALREADY_VOIDED;
+    }
+    if (e->status == WS_PENDING_EXPIRED || (e->expires_us != 0 && e->expires_us <= l->now_us)) {
+        return WS_PENDING_TRANSFER_EXPIRED;
+    }
+    if (q->step == WS_STEP_POST && q->amount > e->amount) {
+        return WS_EXCEEDS_PENDING_AMOUNT;
+    }
+    return WS_OK;
+}
+
+/* The PendingResolved record of resolving e (the pending transfer p) by step, posting
+ * amount. */
+static void fill_resolved(const ws_ledger *l, ws_record *r, const ws_pending_entry *e,
+                          const ws_record *p, ws_step step, uint64_t amount) {
+    *r = (ws_record){.kind = WS_REC_RESOLVED,
+                     .status = WS_OK,
+                     .step = step,
+                     .account_len = p->account_len,
+                     .to_len = p->to_len,
+                     .pending_len = p->txn_len,
+                     .pending_lsn = e->lsn,
+                     .amount = amount,
+                     .pending_amount = e->amount};
+    memcpy(r->account, p->account, p->account_len);
+    memcpy(r->to, p->to, p->to_len);
+    memcpy(r->pending, p->txn, p->txn_len);
+    fill_totals(l, r, e->from, e->to);
+    r->from_balance = (int64_t)((ws_i128)r->from_balance - amount);
+    r->to_balance = (int64_t)((ws_i128)r->to_balance + amount);
+    r->from_pd -= e->amount;
+    r->to_pc -= e->amount;
+}
+
+void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const ws_record *p,
+                      ws_record *out) {
+    WS_ASSERT(e->status == WS_PENDING_OPEN && e->expires_us != 0 && e->expires_us <= l->now_us &&
+              p->kind == WS_REC_PENDING && p->amount == e->amount);
+    fill_resolved(l, out, e, p, WS_STEP_EXPIRE, 0);
+}
+
+/* A post or void of the pending transfer p (at pending_lsn). */
+static void decide_resolve(const ws_ledger *l, const ws_transfer_req *q, const ws_record *p,
+                           uint64_t pending_lsn, ws_decision *d) {
+    const ws_pending_entry *e;
+    d->status = pending_rule(l, q, p, pending_lsn, &e);
+    if (d->status != WS_OK) {
+        d->append = q->txn_given;
+        if (d->append) {
+            fill_refusal(&d->rec, q, d->status, 0);
+        }
+        return;
+    }
+    uint64_t amount = q->step == WS_STEP_VOID ? 0 : q->amount ? q->amount : e->amount;
+    fill_resolved(l, &d->rec, e, p, q->step, amount);
+    d->rec.txn_len = q->txn_len;
+    memcpy(d->rec.txn, q->txn, q->txn_len);
+    d->append = true;
+    step_answer(l, &d->rec, d);
+}
+
+/* When a pending transfer asked now with timeout_s expires; 0 never. */
+static uint64_t expiry(const ws_ledger *l, uint32_t timeout_s) {
+    return timeout_s ? l->now_us + (uint64_t)timeout_s * 1000000u : 0;
 }
 
 void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
-                               ws_decision *d) {
-    WS_ASSERT(q->amount >= 1 && q->amount <= WS_AMOUNT_MAX && ws_id_valid(q->txn, q->txn_len));
+                               const ws_record *pending, uint64_t pending_lsn, ws_decision *d) {
+    bool resolve = q->step == WS_STEP_POST || q->step == WS_STEP_VOID;
+    WS_ASSERT(q->amount <= WS_AMOUNT_MAX && (q->amount >= 1 || resolve) &&
+              ws_id_valid(q->txn, q->txn_len) && q->step != WS_STEP_EXPIRE &&
+              (resolve ? ws_id_valid(q->pending, q->pending_len) : q->pending_len == 0));
     memset(d, 0, offsetof(ws_decision, rec));
+    d->from = d->to = WS_ACCOUNT_NONE;
     if (prior) {
         WS_ASSERT(prior->kind != WS_REC_ACCOUNT_CREATED &&
                   same_id(prior->txn, prior->txn_len, q->txn, q->txn_len));
-        replay(prior, q, d);
+        replay(l, prior, q, d);
+        return;
+    }
+    if (resolve) {
+        decide_resolve(l, q, pending, pending_lsn, d);
         return;
     }
     uint32_t from = WS_ACCOUNT_NONE;
@@ -136,15 +286,22 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, con
         /* Only a refusal the client can retry (it chose the transferID) is remembered. */
         d->append = q->txn_given;
         if (d->append) {
-            fill_transfer(&d->rec, WS_REC_TRANSFER_REFUSED, q);
-            d->rec.status = d->status;
-            d->rec.missing_side = d->missing_side;
+            fill_refusal(&d->rec, q, d->status, d->missing_side);
         }
+        return;
+    }
+    d->append = true;
+    if (q->step == WS_STEP_PENDING) {
+        fill_transfer(&d->rec, WS_REC_PENDING, q);
+        d->rec.expires_us = expiry(l, q->timeout_s);
+        fill_totals(l, &d->rec, from, to);
+        d->rec.from_pd += q->amount;
+        d->rec.to_pc += q->amount;
+        step_answer(l, &d->rec, d);
         return;
     }
     d->from_balance = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, from) - q->amount);
     d->to_balance = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, to) + q->amount);
-    d->append = true;
     fill_transfer(&d->rec, WS_REC_TRANSFER, q);
     d->rec.from_balance = d->from_balance;
     d->rec.to_balance = d->to_balance;
@@ -152,27 +309,51 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, con
 
 void ws_ledger_refusal(const ws_transfer_req *q, ws_status status, uint8_t missing_side,
                        ws_record *out) {
-    fill_transfer(out, WS_REC_TRANSFER_REFUSED, q);
-    out->status = status;
-    out->missing_side = missing_side;
+    fill_refusal(out, q, status, missing_side);
     WS_ASSERT(ws_record_valid(out));
 }
 
+/* Sets an account's balance and pending totals. */
+static void set_totals(ws_ledger *l, uint32_t index, int64_t balance, uint64_t pd, uint64_t pc) {
+    ws_accounts_set_balance(l->accounts, index, balance);
+    ws_accounts_set_pending(l->accounts, index, pd, pc);
+}
+
+static void find_both(const ws_ledger *l, const ws_record *r, uint32_t *from, uint32_t *to) {
+    *from = ws_accounts_find(l->accounts, r->account, r->account_len);
+    *to = ws_accounts_find(l->accounts, r->to, r->to_len);
+}
+
 void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn) {
-    WS_ASSERT(lsn + 1 == l->next_lsn &&
-              (r->kind == WS_REC_TRANSFER || r->kind == WS_REC_TRANSFER_REFUSED));
+    WS_ASSERT(lsn + 1 == l->next_lsn && r->kind != WS_REC_ACCOUNT_CREATED &&
+              r->kind != WS_REC_REQUEST_KEY && r->step != WS_STEP_EXPIRE);
     ws_idem_remove(l->idem, ws_idem_record_fp(l->fp_key, r), lsn);
-    if (r->kind == WS_REC_TRANSFER) {
-        uint32_t from = ws_accounts_find(l->accounts, r->account, r->account_len);
-        uint32_t to = ws_accounts_find(l->accounts, r->to, r->to_len);
+    uint32_t from;
+    uint32_t to;
+    if (r->kind == WS_REC_TRANSFER || r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED) {
+        find_both(l, r, &from, &to);
         WS_ASSERT(from != WS_ACCOUNT_NONE && to != WS_ACCOUNT_NONE);
         WS_ASSERT(ws_accounts_balance(l->accounts, from) == r->from_balance &&
                   ws_accounts_balance(l->accounts, to) == r->to_balance);
-        ws_accounts_set_balance(l->accounts, from, (int64_t)((ws_i128)r->from_balance + r->amount));
-        ws_accounts_set_balance(l->accounts, to, (int64_t)((ws_i128)r->to_balance - r->amount));
         l->transfers--;
     } else {
         l->refusals--;
+    }
+    if (r->kind == WS_REC_TRANSFER) {
+        ws_accounts_set_balance(l->accounts, from, (int64_t)((ws_i128)r->from_balance + r->amount));
+        ws_accounts_set_balance(l->accounts, to, (int64_t)((ws_i128)r->to_balance - r->amount));
+    } else if (r->kind == WS_REC_PENDING) {
+        ws_pending_remove_last(l->pending, lsn);
+        set_totals(l, from, r->from_balance, r->from_pd - r->amount, r->from_pc);
+        set_totals(l, to, r->to_balance, r->to_pd, r->to_pc - r->amount);
+    } else if (r->kind == WS_REC_RESOLVED) {
+        ws_pending_entry *e = ws_pending_get(l->pending, r->pending_lsn);
+        WS_ASSERT(e && e->status != WS_PENDING_OPEN);
+        e->status = WS_PENDING_OPEN;
+        set_totals(l, from, (int64_t)((ws_i128)r->from_balance + r->amount),
+                   r->from_pd + r->pending_amount, r->from_pc);
+        set_totals(l, to, (int64_t)((ws_i128)r->to_balance - r->amount), r->to_pd,
+                   r->to_pc + r->pending_amount);
     }
     l->next_lsn--;
     l->next_seq -= ws_record_event_count(r->kind);
@@ -210,21 +391,35 @@ static bool remember(ws_ledger *l, const ws_record *r, uint64_t lsn, const char 
     return true;
 }
 
+static const char *rule_why(ws_status rule) {
+    return rule == WS_SAME_ACCOUNT             ? "a transfer from an account to itself"
+           : rule == WS_ACCOUNT_NOT_FOUND      ? "a transfer of an account never created"
+           : rule == WS_CURRENCY_MISMATCH      ? "a transfer between two currencies"
+           : rule == WS_INSUFFICIENT_FUNDS     ? "a debit takes a balance below its overdraft limit"
+           : rule == WS_BALANCE_LIMIT_EXCEEDED ? "a credit takes a balance past its maximum"
+                                               : "a credit overflows a balance";
+}
+
+/* The same balances and pending totals as the state gives after: r's own. */
+static bool same_totals(const ws_record *r, const ws_record *want) {
+    return r->from_balance == want->from_balance && r->to_balance == want->to_balance &&
+           r->from_pd == want->from_pd && r->from_pc == want->from_pc && r->to_pd == want->to_pd &&
+           r->to_pc == want->to_pc;
+}
+
 static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
                                 const char **why) {
-    ws_transfer_req q = {r->account, r->account_len, r->to,      r->to_len,
-                         r->amount,  r->txn,         r->txn_len, true};
+    ws_transfer_req q = {.from = r->account,
+                         .from_len = r->account_len,
+                         .to = r->to,
+                         .to_len = r->to_len,
+                         .amount = r->amount};
     uint32_t from;
     uint32_t to;
     uint8_t side;
     ws_status rule = transfer_rule(l, &q, &from, &to, &side);
     if (rule != WS_OK) {
-        *why = rule == WS_SAME_ACCOUNT         ? "a transfer from an account to itself"
-               : rule == WS_ACCOUNT_NOT_FOUND  ? "a transfer of an account never created"
-               : rule == WS_CURRENCY_MISMATCH  ? "a transfer between two currencies"
-               : rule == WS_INSUFFICIENT_FUNDS ? "a debit takes a balance below its overdraft limit"
-               : rule == WS_BALANCE_LIMIT_EXCEEDED ? "a credit takes a balance past its maximum"
-                                                   : "a credit overflows a balance";
+        *why = rule_why(rule);
         return WS_CORRUPT;
     }
     int64_t from_after = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, from) - r->amount);
@@ -247,6 +442,104 @@ static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, 
     return WS_OK;
 }
 
+/* Makes room for both accounts' pending totals; false on out of memory. */
+static bool reserve_both(ws_ledger *l, uint32_t from, uint32_t to, const char **why) {
+    if (ws_accounts_reserve_pending(l->accounts, from) != WS_OK ||
+        ws_accounts_reserve_pending(l->accounts, to) != WS_OK) {
+        *why = "out of memory";
+        return false;
+    }
+    return true;
+}
+
+/* Sets both accounts to r's balances and totals after, and says they changed. */
+static void take_totals(ws_ledger *l, const ws_record *r, uint32_t from, uint32_t to,
+                        ws_effect *eff) {
+    set_totals(l, from, r->from_balance, r->from_pd, r->from_pc);
+    set_totals(l, to, r->to_balance, r->to_pd, r->to_pc);
+    eff->touched[eff->count++] = from;
+    eff->touched[eff->count++] = to;
+    l->transfers++;
+}
+
+static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
+                               const char **why) {
+    ws_transfer_req q = {.from = r->account,
+                         .from_len = r->account_len,
+                         .to = r->to,
+                         .to_len = r->to_len,
+                         .amount = r->amount};
+    uint32_t from;
+    uint32_t to;
+    uint8_t side;
+    ws_status rule = transfer_rule(l, &q, &from, &to, &side);
+    if (rule != WS_OK) {
+        *why = rule_why(rule);
+        return WS_CORRUPT;
+    }
+    ws_record want = *r;
+    fill_totals(l, &want, from, to);
+    want.from_pd += r->amount;
+    want.to_pc += r->amount;
+    if (!same_totals(r, &want) || r->expires_us != expiry(l, r->timeout_s)) {
+        *why = "a pending transfer's balances, totals or expiry differ from the replayed ones";
+        return WS_CORRUPT;
+    }
+    ws_pending_entry e = {.lsn = lsn,
+                          .amount = r->amount,
+                          .expires_us = r->expires_us,
+                          .from = from,
+                          .to = to,
+                          .status = WS_PENDING_OPEN};
+    if (!reserve_both(l, from, to, why) || !remember(l, r, lsn, why)) {
+        return WS_INTERNAL;
+    }
+    if (ws_pending_add(l->pending, &e) != WS_OK) {
+        ws_idem_remove(l->idem, ws_idem_record_fp(l->fp_key, r), lsn);
+        *why = "out of memory";
+        return WS_INTERNAL;
+    }
+    take_totals(l, r, from, to, eff);
+    return WS_OK;
+}
+
+static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
+                                const char **why) {
+    ws_pending_entry *e = ws_pending_get(l->pending, r->pending_lsn);
+    uint32_t from;
+    uint32_t to;
+    find_both(l, r, &from, &to);
+    if (!e || e->from != from || e->to != to || e->amount != r->pending_amount) {
+        *why = "a post, void or expiry of a pending transfer the log does not hold";
+        return WS_CORRUPT;
+    }
+    if (e->status != WS_PENDING_OPEN) {
+        *why = "a pending transfer resolved twice";
+        return WS_CORRUPT;
+    }
+    bool due = e->expires_us != 0 && e->expires_us <= l->now_us;
+    if (due != (r->step == WS_STEP_EXPIRE)) {
+        *why = due ? "a post or void of an expired pending transfer"
+                   : "an expiry before the pending transfer's expiry time";
+        return WS_CORRUPT;
+    }
+    ws_record want;
+    ws_record p = {.account_len = r->account_len, .to_len = r->to_len};
+    fill_resolved(l, &want, e, &p, r->step, r->amount);
+    if (!same_totals(r, &want)) {
+        *why = "the balances or totals after a post, void or expiry differ from the replayed ones";
+        return WS_CORRUPT;
+    }
+    if (r->txn_len > 0 && !remember(l, r, lsn, why)) {
+        return WS_INTERNAL;
+    }
+    e->status = r->step == WS_STEP_POST   ? WS_PENDING_POSTED
+                : r->step == WS_STEP_VOID ? WS_PENDING_VOIDED
+                                          : WS_PENDING_EXPIRED;
+    take_totals(l, r, from, to, eff);
+    return WS_OK;
+}
+
 ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
                           ws_effect *effect, const char **why) {
     effect->count = 0;
@@ -264,12 +557,16 @@ ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64
         s = apply_created(l, r, effect, why);
     } else if (r->kind == WS_REC_TRANSFER) {
         s = apply_transfer(l, r, lsn, effect, why);
+    } else if (r->kind == WS_REC_PENDING) {
+        s = apply_pending(l, r, lsn, effect, why);
+    } else if (r->kind == WS_REC_RESOLVED) {
+        s = apply_resolved(l, r, lsn, effect, why);
     } else if (!remember(l, r, lsn, why)) {
         s = WS_INTERNAL;
-    } else if (r->kind == WS_REC_TRANSFER_REFUSED) {
-        l->refusals++;
-    } else {
+    } else if (r->kind == WS_REC_REQUEST_KEY) {
         l->keys++;
+    } else {
+        l->refusals++;
     }
     if (s != WS_OK) {
         return s;
@@ -277,6 +574,26 @@ ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64
     l->next_lsn++;
     l->next_seq += ws_record_event_count(r->kind);
     return WS_OK;
+}
+
+bool ws_ledger_pending_consistent(const ws_ledger *l) {
+    size_t n = ws_accounts_count(l->accounts);
+    uint64_t *sums = calloc(2 * n + 2, sizeof(uint64_t));
+    WS_ASSERT(sums);
+    for (size_t i = 0; i < ws_pending_count(l->pending); i++) {
+        const ws_pending_entry *e = ws_pending_at(l->pending, i);
+        if (e->status == WS_PENDING_OPEN) {
+            sums[2 * (size_t)e->from] += e->amount;
+            sums[2 * (size_t)e->to + 1] += e->amount;
+        }
+    }
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        ok = ws_accounts_pending_debits(l->accounts, i) == sums[2 * (size_t)i] &&
+             ws_accounts_pending_credits(l->accounts, i) == sums[2 * (size_t)i + 1];
+    }
+    free(sums);
+    return ok;
 }
 
 /* The sum of the balances by currency, and in all. */

@@ -20,6 +20,22 @@
  * fromAccount's balance would pass below -overdraft), balance_limit_exceeded (the toAccount
  * has a maxBalance and would pass it), balance_overflow (it has none and would pass
  * WS_AMOUNT_MAX). An account creation: account_exists, too_many_currencies.
+ *
+ * Two-phase transfers. A pending transfer reserves its amount: the fromAccount's pending
+ * debits and the toAccount's pending credits grow by it, no balance moves. Every transfer
+ * and pending transfer is checked against what is reserved: insufficient_funds when
+ * balance - pending debits - amount < -overdraft, balance_limit_exceeded (or
+ * balance_overflow) when balance + pending credits + amount > maxBalance. So a post never
+ * fails on funds or limits: posting a <= p of a pending p moves a from balance to balance
+ * and releases p from both pending totals; a void or an expiry releases p. A pending
+ * transfer is checked as a transfer. A post or void: idempotency (its own transferID),
+ * pending_transfer_not_found (no pending transfer has the pendingID),
+ * pending_transfer_already_posted, pending_transfer_already_voided,
+ * pending_transfer_expired (expired, or past its expiry time and not yet swept),
+ * exceeds_pending_amount (a post of more than the pending amount). A pending transfer
+ * with a timeout expires when the ledger's clock (now_us: the block's timestamp, which the
+ * writer keeps monotonic) reaches its expiry time; the writer appends the expiry
+ * (ws_ledger_expire), and a post or void in a block at or after that time is refused.
  * Money is conserved per currency: a transfer moves it between two accounts of one
  * currency, so each currency's balances add up to the start amounts created in it.
  *
@@ -34,6 +50,7 @@
 #include "core/accounts.h"
 #include "core/idem.h"
 #include "core/parse.h"
+#include "core/pending.h"
 #include "core/record.h"
 #include "core/siphash.h"
 
@@ -46,9 +63,11 @@ typedef struct {
     ws_u128 total_money; /* every start amount ever created == the sum of all balances */
     /* the same by currency index (accounts.h): the sum of that currency's balances */
     ws_u128 money_by_currency[WS_CURRENCIES_MAX];
-    uint64_t transfers; /* Transfer records applied */
-    uint64_t refusals;  /* TransferRefused records applied */
-    uint64_t keys;      /* RequestKey records applied */
+    ws_pending *pending; /* every pending transfer, by lsn */
+    uint64_t now_us;     /* the clock of the block being decided or applied */
+    uint64_t transfers;  /* Transfer, TransferPending and PendingResolved records applied */
+    uint64_t refusals;   /* TransferRefused and StepRefused records applied */
+    uint64_t keys;       /* RequestKey records applied */
 } ws_ledger;
 
 /* An empty ledger. WS_INTERNAL on out of memory. */
@@ -60,10 +79,14 @@ typedef struct {
     uint8_t from_len;
     const char *to;
     uint8_t to_len;
-    uint64_t amount; /* 1..WS_AMOUNT_MAX */
+    uint64_t amount; /* 1..WS_AMOUNT_MAX; a post: 0 (all of it) or 1..; a void: 0 */
     const char *txn; /* the client's transferID, or one generated for it */
     uint8_t txn_len;
-    bool txn_given; /* the client chose txn: a refusal is then remembered */
+    bool txn_given;      /* the client chose txn: a refusal is then remembered */
+    ws_step step;        /* NONE, PENDING, POST or VOID */
+    uint32_t timeout_s;  /* PENDING: 0 none, else seconds */
+    const char *pending; /* POST, VOID: the pending transfer's transferID (from, to empty) */
+    uint8_t pending_len;
 } ws_transfer_req;
 
 /* What a command comes to. */
@@ -73,6 +96,12 @@ typedef struct {
     uint8_t missing_side; /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
     int64_t from_balance; /* after: the created account's, or the fromAccount's */
     int64_t to_balance;
+    /* A two-phase step that succeeded: the accounts (indexes) and their pending totals
+     * after, and the amount it reserved, posted or released. */
+    uint32_t from;
+    uint32_t to;
+    uint64_t amount;
+    uint64_t from_pd, from_pc, to_pd, to_pc;
     bool append; /* rec is to be appended to the log and applied */
     ws_record rec;
 } ws_decision;
@@ -82,10 +111,17 @@ typedef struct {
 void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, uint64_t amount,
                              const ws_account_params *params, ws_decision *d);
 
-/* balance_transfer. prior: the record already in the log (or earlier in the same batch)
- * with this transactionID, NULL if there is none. */
+/* A transfer or a two-phase step. prior: the record already in the log (or earlier in the
+ * same batch) with this transactionID, NULL if there is none. pending (a post or void
+ * only): the TransferPending whose transactionID is q->pending and its lsn, NULL if no
+ * record of that kind holds it. */
 void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
-                               ws_decision *d);
+                               const ws_record *pending, uint64_t pending_lsn, ws_decision *d);
+
+/* The expiry of e (open, expires_us <= now_us), the pending transfer p at e->lsn: the
+ * PendingResolved record to append. */
+void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const ws_record *p,
+                      ws_record *out);
 
 /* The accounts whose balance a record set (their indexes), for publishing. */
 typedef struct {
@@ -99,13 +135,14 @@ typedef struct {
 WS_MUST_USE ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
                                       ws_effect *effect, const char **why);
 
-/* Takes back r, the last record applied (at lsn), which must be a Transfer or a
- * TransferRefused: the writer undoes the members of a linked chain that failed. The state
- * is then what it was before r was applied. */
+/* Takes back r, the last record applied (at lsn), which must be one a chain member makes
+ * (not an AccountCreated, a RequestKey or an expiry): the writer undoes the members of a
+ * linked chain that failed. The state is then what it was before r was applied. */
 void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn);
 
-/* The TransferRefused record of q refused with status (a refusal; missing_side for
- * WS_ACCOUNT_NOT_FOUND): what the writer remembers of a failed chain's members. */
+/* The TransferRefused (or StepRefused) record of q refused with status (a refusal;
+ * missing_side for WS_ACCOUNT_NOT_FOUND): what the writer remembers of a failed chain's
+ * members. */
 void ws_ledger_refusal(const ws_transfer_req *q, ws_status status, uint8_t missing_side,
                        ws_record *out);
 
@@ -116,7 +153,13 @@ void ws_ledger_count_money(ws_ledger *l);
  * account. */
 bool ws_ledger_money_conserved(const ws_ledger *l);
 
-/* The same transfer parameters (from, to, amount) as r's. */
+/* The same request as the one r was decided from: the same step and parameters (from, to,
+ * amount and timeout; the pendingID and amount of a post; the pendingID of a void). */
 bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q);
+
+/* Whether the pending totals agree with the open pending transfers: each account's pending
+ * debits and credits are the sums of the open ones from and to it. Walks every account and
+ * pending transfer. */
+bool ws_ledger_pending_consistent(const ws_ledger *l);
 
 #endif

@@ -25,9 +25,12 @@ unsigned ws_record_event_count(ws_record_kind kind) {
     case WS_REC_ACCOUNT_CREATED:
         return 1;
     case WS_REC_TRANSFER:
+    case WS_REC_PENDING:
+    case WS_REC_RESOLVED:
         return 2;
     case WS_REC_TRANSFER_REFUSED:
     case WS_REC_REQUEST_KEY:
+    case WS_REC_STEP_REFUSED:
         return 0;
     }
     WS_ASSERT(!"unknown record kind");
@@ -50,11 +53,18 @@ static const ws_status outcomes[] = {
     [11] = WS_CURRENCY_MISMATCH,
     [12] = WS_BALANCE_LIMIT_EXCEEDED,
     [13] = WS_TOO_MANY_CURRENCIES,
+    [14] = WS_PENDING_TRANSFER_NOT_FOUND,
+    [15] = WS_PENDING_TRANSFER_ALREADY_POSTED,
+    [16] = WS_PENDING_TRANSFER_ALREADY_VOIDED,
+    [17] = WS_PENDING_TRANSFER_EXPIRED,
+    [18] = WS_EXCEEDS_PENDING_AMOUNT,
 };
 #define OUTCOME_CODES (sizeof(outcomes) / sizeof(outcomes[0]))
 
-/* The codes a TransferRefused may hold. */
-static bool refusal_code(uint8_t c) { return (c >= 1 && c <= 6) || c == 11 || c == 12; }
+/* The codes of refusals: those a TransferRefused may hold (1-6, 11, 12), then the two-phase
+ * ones (14-18) a StepRefused may hold too. */
+static bool transfer_refusal_code(uint8_t c) { return (c >= 1 && c <= 6) || c == 11 || c == 12; }
+static bool refusal_code(uint8_t c) { return transfer_refusal_code(c) || (c >= 14 && c <= 18); }
 
 uint8_t ws_outcome_code(ws_status s) {
     for (uint8_t c = 1; c < OUTCOME_CODES; c++) {
@@ -121,8 +131,74 @@ static bool no_params(const ws_record *r) {
     return r->currency_len == 0 && r->overdraft == 0 && r->max_balance == 0;
 }
 
+/* The two-phase fields: zero but in the kinds that hold them. */
+static bool no_step(const ws_record *r) {
+    return r->step == WS_STEP_NONE && r->timeout_s == 0 && r->expires_us == 0 &&
+           r->pending_lsn == 0 && r->pending_amount == 0 && r->from_pd == 0 && r->from_pc == 0 &&
+           r->to_pd == 0 && r->to_pc == 0 && r->pending_len == 0;
+}
+
+/* Pending totals a record may hold: pending debits never pass balance + overdraft, nor
+ * pending credits maxBalance - balance, so neither passes 2 * WS_AMOUNT_MAX. */
+static bool totals_ok(const ws_record *r) {
+    const uint64_t max = 2 * WS_AMOUNT_MAX;
+    return r->from_pd <= max && r->from_pc <= max && r->to_pd <= max && r->to_pc <= max &&
+           balance_ok(r->from_balance) && balance_ok(r->to_balance);
+}
+
+static bool missing_side_ok(const ws_record *r) {
+    return r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
+                                             : r->missing_side == 0;
+}
+
+static bool pending_valid(const ws_record *r) {
+    return r->status == WS_OK && r->missing_side == 0 && r->step == WS_STEP_PENDING &&
+           id_ok(r->account, r->account_len) && id_ok(r->to, r->to_len) &&
+           id_ok(r->txn, r->txn_len) && r->amount >= 1 && r->amount <= WS_AMOUNT_MAX &&
+           (r->timeout_s == 0) == (r->expires_us == 0) && r->expires_us < WS_TIMESTAMP_US_MAX &&
+           r->pending_lsn == 0 && r->pending_amount == 0 && r->pending_len == 0 && totals_ok(r);
+}
+
+static bool resolved_valid(const ws_record *r) {
+    bool post = r->step == WS_STEP_POST;
+    bool expire = r->step == WS_STEP_EXPIRE;
+    return r->status == WS_OK && r->missing_side == 0 &&
+           (post || expire || r->step == WS_STEP_VOID) && id_ok(r->account, r->account_len) &&
+           id_ok(r->to, r->to_len) && id_ok(r->pending, r->pending_len) &&
+           (expire ? r->txn_len == 0 : id_ok(r->txn, r->txn_len)) && r->pending_lsn >= 1 &&
+           r->pending_amount >= 1 && r->pending_amount <= WS_AMOUNT_MAX &&
+           (post ? r->amount >= 1 && r->amount <= r->pending_amount : r->amount == 0) &&
+           r->timeout_s == 0 && r->expires_us == 0 && totals_ok(r);
+}
+
+static bool step_refused_valid(const ws_record *r) {
+    uint8_t code = ws_refusal_code(r->status);
+    bool pending = r->step == WS_STEP_PENDING;
+    if (code == 0 || !missing_side_ok(r) || !id_ok(r->txn, r->txn_len) || r->from_balance != 0 ||
+        r->to_balance != 0 || r->expires_us != 0 || r->pending_lsn != 0 || r->pending_amount != 0 ||
+        r->from_pd != 0 || r->from_pc != 0 || r->to_pd != 0 || r->to_pc != 0 ||
+        r->amount > WS_AMOUNT_MAX) {
+        return false;
+    }
+    if (pending) {
+        return id_ok(r->account, r->account_len) && id_ok(r->to, r->to_len) && r->amount >= 1 &&
+               r->pending_len == 0 && transfer_refusal_code(code);
+    }
+    return (r->step == WS_STEP_POST || (r->step == WS_STEP_VOID && r->amount == 0)) &&
+           r->account_len == 0 && r->to_len == 0 && r->timeout_s == 0 &&
+           id_ok(r->pending, r->pending_len) && r->missing_side == 0;
+}
+
 bool ws_record_valid(const ws_record *r) {
-    if (!id_ok(r->account, r->account_len) || r->amount > WS_AMOUNT_MAX) {
+    if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED || r->kind == WS_REC_STEP_REFUSED) {
+        if (!no_params(r) || r->op != 0 || r->digest != 0) {
+            return false;
+        }
+        return r->kind == WS_REC_PENDING    ? pending_valid(r)
+               : r->kind == WS_REC_RESOLVED ? resolved_valid(r)
+                                            : step_refused_valid(r);
+    }
+    if (!no_step(r) || !id_ok(r->account, r->account_len) || r->amount > WS_AMOUNT_MAX) {
         return false;
     }
     if (r->kind != WS_REC_REQUEST_KEY && (r->op != 0 || r->digest != 0)) {
@@ -144,13 +220,31 @@ bool ws_record_valid(const ws_record *r) {
                id_ok(r->txn, r->txn_len) && r->amount >= 1 && balance_ok(r->from_balance) &&
                balance_ok(r->to_balance);
     case WS_REC_TRANSFER_REFUSED:
-        return ws_refusal_code(r->status) != 0 &&
+        return transfer_refusal_code(ws_refusal_code(r->status)) &&
                (r->status == WS_ACCOUNT_NOT_FOUND ? r->missing_side == 1 || r->missing_side == 2
                                                   : r->missing_side == 0) &&
                id_ok(r->to, r->to_len) && id_ok(r->txn, r->txn_len) && r->amount >= 1 &&
                r->from_balance == 0 && r->to_balance == 0;
+    case WS_REC_PENDING:
+    case WS_REC_RESOLVED:
+    case WS_REC_STEP_REFUSED:
+        break;
     }
     return false;
+}
+
+/* The event types of a two-phase record, debit side first. */
+static ws_event_type step_event(const ws_record *r, bool debit) {
+    switch (r->kind == WS_REC_PENDING ? WS_STEP_PENDING : r->step) {
+    case WS_STEP_PENDING:
+        return debit ? WS_EVENT_PENDING_DEBIT : WS_EVENT_PENDING_CREDIT;
+    case WS_STEP_POST:
+        return debit ? WS_EVENT_DEBIT : WS_EVENT_CREDIT;
+    case WS_STEP_VOID:
+        return WS_EVENT_PENDING_VOIDED;
+    default:
+        return WS_EVENT_PENDING_EXPIRED;
+    }
 }
 
 unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_us,
@@ -164,21 +258,33 @@ unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_u
                             .timestamp_us = timestamp_us,
                             .account_len = r->account_len};
         memcpy(out[0].account, r->account, r->account_len);
-    } else if (r->kind == WS_REC_TRANSFER) {
+    } else if (n == 2) {
+        bool step = r->kind != WS_REC_TRANSFER;
+        /* an expiry has no transferID of its own: its events carry the pending one's */
+        bool own_txn = r->txn_len > 0;
         for (unsigned i = 0; i < 2; i++) {
             bool debit = i == 0;
             ws_event *e = &out[i];
-            *e = (ws_event){.seq = seq + i,
-                            .type = debit ? WS_EVENT_DEBIT : WS_EVENT_CREDIT,
-                            .amount = r->amount,
-                            .balance = debit ? r->from_balance : r->to_balance,
-                            .timestamp_us = timestamp_us,
-                            .account_len = debit ? r->account_len : r->to_len,
-                            .transaction_len = r->txn_len,
-                            .counterparty_len = debit ? r->to_len : r->account_len};
+            *e = (ws_event){
+                .seq = seq + i,
+                .type = !step ? (debit ? WS_EVENT_DEBIT : WS_EVENT_CREDIT) : step_event(r, debit),
+                .amount = r->kind == WS_REC_RESOLVED && r->step != WS_STEP_POST ? r->pending_amount
+                                                                                : r->amount,
+                .balance = debit ? r->from_balance : r->to_balance,
+                .timestamp_us = timestamp_us,
+                .account_len = debit ? r->account_len : r->to_len,
+                .transaction_len = own_txn ? r->txn_len : r->pending_len,
+                .counterparty_len = debit ? r->to_len : r->account_len,
+                .two_phase = step,
+                .pending_len = r->pending_len};
             memcpy(e->account, debit ? r->account : r->to, e->account_len);
             memcpy(e->counterparty, debit ? r->to : r->account, e->counterparty_len);
-            memcpy(e->transaction, r->txn, r->txn_len);
+            memcpy(e->transaction, own_txn ? r->txn : r->pending, e->transaction_len);
+            memcpy(e->pending, r->pending, r->pending_len);
+            if (step) {
+                e->available = (int64_t)((ws_i128)e->balance - (debit ? r->from_pd : r->to_pd));
+                e->pending_credits = debit ? r->from_pc : r->to_pc;
+            }
         }
     }
     return n;
@@ -217,9 +323,152 @@ static size_t decode_key(const unsigned char *p, size_t avail, ws_record *r) {
     return ws_record_valid(r) ? 30u + r->txn_len + r->account_len : 0;
 }
 
+/* The IDs of a two-phase record, in their on-disk order. */
+static size_t put_ids(const ws_record *r, unsigned char *out) {
+    size_t n = 0;
+    memcpy(out + n, r->account, r->account_len);
+    n += r->account_len;
+    memcpy(out + n, r->to, r->to_len);
+    n += r->to_len;
+    memcpy(out + n, r->txn, r->txn_len);
+    n += r->txn_len;
+    memcpy(out + n, r->pending, r->pending_len);
+    return n + r->pending_len;
+}
+
+/* Reads the IDs whose lengths r already holds into r, their size into *size; false if they
+ * pass avail. */
+static bool get_ids(const unsigned char *p, size_t avail, ws_record *r, size_t *size) {
+    size_t ids = (size_t)r->account_len + r->to_len + r->txn_len + r->pending_len;
+    if (r->account_len > WS_ID_LEN_MAX || r->to_len > WS_ID_LEN_MAX || r->txn_len > WS_ID_LEN_MAX ||
+        r->pending_len > WS_ID_LEN_MAX || ids > avail) {
+        return false;
+    }
+    *size = ids;
+    memcpy(r->account, p, r->account_len);
+    p += r->account_len;
+    memcpy(r->to, p, r->to_len);
+    p += r->to_len;
+    memcpy(r->txn, p, r->txn_len);
+    p += r->txn_len;
+    memcpy(r->pending, p, r->pending_len);
+    return true;
+}
+
+static void put_totals(const ws_record *r, unsigned char *out) {
+    ws_put_u64le(out, (uint64_t)r->from_balance);
+    ws_put_u64le(out + 8, (uint64_t)r->to_balance);
+    ws_put_u64le(out + 16, r->from_pd);
+    ws_put_u64le(out + 24, r->from_pc);
+    ws_put_u64le(out + 32, r->to_pd);
+    ws_put_u64le(out + 40, r->to_pc);
+}
+
+static void get_totals(const unsigned char *p, ws_record *r) {
+    r->from_balance = (int64_t)ws_get_u64le(p);
+    r->to_balance = (int64_t)ws_get_u64le(p + 8);
+    r->from_pd = ws_get_u64le(p + 16);
+    r->from_pc = ws_get_u64le(p + 24);
+    r->to_pd = ws_get_u64le(p + 32);
+    r->to_pc = ws_get_u64le(p + 40);
+}
+
+#define PENDING_FIXED 72
+#define RESOLVED_FIXED 80
+#define STEP_REFUSED_FIXED 24
+
+static size_t encode_step(const ws_record *r, unsigned char *out) {
+    memset(out, 0, STEP_REFUSED_FIXED);
+    out[0] = (unsigned char)r->kind;
+    if (r->kind == WS_REC_PENDING) {
+        out[1] = r->account_len;
+        out[2] = r->to_len;
+        out[3] = r->txn_len;
+        put_u32le(out + 4, r->timeout_s);
+        ws_put_u64le(out + 8, r->amount);
+        ws_put_u64le(out + 16, r->expires_us);
+        put_totals(r, out + 24);
+        return PENDING_FIXED + put_ids(r, out + PENDING_FIXED);
+    }
+    if (r->kind == WS_REC_RESOLVED) {
+        out[1] = (unsigned char)r->step;
+        out[2] = r->account_len;
+        out[3] = r->to_len;
+        out[4] = r->txn_len;
+        out[5] = r->pending_len;
+        out[6] = out[7] = 0;
+        ws_put_u64le(out + 8, r->pending_lsn);
+        ws_put_u64le(out + 16, r->amount);
+        ws_put_u64le(out + 24, r->pending_amount);
+        put_totals(r, out + 32);
+        return RESOLVED_FIXED + put_ids(r, out + RESOLVED_FIXED);
+    }
+    out[1] = (unsigned char)r->step;
+    out[2] = ws_refusal_code(r->status);
+    out[3] = r->missing_side;
+    out[4] = r->account_len;
+    out[5] = r->to_len;
+    out[6] = r->txn_len;
+    out[7] = r->pending_len;
+    put_u32le(out + 8, r->timeout_s);
+    ws_put_u64le(out + 16, r->amount);
+    return STEP_REFUSED_FIXED + put_ids(r, out + STEP_REFUSED_FIXED);
+}
+
+/* Decodes a two-phase record (its kind in r already); its size, or 0 if malformed. */
+static size_t decode_step(const unsigned char *p, size_t avail, ws_record *r) {
+    size_t fixed = r->kind == WS_REC_PENDING    ? PENDING_FIXED
+                   : r->kind == WS_REC_RESOLVED ? RESOLVED_FIXED
+                                                : STEP_REFUSED_FIXED;
+    if (avail < fixed) {
+        return 0;
+    }
+    if (r->kind == WS_REC_PENDING) {
+        r->step = WS_STEP_PENDING;
+        r->account_len = p[1];
+        r->to_len = p[2];
+        r->txn_len = p[3];
+        r->timeout_s = get_u32le(p + 4);
+        r->amount = ws_get_u64le(p + 8);
+        r->expires_us = ws_get_u64le(p + 16);
+        get_totals(p + 24, r);
+    } else if (r->kind == WS_REC_RESOLVED) {
+        if (p[6] != 0 || p[7] != 0) {
+            return 0;
+        }
+        r->step = (ws_step)p[1];
+        r->account_len = p[2];
+        r->to_len = p[3];
+        r->txn_len = p[4];
+        r->pending_len = p[5];
+        r->pending_lsn = ws_get_u64le(p + 8);
+        r->amount = ws_get_u64le(p + 16);
+        r->pending_amount = ws_get_u64le(p + 24);
+        get_totals(p + 32, r);
+    } else {
+        if (get_u32le(p + 12) != 0) {
+            return 0;
+        }
+        r->step = (ws_step)p[1];
+        r->status = ws_refusal_status(p[2]);
+        r->missing_side = p[3];
+        r->account_len = p[4];
+        r->to_len = p[5];
+        r->txn_len = p[6];
+        r->pending_len = p[7];
+        r->timeout_s = get_u32le(p + 8);
+        r->amount = ws_get_u64le(p + 16);
+    }
+    size_t ids;
+    return get_ids(p + fixed, avail - fixed, r, &ids) && ws_record_valid(r) ? fixed + ids : 0;
+}
+
 static size_t encode_record(const ws_record *r, unsigned char *out) {
     if (r->kind == WS_REC_REQUEST_KEY) {
         return encode_key(r, out);
+    }
+    if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED || r->kind == WS_REC_STEP_REFUSED) {
+        return encode_step(r, out);
     }
     size_t n = 0;
     out[n++] = (unsigned char)r->kind;
@@ -309,6 +558,9 @@ static size_t decode_record(const unsigned char *p, const unsigned char *end, ws
     }
     if (r->kind == WS_REC_REQUEST_KEY) {
         return decode_key(p, avail, r);
+    }
+    if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED || r->kind == WS_REC_STEP_REFUSED) {
+        return decode_step(p, avail, r);
     }
     if (r->kind != WS_REC_TRANSFER && r->kind != WS_REC_TRANSFER_REFUSED) {
         return 0;

@@ -9,6 +9,16 @@
  *   RequestKey       the outcome of a single POST sent with an Idempotency-Key: the key, a
  *                    digest of the request, the outcome, the ID and balances its answer
  *                    named, so that a retry with the key gets the same answer (no event)
+ *   TransferPending  a two-phase transfer's first step: from, to, amount reserved, its
+ *                    timeout and the time it expires at, the balances and both accounts'
+ *                    pending totals after it            (two events: PendingDebit, PendingCredit)
+ *   PendingResolved  its second step: posted (all of it or less, the rest released), voided
+ *                    or expired, naming the pending transfer by its ID and lsn; the amount
+ *                    posted, the amount it held, the balances and pending totals after
+ *                    (two events: Debit and Credit for a post, PendingVoided or
+ *                    PendingExpired twice otherwise)
+ *   StepRefused      a refused pending transfer, post or void whose client chose its
+ *                    transferID                                   (no event)
  * Events are what clients see (GET /events): they are numbered by their own gapless seq and
  * derived from records (ws_record_events), so a refusal leaves no gap in the seqs.
  *
@@ -30,6 +40,18 @@
  *                    u64 amount, from, to, txn
  *   RequestKey       u8 kind=4, u8 op, u8 code, u8 missing_side, u8 key_len, u8 id_len,
  *                    u64 digest, u64 from_balance, u64 to_balance, key, id
+ *   TransferPending  u8 kind=6, u8 from_len, u8 to_len, u8 txn_len, u32 timeout_s, u64 amount,
+ *                    u64 expires_us (0: never), u64 from_balance, u64 to_balance, u64 from_pd,
+ *                    u64 from_pc, u64 to_pd, u64 to_pc, from, to, txn
+ *   PendingResolved  u8 kind=7, u8 step, u8 from_len, u8 to_len, u8 txn_len, u8 pending_len,
+ *                    u16 zero, u64 pending_lsn, u64 amount, u64 pending_amount,
+ *                    u64 from_balance, u64 to_balance, u64 from_pd, u64 from_pc, u64 to_pd,
+ *                    u64 to_pc, from, to, txn (none for an expiry), pending
+ *   StepRefused      u8 kind=8, u8 step, u8 code, u8 missing_side, u8 from_len, u8 to_len,
+ *                    u8 txn_len, u8 pending_len, u32 timeout_s, u32 zero, u64 amount, from,
+ *                    to, txn, pending (a post or void names no from or to)
+ * (pd and pc: an account's pending debits and pending credits, the sums of the open pending
+ * transfers from and to it.)
  * Balances are signed 64-bit values (two's complement in the u64 fields), in
  * [-WS_AMOUNT_MAX, WS_AMOUNT_MAX].
  * An outcome's code is its own on-disk number (ws_outcome_code), independent of the order of
@@ -54,7 +76,24 @@ typedef enum {
     WS_REC_TRANSFER = 2,
     WS_REC_TRANSFER_REFUSED = 3,
     WS_REC_REQUEST_KEY = 4,
+    /* 5 is an on-disk form of AccountCreated */
+    WS_REC_PENDING = 6,
+    WS_REC_RESOLVED = 7,
+    WS_REC_STEP_REFUSED = 8,
 } ws_record_kind;
+
+/* The step of a two-phase transfer a command asks or a record holds; NONE for a plain
+ * transfer. */
+typedef enum {
+    WS_STEP_NONE = 0,
+    WS_STEP_PENDING = 1,
+    WS_STEP_POST = 2,
+    WS_STEP_VOID = 3,
+    WS_STEP_EXPIRE = 4, /* the writer's only: a client cannot ask it */
+} ws_step;
+
+/* The longest timeout a pending transfer may have: about 136 years, in seconds. */
+#define WS_TIMEOUT_MAX UINT32_MAX
 
 /* The operation a RequestKey answered. */
 typedef enum {
@@ -83,15 +122,29 @@ typedef struct {
     char currency[WS_CURRENCY_LEN_MAX];
     uint64_t overdraft;
     uint64_t max_balance;
+    /* The two-phase kinds only (else zero). A PendingResolved's account and to are the
+     * pending transfer's; amount is what it posted (0 for a void or an expiry). A
+     * StepRefused's amount is what was asked (0 for a post: all of it). */
+    ws_step step;            /* PENDING, RESOLVED, STEP_REFUSED */
+    uint32_t timeout_s;      /* TransferPending and its refusal: the timeout asked, 0 none */
+    uint64_t expires_us;     /* TransferPending: when it expires, 0 never */
+    uint64_t pending_lsn;    /* PendingResolved: the TransferPending's lsn */
+    uint64_t pending_amount; /* PendingResolved: the amount the pending transfer held */
+    uint64_t from_pd;        /* TransferPending, PendingResolved: pending totals after */
+    uint64_t from_pc;
+    uint64_t to_pd;
+    uint64_t to_pc;
+    uint8_t pending_len; /* PendingResolved, StepRefused of a post or void */
     char account[WS_ID_LEN_MAX];
     char to[WS_ID_LEN_MAX];
     char txn[WS_ID_LEN_MAX];
+    char pending[WS_ID_LEN_MAX]; /* the pending transfer's transferID */
 } ws_record;
 
 #define WS_BLOCK_VERSION 2
 #define WS_BLOCK_HEADER_SIZE 32
 #define WS_BLOCK_RECORDS_MAX 64
-#define WS_RECORD_SIZE_MAX (6 + 24 + 3 * WS_ID_LEN_MAX)
+#define WS_RECORD_SIZE_MAX (8 + 72 + 4 * WS_ID_LEN_MAX)
 _Static_assert(4 + 24 + WS_ID_LEN_MAX + WS_CURRENCY_LEN_MAX <= WS_RECORD_SIZE_MAX,
                "an AccountCreated with a currency fits the largest record");
 /* A block never holds more than this many bytes, header and CRC included. */
@@ -107,9 +160,11 @@ unsigned ws_record_events(const ws_record *r, uint64_t seq, uint64_t timestamp_u
 /* The on-disk number of an outcome and back: the refusals 1 account_not_found,
  * 2 insufficient_funds, 3 same_account, 4 balance_overflow, 5 linked_event_failed,
  * 6 linked_event_chain_open, then 7 ok, 8 created, 9 account_exists, 10 transfer_id_conflict,
- * then 11 currency_mismatch and 12 balance_limit_exceeded (refusals), 13 too_many_currencies;
+ * then 11 currency_mismatch and 12 balance_limit_exceeded (refusals), 13 too_many_currencies,
+ * then the two-phase refusals 14 pending_transfer_not_found, 15 .._already_posted,
+ * 16 .._already_voided, 17 .._expired, 18 exceeds_pending_amount;
  * 0 / WS_INTERNAL for anything else. ws_refusal_code is the same for the transfer refusals
- * (1-6, 11, 12) and 0 for the others. */
+ * (1-6, 11, 12, 14-18) and 0 for the others; a TransferRefused holds one of 1-6, 11, 12. */
 uint8_t ws_outcome_code(ws_status s);
 ws_status ws_outcome_status(uint8_t code);
 uint8_t ws_refusal_code(ws_status s);

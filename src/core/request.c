@@ -30,6 +30,10 @@ typedef enum {
     F_CURRENCY,
     F_OVERDRAFT,
     F_MAX_BALANCE,
+    F_PENDING,
+    F_TIMEOUT,
+    F_POST,
+    F_VOID,
 } field;
 
 static const char *const field_names[] = {
@@ -44,6 +48,10 @@ static const char *const field_names[] = {
     [F_CURRENCY] = "currency",
     [F_OVERDRAFT] = "overdraftLimit",
     [F_MAX_BALANCE] = "maxBalance",
+    [F_PENDING] = "pending",
+    [F_TIMEOUT] = "timeoutSeconds",
+    [F_POST] = "postPendingID",
+    [F_VOID] = "voidPendingID",
 };
 
 typedef struct {
@@ -96,11 +104,13 @@ static const char *shown_key(const unsigned char *k, size_t n, char out[65]) {
 }
 
 static field field_of(const dec *d, const unsigned char *k, size_t n) {
-    static const field transfer[] = {F_TRANSFER_ID, F_FROM, F_TO, F_AMOUNT, F_LINKED};
+    static const field transfer[] = {F_TRANSFER_ID, F_FROM,    F_TO,   F_AMOUNT, F_LINKED,
+                                     F_PENDING,     F_TIMEOUT, F_POST, F_VOID};
     static const field account[] = {F_ACCOUNT_ID, F_START_AMOUNT, F_CURRENCY, F_OVERDRAFT,
                                     F_MAX_BALANCE};
     const field *set = d->accounts ? account : transfer;
-    size_t count = 5; /* both sets */
+    size_t count =
+        d->accounts ? sizeof(account) / sizeof(account[0]) : sizeof(transfer) / sizeof(transfer[0]);
     for (size_t i = 0; i < count; i++) {
         const char *name = field_names[set[i]];
         if (strlen(name) == n && memcmp(name, k, n) == 0) {
@@ -118,10 +128,40 @@ static void begin_item(dec *d) {
     d->seen = 0;
 }
 
+/* The fields of a two-phase step that do not go together: false (refused) if c has any. */
+static bool step_fields_ok(dec *d) {
+    ws_command *c = d->cur;
+    bool resolve = d->seen & (1u << F_POST | 1u << F_VOID);
+    if ((d->seen & 1u << F_POST) && (d->seen & 1u << F_VOID)) {
+        return fail(d, WS_INVALID_PARAMETER, "postPendingID and voidPendingID exclude each other");
+    }
+    if (resolve && (d->seen & (1u << F_FROM | 1u << F_TO))) {
+        return fail(d, WS_INVALID_PARAMETER,
+                    "a post or void names only the pending transfer: its fromAccount and "
+                    "toAccount are the pending transfer's");
+    }
+    if (resolve && (d->seen & (1u << F_PENDING | 1u << F_TIMEOUT))) {
+        return fail(d, WS_INVALID_PARAMETER,
+                    "pending and timeoutSeconds are for a pending transfer, not a post or void");
+    }
+    if ((d->seen & 1u << F_VOID) && (d->seen & 1u << F_AMOUNT)) {
+        return fail(d, WS_INVALID_PARAMETER, "a void releases the whole amount: give no amount");
+    }
+    if ((d->seen & 1u << F_TIMEOUT) && c->step != WS_STEP_PENDING) {
+        return fail(d, WS_INVALID_PARAMETER, "timeoutSeconds needs \"pending\": true");
+    }
+    return true;
+}
+
 static int end_item(dec *d) {
+    if (!d->accounts && !step_fields_ok(d)) {
+        return 0;
+    }
+    bool resolve = !d->accounts && (d->seen & (1u << F_POST | 1u << F_VOID));
     const unsigned need =
-        d->accounts
-            ? 1u << F_START_AMOUNT
+        d->accounts ? 1u << F_START_AMOUNT
+        : resolve
+            ? (d->batch ? 1u << F_TRANSFER_ID : 0)
             : (1u << F_FROM | 1u << F_TO | 1u << F_AMOUNT | (d->batch ? 1u << F_TRANSFER_ID : 0));
     static const field order[] = {F_TRANSFER_ID, F_FROM, F_TO, F_AMOUNT, F_START_AMOUNT};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
@@ -193,7 +233,18 @@ static int wrong_type(dec *d) {
         return fail(d, WS_INVALID_PARAMETER,
                     "currency must be a string of 3-12 characters of A-Z and 0-9");
     case F_LINKED:
-        return fail(d, WS_INVALID_PARAMETER, "linked must be true or false");
+    case F_PENDING:
+        return fail(d, WS_INVALID_PARAMETER, "%s must be true or false", field_names[d->key]);
+    case F_TIMEOUT:
+        return fail(d, WS_INVALID_PARAMETER,
+                    "timeoutSeconds must be a whole number from 1 to 4294967295 (a JSON integer "
+                    "or a string of digits)");
+    case F_POST:
+    case F_VOID:
+        return fail(d, WS_INVALID_PARAMETER,
+                    "%s must be the transferID of a pending transfer: a string of 1-64 "
+                    "characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+                    field_names[d->key]);
     case F_TRANSFERS:
         return fail(d, WS_INVALID_PARAMETER, "transfers must be an array of transfer objects");
     case F_NONE:
@@ -204,10 +255,20 @@ static int wrong_type(dec *d) {
 }
 
 static bool amount_field(field f) {
-    return f == F_AMOUNT || f == F_START_AMOUNT || f == F_OVERDRAFT || f == F_MAX_BALANCE;
+    return f == F_AMOUNT || f == F_START_AMOUNT || f == F_OVERDRAFT || f == F_MAX_BALANCE ||
+           f == F_TIMEOUT;
 }
 
 static int set_amount(dec *d, const char *s, size_t n) {
+    if (d->key == F_TIMEOUT) {
+        uint64_t t;
+        if (ws_parse_amount(s, n, 1, UINT32_MAX, &t) != WS_OK) {
+            return wrong_type(d);
+        }
+        d->cur->timeout_s = (uint32_t)t;
+        d->key = F_NONE;
+        return 1;
+    }
     uint64_t min = d->key == F_AMOUNT ? 1 : 0;
     uint64_t *dst = d->key == F_OVERDRAFT     ? &d->cur->overdraft
                     : d->key == F_MAX_BALANCE ? &d->cur->max_balance
@@ -253,6 +314,12 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
         dst = c->to;
         dst_len = &c->to_len;
         break;
+    case F_POST:
+    case F_VOID:
+        dst = c->pending;
+        dst_len = &c->pending_len;
+        c->step = d->key == F_POST ? WS_STEP_POST : WS_STEP_VOID;
+        break;
     default:
         return wrong_type(d);
     }
@@ -276,6 +343,13 @@ static int on_number(void *ctx, const char *s, size_t n) {
 
 static int on_boolean(void *ctx, int b) {
     dec *d = ctx;
+    if (d->key == F_PENDING) {
+        if (b && d->cur->step == WS_STEP_NONE) {
+            d->cur->step = WS_STEP_PENDING;
+        }
+        d->key = F_NONE;
+        return 1;
+    }
     if (d->key != F_LINKED) {
         return wrong_type(d);
     }

@@ -66,7 +66,17 @@
     X(BALANCE_LIMIT_EXCEEDED, "balance_limit_exceeded", 422, "Unprocessable Entity", 0,            \
       "the transfer would push the destination balance past its maxBalance")                       \
     X(TOO_MANY_CURRENCIES, "too_many_currencies", 422, "Unprocessable Entity", 0,                  \
-      "the service already holds accounts in 256 distinct currencies")
+      "the service already holds accounts in 256 distinct currencies")                             \
+    X(PENDING_TRANSFER_NOT_FOUND, "pending_transfer_not_found", 404, "Not Found", 0,               \
+      "no pending transfer has this transferID")                                                   \
+    X(PENDING_TRANSFER_ALREADY_POSTED, "pending_transfer_already_posted", 409, "Conflict", 0,      \
+      "the pending transfer was already posted")                                                   \
+    X(PENDING_TRANSFER_ALREADY_VOIDED, "pending_transfer_already_voided", 409, "Conflict", 0,      \
+      "the pending transfer was already voided")                                                   \
+    X(PENDING_TRANSFER_EXPIRED, "pending_transfer_expired", 409, "Conflict", 0,                    \
+      "the pending transfer expired")                                                              \
+    X(EXCEEDS_PENDING_AMOUNT, "exceeds_pending_amount", 422, "Unprocessable Entity", 0,            \
+      "the amount posted exceeds the pending amount")
 
 typedef enum {
 #define WS_STATUS_ENUM(name, code, http, reason, generic, msg) WS_##name,

@@ -1,7 +1,8 @@
 /* The checkpointer (see checkpoint.h). One checkpoint:
  *   1. scan the log from the newest checkpoint's next_lsn up to the committed position,
- *      collecting one (account, seq, balance after) triple per event and one idempotency
- *      entry per Transfer or TransferRefused record;
+ *      collecting one (account, seq, balance after) triple per event, one idempotency
+ *      entry per record with a transferID or key, and the pending transfers made or
+ *      resolved (staged at once, the newest state of each last);
  *   2. sort the triples by account (stable, so seq order is kept): each account's run gives
  *      its index entries, and its last triple its balance as of the checkpoint;
  *   3. stage the directory chunks of the new accounts, every balance chunk touched (the
@@ -113,9 +114,34 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
         add_event(c, to, seq + 1, r->to_balance);
         add_idem(c, r, lsn);
         m->transfers++;
+    } else if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED) {
+        uint32_t from = ws_accounts_read_index(t, r->account, r->account_len);
+        uint32_t to = ws_accounts_read_index(t, r->to, r->to_len);
+        if (from == WS_ACCOUNT_NONE || to == WS_ACCOUNT_NONE) {
+            c->problem = "a pending transfer's account is not in the table";
+            return WS_CORRUPT;
+        }
+        add_event(c, from, seq, r->from_balance);
+        add_event(c, to, seq + 1, r->to_balance);
+        if (r->txn_len > 0) {
+            add_idem(c, r, lsn); /* an expiry has no transferID */
+        }
+        bool pending = r->kind == WS_REC_PENDING;
+        /* a resolution's put replaces its pending transfer's if both are in this range */
+        ws_pending_entry e = {.lsn = pending ? lsn : r->pending_lsn,
+                              .amount = pending ? r->amount : r->pending_amount,
+                              .expires_us = pending ? r->expires_us : 0,
+                              .from = from,
+                              .to = to,
+                              .status = pending                   ? WS_PENDING_OPEN
+                                        : r->step == WS_STEP_POST ? WS_PENDING_POSTED
+                                        : r->step == WS_STEP_VOID ? WS_PENDING_VOIDED
+                                                                  : WS_PENDING_EXPIRED};
+        store_ckpt_put_pending(c->out, &e);
+        m->transfers++;
     } else {
-        add_idem(c, r, lsn); /* a TransferRefused or a RequestKey */
-        m->refusals += r->kind == WS_REC_TRANSFER_REFUSED;
+        add_idem(c, r, lsn); /* a TransferRefused, StepRefused or RequestKey */
+        m->refusals += r->kind == WS_REC_TRANSFER_REFUSED || r->kind == WS_REC_STEP_REFUSED;
     }
     m->next_lsn = lsn + 1;
     m->next_seq = seq + ws_record_event_count(r->kind);

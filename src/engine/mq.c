@@ -3,9 +3,11 @@
  * every command the queue may hold, so it never fills before the command bound does. */
 #include "engine/mq.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct mq {
     pthread_mutex_t lock;
@@ -69,11 +71,25 @@ ws_status mq_push(mq *q, ws_group *g) {
 }
 
 size_t mq_pop_batch(mq *q, ws_group **out, size_t max_groups, size_t max_commands) {
+    bool timed_out;
+    return mq_pop_batch_until(q, out, max_groups, max_commands, 0, &timed_out);
+}
+
+size_t mq_pop_batch_until(mq *q, ws_group **out, size_t max_groups, size_t max_commands,
+                          uint64_t deadline_us, bool *timed_out) {
     WS_ASSERT(max_groups >= 1);
+    struct timespec ts = {.tv_sec = (time_t)(deadline_us / 1000000u),
+                          .tv_nsec = (long)(deadline_us % 1000000u) * 1000};
+    *timed_out = false;
     pthread_mutex_lock(&q->lock);
-    while (q->count == 0 && !q->closed) {
-        pthread_cond_wait(&q->not_empty, &q->lock);
+    while (q->count == 0 && !q->closed && !*timed_out) {
+        if (deadline_us == 0) {
+            pthread_cond_wait(&q->not_empty, &q->lock);
+        } else {
+            *timed_out = pthread_cond_timedwait(&q->not_empty, &q->lock, &ts) == ETIMEDOUT;
+        }
     }
+    *timed_out = *timed_out && q->count == 0 && !q->closed;
     size_t n = 0;
     size_t commands = 0;
     while (n < q->count && n < max_groups &&

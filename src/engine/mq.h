@@ -28,6 +28,10 @@ WS_MUST_USE ws_status mq_push(mq *q, ws_group *g);
  * is taken whatever its size, and a group is never split. Returns the number of groups, 0
  * only when the queue is closed and empty. */
 size_t mq_pop_batch(mq *q, ws_group **out, size_t max_groups, size_t max_commands);
+/* The same, but waits no later than deadline_us (CLOCK_REALTIME, us since the epoch; 0: no
+ * deadline): then returns 0 with *timed_out set (the queue is not closed). */
+size_t mq_pop_batch_until(mq *q, ws_group **out, size_t max_groups, size_t max_commands,
+                          uint64_t deadline_us, bool *timed_out);
 
 /* Any thread. Refuses further pushes; the consumer drains what is queued, then gets 0. */
 void mq_close(mq *q);

@@ -61,14 +61,18 @@ static void *writer_main(void *arg) {
     size_t n = 0;
     while (state != STATE_DONE) {
         switch (state) {
-        case STATE_LISTEN:
-            n = mq_pop_batch(svc->queue, svc->batch, svc->batch_max, svc->batch_max);
-            state = n == 0 ? STATE_DONE : STATE_VALIDATE;
+        case STATE_LISTEN: {
+            /* wake for the next pending transfer's expiry even when no command comes */
+            bool timed_out;
+            n = mq_pop_batch_until(svc->queue, svc->batch, svc->batch_max, svc->batch_max,
+                                   sm_next_expiry(svc->machine), &timed_out);
+            state = n == 0 && !timed_out ? STATE_DONE : STATE_VALIDATE;
             svc->batches += n > 0;
             for (size_t i = 0; i < n; i++) {
                 svc->commands += svc->batch[i]->n;
             }
             break;
+        }
         case STATE_VALIDATE:
             if (sm_validate(svc->machine, svc->batch, n, now_us())) {
                 state = STATE_APPLY;
@@ -209,7 +213,8 @@ ws_status service_account_get(service_reader *r, const char *id, size_t len, ser
     epoch_enter(r->svc->epoch, r->slot);
     uint32_t index = ws_accounts_read_index(r->svc->accounts, id, len);
     if (index != WS_ACCOUNT_NONE) {
-        out->balance = ws_accounts_read_balance(r->svc->accounts, index);
+        ws_accounts_read_totals(r->svc->accounts, index, &out->balance, &out->pending_debits,
+                                &out->pending_credits);
         ws_accounts_params(r->svc->accounts, index, &out->params);
     }
     epoch_exit(r->svc->epoch, r->slot);

@@ -66,6 +66,8 @@ WS_MUST_USE ws_status service_balance(service_reader *r, const char *id, size_t 
 /* The same, with the account's currency and limits (fixed at its creation). */
 typedef struct {
     int64_t balance;
+    uint64_t pending_debits; /* of the same publish as balance */
+    uint64_t pending_credits;
     ws_account_params params;
 } service_account;
 WS_MUST_USE ws_status service_account_get(service_reader *r, const char *id, size_t len,

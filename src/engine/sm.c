@@ -26,7 +26,12 @@ struct sm {
     uint64_t first_lsn;
     uint32_t *touched;
     size_t touched_count;
+    size_t records_max;
+    uint64_t clock_us; /* the newest block's timestamp: the log's clock never runs back */
 };
+
+/* The most expiries one batch appends (the rest wait for the next). */
+#define EXPIRIES_MAX 1024
 
 /* ---- start ---------------------------------------------------------------------------------- */
 
@@ -59,6 +64,33 @@ static ws_status load_idem(void *ctx, uint64_t fp, uint64_t lsn) {
     return ws_idem_add(((ws_ledger *)ctx)->idem, fp, lsn);
 }
 
+/* A pending transfer of the checkpoint: into the table, and if open into its accounts'
+ * pending totals (published: no reader is in the table yet). */
+static ws_status load_pending(void *ctx, const ws_pending_entry *e) {
+    ws_ledger *l = ctx;
+    size_t n = ws_pending_count(l->pending);
+    if (e->from >= ws_accounts_count(l->accounts) || e->to >= ws_accounts_count(l->accounts) ||
+        (n > 0 && ws_pending_at(l->pending, n - 1)->lsn >= e->lsn) || e->lsn >= l->next_lsn) {
+        return WS_CORRUPT;
+    }
+    ws_status s = ws_pending_add(l->pending, e);
+    if (s != WS_OK || e->status != WS_PENDING_OPEN) {
+        return s;
+    }
+    ws_accounts *t = l->accounts;
+    if (ws_accounts_reserve_pending(t, e->from) != WS_OK ||
+        ws_accounts_reserve_pending(t, e->to) != WS_OK) {
+        return WS_INTERNAL;
+    }
+    ws_accounts_set_pending(t, e->from, ws_accounts_pending_debits(t, e->from) + e->amount,
+                            ws_accounts_pending_credits(t, e->from));
+    ws_accounts_set_pending(t, e->to, ws_accounts_pending_debits(t, e->to),
+                            ws_accounts_pending_credits(t, e->to) + e->amount);
+    ws_accounts_publish(t, e->from);
+    ws_accounts_publish(t, e->to);
+    return WS_OK;
+}
+
 typedef struct {
     ws_ledger *l;
     const char *why;
@@ -67,10 +99,10 @@ typedef struct {
 
 static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
                                uint64_t timestamp_us) {
-    (void)timestamp_us;
     replay_ctx *rc = ctx;
     ws_effect eff;
     rc->lsn = lsn;
+    rc->l->now_us = timestamp_us;
     ws_status s = ws_ledger_apply(rc->l, r, lsn, seq, &eff, &rc->why);
     for (unsigned i = 0; s == WS_OK && i < eff.count; i++) {
         ws_accounts_publish(rc->l->accounts, eff.touched[i]);
@@ -98,10 +130,13 @@ static WS_MUST_USE ws_status load(sm *m) {
     if (s == WS_OK) {
         s = store_ckpt_load_idem(m->st, load_idem, l);
     }
+    l->next_lsn = c->next_lsn;
+    if (s == WS_OK) {
+        s = store_ckpt_load_pending(m->st, load_pending, l);
+    }
     if (s != WS_OK) {
         return s == WS_CORRUPT ? inconsistent("the checkpoint fails its checks", c->next_lsn) : s;
     }
-    l->next_lsn = c->next_lsn;
     l->next_seq = c->next_seq;
     l->total_money = c->total_money;
     l->transfers = c->transfers;
@@ -118,7 +153,11 @@ static WS_MUST_USE ws_status load(sm *m) {
     uint64_t end_lsn;
     uint64_t end_seq;
     if (s == WS_OK) {
-        s = store_log_end(m->st, &end_lsn, &end_seq);
+        s = store_log_end(m->st, &end_lsn, &end_seq, &m->clock_us);
+    }
+    if (s == WS_OK && !ws_ledger_pending_consistent(l)) {
+        return inconsistent("the pending totals differ from the open pending transfers",
+                            l->next_lsn);
     }
     if (s == WS_OK && (end_lsn != l->next_lsn || end_seq != l->next_seq)) {
         return inconsistent("the checkpoint covers records the log does not hold", end_lsn);
@@ -139,8 +178,11 @@ ws_status sm_open(store *st, size_t batch_max, sm **out) {
     m->st = st;
     m->batch_max = batch_max;
     m->commands_max = batch_max > WS_GROUP_MAX ? batch_max : WS_GROUP_MAX;
-    m->records = calloc(m->commands_max, sizeof(*m->records));
-    m->touched = calloc(2 * m->commands_max, sizeof(*m->touched));
+    /* a keyed command makes two records (its own and its RequestKey), and expiries come on
+     * top: calloc, so the pages never used stay out of the resident set */
+    m->records_max = 2 * m->commands_max + EXPIRIES_MAX;
+    m->records = calloc(m->records_max, sizeof(*m->records));
+    m->touched = calloc(2 * m->records_max, sizeof(*m->touched));
     m->batch = store_batch_new();
     ws_status s = m->records && m->touched && m->batch ? WS_OK : WS_INTERNAL;
     if (s == WS_OK) {
@@ -172,34 +214,46 @@ void sm_free(sm *m) {
 
 /* ---- VALIDATE ---------------------------------------------------------------------------- */
 
+/* The record at lsn: in this batch, or read back from the log into buf. NULL with *err set
+ * if the log could not be read. */
+static const ws_record *record_at(sm *m, uint64_t lsn, ws_record *buf, ws_status *err) {
+    if (lsn >= m->first_lsn) {
+        return &m->records[lsn - m->first_lsn];
+    }
+    if ((*err = store_read_record(m->st, lsn, buf)) != WS_OK) {
+        *err = *err == WS_NOT_FOUND ? WS_CORRUPT : *err;
+        return NULL;
+    }
+    return buf;
+}
+
 /* The record under fingerprint fp whose ID (a transactionID, or an Idempotency-Key when
- * key) is id: in this batch, or in the log (read back). NULL if none; *err set if the log
- * could not be read. */
+ * key) is id, and its lsn: in this batch, or in the log (read back). NULL if none; *err
+ * set if the log could not be read. */
 static const ws_record *find_record(sm *m, uint64_t fp, bool key, const char *id, size_t len,
-                                    ws_record *buf, ws_status *err) {
+                                    ws_record *buf, uint64_t *at, ws_status *err) {
     size_t pos = 0;
     *err = WS_OK;
     for (uint64_t lsn = ws_idem_next(m->ledger.idem, fp, &pos); lsn != 0;
          lsn = ws_idem_next(m->ledger.idem, fp, &pos)) {
-        const ws_record *r = buf;
-        if (lsn >= m->first_lsn) {
-            r = &m->records[lsn - m->first_lsn];
-        } else if ((*err = store_read_record(m->st, lsn, buf)) != WS_OK) {
-            *err = *err == WS_NOT_FOUND ? WS_CORRUPT : *err;
+        const ws_record *r = record_at(m, lsn, buf, err);
+        if (!r) {
             return NULL;
         }
         if ((r->kind == WS_REC_REQUEST_KEY) == key && r->txn_len == len &&
             memcmp(r->txn, id, len) == 0) {
+            *at = lsn;
             return r;
         }
     }
     return NULL;
 }
 
-/* The record already holding c's transactionID. */
-static const ws_record *find_prior(sm *m, const ws_command *c, ws_record *buf, ws_status *err) {
-    uint64_t fp = ws_idem_fp(m->ledger.fp_key, c->transfer_id, c->transfer_id_len);
-    return find_record(m, fp, false, c->transfer_id, c->transfer_id_len, buf, err);
+/* The record already holding transactionID id. */
+static const ws_record *find_prior(sm *m, const char *id, size_t len, ws_record *buf, uint64_t *at,
+                                   ws_status *err) {
+    uint64_t fp = ws_idem_fp(m->ledger.fp_key, id, len);
+    return find_record(m, fp, false, id, len, buf, at, err);
 }
 
 /* Commands decided ahead of which the idempotency slot is prefetched: every insert into a
@@ -224,6 +278,7 @@ static bool apply_record(sm *m, const ws_record *r) {
         return false;
     }
     WS_ASSERT(s == WS_OK); /* decide just produced it from this very state */
+    WS_ASSERT(m->record_count < m->records_max);
     m->records[m->record_count++] = *r;
     for (unsigned i = 0; i < eff.count; i++) {
         m->touched[m->touched_count++] = eff.touched[i];
@@ -231,32 +286,69 @@ static bool apply_record(sm *m, const ws_record *r) {
     return true;
 }
 
-static void set_result(ws_command *c, const ws_decision *d) {
+static void set_result(sm *m, ws_command *c, const ws_decision *d) {
     c->status = d->status;
     c->replayed = d->replayed;
     c->missing_side = d->missing_side;
     c->from_balance = d->from_balance;
     c->to_balance = d->to_balance;
+    if (c->step == WS_STEP_NONE || d->status != WS_OK) {
+        return;
+    }
+    /* a two-phase step answers with its accounts (a post's or void's are the pending
+     * transfer's) and their pending totals */
+    c->moved = d->amount;
+    c->from_pd = d->from_pd;
+    c->from_pc = d->from_pc;
+    c->to_pd = d->to_pd;
+    c->to_pc = d->to_pc;
+    const char *id = ws_accounts_id(m->ledger.accounts, d->from, &c->account_len);
+    memcpy(c->account, id, c->account_len);
+    id = ws_accounts_id(m->ledger.accounts, d->to, &c->to_len);
+    memcpy(c->to, id, c->to_len);
 }
 
+/* The request c made. A post or void names no accounts: the ones its command holds are
+ * those of an answer (set_result). */
 static ws_transfer_req request_of(const ws_command *c) {
-    return (ws_transfer_req){c->account,         c->account_len,      c->to,
-                             c->to_len,          c->amount,           c->transfer_id,
-                             c->transfer_id_len, c->transfer_id_given};
+    bool resolve = c->step == WS_STEP_POST || c->step == WS_STEP_VOID;
+    return (ws_transfer_req){.from = c->account,
+                             .from_len = resolve ? 0 : c->account_len,
+                             .to = c->to,
+                             .to_len = resolve ? 0 : c->to_len,
+                             .amount = c->amount,
+                             .txn = c->transfer_id,
+                             .txn_len = c->transfer_id_len,
+                             .txn_given = c->transfer_id_given,
+                             .step = c->step,
+                             .timeout_s = c->timeout_s,
+                             .pending = c->pending,
+                             .pending_len = c->pending_len};
 }
 
-/* Decides the transfer c, with the earlier record holding its transactionID if there is one.
- * False (c->status saying why) if the log could not be read. */
+/* Decides the transfer c, with the earlier record holding its transactionID if there is one
+ * and, for a post or void, the pending transfer it names. False (c->status saying why) if
+ * the log could not be read. */
 static bool decide_transfer(sm *m, ws_command *c, ws_decision *d) {
     ws_transfer_req q = request_of(c);
     ws_record buf;
+    ws_record pbuf;
     ws_status err = WS_OK;
-    const ws_record *prior = c->transfer_id_given ? find_prior(m, c, &buf, &err) : NULL;
+    uint64_t at = 0;
+    const ws_record *prior =
+        c->transfer_id_given ? find_prior(m, c->transfer_id, c->transfer_id_len, &buf, &at, &err)
+                             : NULL;
+    const ws_record *pending = NULL;
+    uint64_t pending_lsn = 0;
+    if (err == WS_OK && !prior && (c->step == WS_STEP_POST || c->step == WS_STEP_VOID)) {
+        pending = find_prior(m, c->pending, c->pending_len, &pbuf, &pending_lsn, &err);
+        pending = pending && pending->kind == WS_REC_PENDING ? pending : NULL;
+    }
     if (err != WS_OK) {
         c->status = err;
         return false;
     }
-    ws_ledger_decide_transfer(&m->ledger, &q, prior, d);
+    ws_ledger_decide_transfer(&m->ledger, &q, prior, pending, pending_lsn, d);
     return true;
 }
 
@@ -274,7 +366,7 @@ static void decide(sm *m, ws_command *c) {
     } else if (d.append) {
         store_batch_add(m->batch, &d.rec);
     }
-    set_result(c, &d);
+    set_result(m, c, &d);
 }
 
 /* The digest of what a keyed request asked: its operation and the fields its client sent
@@ -282,7 +374,7 @@ static void decide(sm *m, ws_command *c) {
  * directory's, so that a retry with the same Idempotency-Key is the same request exactly
  * when these agree ({"amount":5} and {"amount":"5"} do). */
 static uint64_t request_digest(const sm *m, const ws_command *c) {
-    unsigned char buf[2 + 3 * (1 + WS_ID_LEN_MAX) + 8 + 1 + WS_CURRENCY_LEN_MAX + 16];
+    unsigned char buf[2 + 4 * (1 + WS_ID_LEN_MAX) + 8 + 1 + WS_CURRENCY_LEN_MAX + 16 + 5];
     size_t n = 0;
     bool create = c->kind == WS_CMD_CREATE_ACCOUNT;
     const char *id = create ? c->account : c->transfer_id;
@@ -314,6 +406,17 @@ static uint64_t request_digest(const sm *m, const ws_command *c) {
         ws_put_u64le(buf + n + 8, p.max_balance);
         n += 16;
     }
+    if (!create && c->step != WS_STEP_NONE) {
+        /* only for a two-phase step, so a plain transfer's key digests as it always did */
+        buf[n++] = (unsigned char)c->step;
+        buf[n++] = (unsigned char)c->timeout_s;
+        buf[n++] = (unsigned char)(c->timeout_s >> 8);
+        buf[n++] = (unsigned char)(c->timeout_s >> 16);
+        buf[n++] = (unsigned char)(c->timeout_s >> 24);
+        buf[n++] = c->pending_len;
+        memcpy(buf + n, c->pending, c->pending_len);
+        n += c->pending_len;
+    }
     ws_hash_key k = {m->ledger.fp_key.k0 ^ 0x7265712d64696765ull,
                      m->ledger.fp_key.k1 ^ 0x6469676573742d31ull};
     return ws_siphash(k, buf, n);
@@ -326,7 +429,8 @@ static void decide_keyed(sm *m, ws_command *c) {
     ws_record buf;
     ws_status err;
     uint64_t fp = ws_idem_key_fp(m->ledger.fp_key, c->idem_key, c->idem_key_len);
-    const ws_record *k = find_record(m, fp, true, c->idem_key, c->idem_key_len, &buf, &err);
+    uint64_t at;
+    const ws_record *k = find_record(m, fp, true, c->idem_key, c->idem_key_len, &buf, &at, &err);
     if (err != WS_OK) {
         c->status = err;
         return;
@@ -339,12 +443,23 @@ static void decide_keyed(sm *m, ws_command *c) {
             c->status = WS_IDEMPOTENCY_KEY_CONFLICT;
             return;
         }
+        if (k->status == WS_OK && c->step != WS_STEP_NONE) {
+            /* a two-phase step's answer is its record's: replay it by its transferID */
+            memcpy(c->transfer_id, k->account, k->account_len);
+            c->transfer_id_len = k->account_len;
+            c->transfer_id_given = true;
+            decide(m, c);
+            if (c->status == WS_OK && !c->replayed) {
+                c->status = WS_CORRUPT; /* the key names a record the log lacks */
+            }
+            return;
+        }
         ws_decision d = {.status = k->status,
                          .replayed = true,
                          .missing_side = k->missing_side,
                          .from_balance = k->from_balance,
                          .to_balance = k->to_balance};
-        set_result(c, &d);
+        set_result(m, c, &d);
         memcpy(create ? c->account : c->transfer_id, k->account, k->account_len);
         *(create ? &c->account_len : &c->transfer_id_len) = k->account_len;
         return;
@@ -381,7 +496,7 @@ static void refuse_member(sm *m, ws_command *c, ws_status status, uint8_t missin
     } else {
         store_batch_add(m->batch, &r);
     }
-    set_result(c, &d);
+    set_result(m, c, &d);
 }
 
 /* Whether a chain member's answer stands as decided when the chain fails: a replay of an
@@ -415,7 +530,7 @@ static void decide_chain(sm *m, ws_command *cmds, size_t k, bool open) {
         } else if (d.status == WS_OK && !d.replayed && !apply_record(m, &d.rec)) {
             d = (ws_decision){.status = WS_INTERNAL};
         }
-        set_result(c, &d);
+        set_result(m, c, &d);
         if (failed < 0 && c->status != WS_OK) {
             failed = (long)i;
         }
@@ -472,18 +587,52 @@ static void decide_group(sm *m, ws_group *g) {
     }
 }
 
+/* Appends the expiry of every open pending transfer whose time has come (at most
+ * EXPIRIES_MAX a batch; the rest are next). A read that fails leaves the rest for later. */
+static void expire_due(sm *m) {
+    for (size_t i = 0; i < EXPIRIES_MAX; i++) {
+        ws_pending_entry *e = ws_pending_next_expired(m->ledger.pending, m->ledger.now_us);
+        if (!e) {
+            return;
+        }
+        ws_record buf;
+        ws_status err = WS_OK;
+        const ws_record *p = record_at(m, e->lsn, &buf, &err);
+        if (!p || p->kind != WS_REC_PENDING) {
+            fprintf(stderr,
+                    "wallet-service: the pending transfer at lsn %llu could not be read; now "
+                    "read-only until restart\n",
+                    (unsigned long long)e->lsn);
+            atomic_store(&m->read_only, true);
+            return;
+        }
+        ws_record r;
+        ws_ledger_expire(&m->ledger, e, p, &r);
+        if (!apply_record(m, &r)) {
+            return;
+        }
+        store_batch_add(m->batch, &r);
+    }
+}
+
 bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us) {
     size_t commands = 0;
     for (size_t i = 0; i < n; i++) {
         commands += groups[i]->n;
     }
-    WS_ASSERT(n >= 1 && commands <= m->commands_max);
+    WS_ASSERT(commands <= m->commands_max);
     WS_ASSERT(store_batch_count(m->batch) == 0);
-    store_batch_begin(m->batch, m->ledger.next_lsn, m->ledger.next_seq, now_us);
+    /* the log's clock: never behind the newest block, so expiries replay as decided */
+    m->clock_us = now_us > m->clock_us ? now_us : m->clock_us;
+    m->ledger.now_us = m->clock_us;
+    store_batch_begin(m->batch, m->ledger.next_lsn, m->ledger.next_seq, m->clock_us);
     m->first_lsn = m->ledger.next_lsn;
     m->record_count = 0;
     m->touched_count = 0;
     bool read_only = atomic_load_explicit(&m->read_only, memory_order_relaxed);
+    if (!read_only) {
+        expire_due(m);
+    }
     for (size_t i = 0; i < n; i++) {
         ws_group *g = groups[i];
         for (size_t k = 0; k < g->n; k++) {
@@ -495,6 +644,8 @@ bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us) {
             c->missing_side = 0;
             c->from_balance = 0;
             c->to_balance = 0;
+            c->moved = 0;
+            c->from_pd = c->from_pc = c->to_pd = c->to_pc = 0;
         }
         if (!read_only) {
             decide_group(m, g);
@@ -530,6 +681,14 @@ ws_status sm_apply(sm *m, ws_group **groups, size_t n) {
     atomic_store_explicit(&m->committed.next_seq, m->ledger.next_seq, memory_order_release);
     atomic_store_explicit(&m->committed.next_lsn, m->ledger.next_lsn, memory_order_release);
     return WS_OK;
+}
+
+uint64_t sm_next_expiry(sm *m) {
+    if (atomic_load_explicit(&m->read_only, memory_order_relaxed)) {
+        return 0; /* nothing is appended any more */
+    }
+    ws_pending_entry *e = ws_pending_next_expired(m->ledger.pending, UINT64_MAX);
+    return e ? e->expires_us : 0;
 }
 
 void sm_set_read_only(sm *m) { atomic_store(&m->read_only, true); }

@@ -52,9 +52,15 @@ typedef struct {
 WS_MUST_USE ws_status sm_open(store *st, size_t batch_max, sm **out);
 void sm_free(sm *m);
 
-/* VALIDATE: sets the result of every command of the n groups (decided in order; a linked
- * chain all-or-nothing); returns true if anything is to be written. */
+/* VALIDATE: first appends the expiry of the pending transfers whose time has come (the
+ * clock: now_us, or the newest block's timestamp if that is later), then sets the result of
+ * every command of the n groups (decided in order; a linked chain all-or-nothing); returns
+ * true if anything is to be written. n may be 0: expiries only. */
 bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us);
+
+/* When the next open pending transfer expires (us since the epoch); 0 if none has a
+ * timeout. For the writer to wake up in time when no command comes. */
+uint64_t sm_next_expiry(sm *m);
 
 /* APPLY: commits what sm_validate staged, then publishes it. On failure sets every
  * command's status to WS_UNAVAILABLE, turns the machine read-only and returns

@@ -31,7 +31,7 @@ static void answer(h2o_req_t *req, const http_job *j, bool full) {
     json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
     if (full) {
         ws_account_params p = ws_command_params(c);
-        json_account_full(&body, c->account, c->account_len, c->from_balance, &p);
+        json_account_full(&body, c->account, c->account_len, c->from_balance, 0, 0, &p);
     } else {
         json_account(&body, c->account, c->account_len, c->from_balance);
     }
@@ -81,7 +81,8 @@ static int balance(h2o_req_t *req, const char *id, uint8_t len, bool full) {
     }
     json_buf body = http_pool_buf(req, BODY_SMALL_MAX);
     if (full) {
-        json_account_full(&body, id, len, a.balance, &a.params);
+        json_account_full(&body, id, len, a.balance, a.pending_debits, a.pending_credits,
+                          &a.params);
     } else {
         json_account(&body, id, len, a.balance);
     }

@@ -83,11 +83,16 @@ static void json_params(json_buf *j, const ws_account_params *p) {
 }
 
 void json_account_full(json_buf *j, const char *id, size_t len, int64_t balance,
+                       uint64_t pending_debits, uint64_t pending_credits,
                        const ws_account_params *p) {
     json_lit(j, "{\"accountID\":");
     json_str(j, id, len);
     json_lit(j, ",\"balance\":");
     json_i64(j, balance);
+    json_lit(j, ",\"available\":");
+    json_i64(j, (int64_t)((ws_i128)balance - pending_debits));
+    json_lit(j, ",\"pendingCredits\":");
+    json_u64(j, pending_credits);
     json_params(j, p);
     json_lit(j, "}");
 }
@@ -117,6 +122,16 @@ void json_event(json_buf *j, const ws_event *e) {
     str_or_null(j, e->transaction, e->transaction_len);
     json_lit(j, ",\"counterparty\":");
     str_or_null(j, e->counterparty, e->counterparty_len);
+    if (e->two_phase) {
+        json_lit(j, ",\"available\":");
+        json_i64(j, e->available);
+        json_lit(j, ",\"pendingCredits\":");
+        json_u64(j, e->pending_credits);
+        if (e->pending_len > 0) {
+            json_lit(j, ",\"pendingID\":");
+            json_str(j, e->pending, e->pending_len);
+        }
+    }
     json_lit(j, ",\"timestamp\":\"");
     json_raw(j, ts, WS_TIMESTAMP_LEN);
     json_lit(j, "\"}");
@@ -144,10 +159,15 @@ static void json_request_key(json_buf *j, const ws_record *r) {
 
 void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
                  uint64_t timestamp_us) {
-    static const char *const types[] = {[WS_REC_ACCOUNT_CREATED] = "AccountCreated",
-                                        [WS_REC_TRANSFER] = "Transfer",
-                                        [WS_REC_TRANSFER_REFUSED] = "TransferRefused",
-                                        [WS_REC_REQUEST_KEY] = "RequestKey"};
+    static const char *const types[] = {
+        [WS_REC_ACCOUNT_CREATED] = "AccountCreated",   [WS_REC_TRANSFER] = "Transfer",
+        [WS_REC_TRANSFER_REFUSED] = "TransferRefused", [WS_REC_REQUEST_KEY] = "RequestKey",
+        [WS_REC_PENDING] = "TransferPending",          [WS_REC_RESOLVED] = "PendingResolved",
+        [WS_REC_STEP_REFUSED] = "StepRefused"};
+    static const char *const steps[] = {[WS_STEP_PENDING] = "pending",
+                                        [WS_STEP_POST] = "post",
+                                        [WS_STEP_VOID] = "void",
+                                        [WS_STEP_EXPIRE] = "expire"};
     json_lit(j, "{\"lsn\":");
     json_u64(j, lsn);
     json_lit(j, ",\"type\":\"");
@@ -174,18 +194,59 @@ void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
         return;
     }
     json_lit(j, ",\"transactionID\":");
-    json_str(j, r->txn, r->txn_len);
+    str_or_null(j, r->txn, r->txn_len);
     json_lit(j, ",\"fromAccount\":");
-    json_str(j, r->account, r->account_len);
+    str_or_null(j, r->account, r->account_len);
     json_lit(j, ",\"toAccount\":");
-    json_str(j, r->to, r->to_len);
+    str_or_null(j, r->to, r->to_len);
     json_lit(j, ",\"amount\":");
     json_u64(j, r->amount);
-    if (r->kind == WS_REC_TRANSFER) {
+    if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED || r->kind == WS_REC_STEP_REFUSED) {
+        json_lit(j, ",\"step\":\"");
+        json_lit(j, steps[r->step]);
+        json_lit(j, "\"");
+        if (r->pending_len > 0) {
+            json_lit(j, ",\"pendingID\":");
+            json_str(j, r->pending, r->pending_len);
+        }
+        if (r->kind == WS_REC_PENDING || r->kind == WS_REC_STEP_REFUSED) {
+            json_lit(j, ",\"timeoutSeconds\":");
+            json_u64(j, r->timeout_s);
+        }
+        if (r->kind == WS_REC_PENDING) {
+            char ts[WS_TIMESTAMP_LEN + 1];
+            json_lit(j, ",\"expiresAt\":");
+            if (r->expires_us) {
+                ws_format_timestamp(r->expires_us, ts);
+                json_lit(j, "\"");
+                json_raw(j, ts, WS_TIMESTAMP_LEN);
+                json_lit(j, "\"");
+            } else {
+                json_lit(j, "null");
+            }
+        }
+        if (r->kind == WS_REC_RESOLVED) {
+            json_lit(j, ",\"pendingLsn\":");
+            json_u64(j, r->pending_lsn);
+            json_lit(j, ",\"pendingAmount\":");
+            json_u64(j, r->pending_amount);
+        }
+    }
+    if (r->kind == WS_REC_TRANSFER || r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED) {
         json_lit(j, ",\"fromBalance\":");
         json_i64(j, r->from_balance);
         json_lit(j, ",\"toBalance\":");
         json_i64(j, r->to_balance);
+        if (r->kind != WS_REC_TRANSFER) {
+            json_lit(j, ",\"fromPendingDebits\":");
+            json_u64(j, r->from_pd);
+            json_lit(j, ",\"fromPendingCredits\":");
+            json_u64(j, r->from_pc);
+            json_lit(j, ",\"toPendingDebits\":");
+            json_u64(j, r->to_pd);
+            json_lit(j, ",\"toPendingCredits\":");
+            json_u64(j, r->to_pc);
+        }
     } else {
         json_lit(j, ",\"code\":\"");
         json_lit(j, ws_status_code(r->status));

@@ -20,7 +20,7 @@ typedef struct {
 } json_buf;
 
 /* The most one rendered event can take. */
-#define JSON_EVENT_MAX 600
+#define JSON_EVENT_MAX 800
 
 void json_raw(json_buf *j, const char *s, size_t len);
 void json_lit(json_buf *j, const char *s);             /* NUL-terminated literal, copied as is */
@@ -34,15 +34,17 @@ void json_error(json_buf *j, ws_status s, const char *message, size_t message_le
 void json_error_at(json_buf *j, ws_status s, const char *message, size_t message_len, long index);
 /* {"accountID":"id","balance":N}: the seed's endpoints */
 void json_account(json_buf *j, const char *id, size_t len, int64_t balance);
-/* {"accountID":"id","balance":N,"currency":"C","overdraftLimit":N,"maxBalance":N|null}:
- * the JSON API's */
+/* {"accountID":"id","balance":N,"available":N,"pendingCredits":N,"currency":"C",
+ * "overdraftLimit":N,"maxBalance":N|null}: the JSON API's (available: balance minus pending
+ * debits) */
 void json_account_full(json_buf *j, const char *id, size_t len, int64_t balance,
+                       uint64_t pending_debits, uint64_t pending_credits,
                        const ws_account_params *p);
 /* One event object, as in docs/api.md. */
 void json_event(json_buf *j, const ws_event *e);
 
 /* The most one rendered log record can take. */
-#define JSON_RECORD_MAX 800
+#define JSON_RECORD_MAX 1400
 /* One log record (GET /events?records=all), as in docs/api.md. */
 void json_record(json_buf *j, const ws_record *r, uint64_t lsn, uint64_t seq,
                  uint64_t timestamp_us);

@@ -11,12 +11,40 @@
 #include "http/internal.h"
 
 #define BODY_SMALL_MAX 1024
-/* The most one result of a batch can take: the transactionID, the code, two balances. */
+/* The most one result of a batch can take: the transactionID, the code, two balances; and
+ * what a two-phase step adds: its accounts, pendingID and totals. */
 #define RESULT_MAX (WS_ID_LEN_MAX * 6 + 160)
+#define RESULT_STEP_MAX (WS_ID_LEN_MAX * 6 * 3 + 240)
 
 static void replayed_header(h2o_req_t *req) {
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("idempotent-replayed"), 0,
                           "Idempotent-Replayed", H2O_STRLIT("true"));
+}
+
+/* What a two-phase step that succeeded did, and the balances and pending totals after:
+ * ,"status":"pending"|"posted"|"voided"[,"pendingID":..],"fromBalance":..,"fromAvailable":..,
+ * "toBalance":..,"toPendingCredits":.. */
+static void step_fields(json_buf *b, const ws_command *c) {
+    static const char *const status[] = {
+        [WS_STEP_PENDING] = "pending", [WS_STEP_POST] = "posted", [WS_STEP_VOID] = "voided"};
+    json_lit(b, ",\"status\":\"");
+    json_lit(b, status[c->step]);
+    json_lit(b, "\"");
+    if (c->step == WS_STEP_PENDING) {
+        json_lit(b, ",\"timeoutSeconds\":");
+        json_u64(b, c->timeout_s);
+    } else {
+        json_lit(b, ",\"pendingID\":");
+        json_str(b, c->pending, c->pending_len);
+    }
+    json_lit(b, ",\"fromBalance\":");
+    json_i64(b, c->from_balance);
+    json_lit(b, ",\"fromAvailable\":");
+    json_i64(b, (int64_t)((ws_i128)c->from_balance - c->from_pd));
+    json_lit(b, ",\"toBalance\":");
+    json_i64(b, c->to_balance);
+    json_lit(b, ",\"toPendingCredits\":");
+    json_u64(b, c->to_pc);
 }
 
 static void answer_one(h2o_req_t *req, const http_job *j) {
@@ -36,11 +64,15 @@ static void answer_one(h2o_req_t *req, const http_job *j) {
     json_lit(&body, ",\"toAccount\":");
     json_str(&body, c->to, c->to_len);
     json_lit(&body, ",\"amount\":");
-    json_u64(&body, c->amount);
-    json_lit(&body, ",\"fromBalance\":");
-    json_i64(&body, c->from_balance);
-    json_lit(&body, ",\"toBalance\":");
-    json_i64(&body, c->to_balance);
+    json_u64(&body, c->step == WS_STEP_NONE ? c->amount : c->moved);
+    if (c->step != WS_STEP_NONE) {
+        step_fields(&body, c);
+    } else {
+        json_lit(&body, ",\"fromBalance\":");
+        json_i64(&body, c->from_balance);
+        json_lit(&body, ",\"toBalance\":");
+        json_i64(&body, c->to_balance);
+    }
     json_lit(&body, "}");
     http_send_body(req, 200, &body);
 }
@@ -61,7 +93,11 @@ static void answer_batch(h2o_req_t *req, const http_job *j) {
             return;
         }
     }
-    json_buf body = http_pool_buf(req, 32 + g->n * RESULT_MAX);
+    size_t steps = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        steps += g->cmds[i].step != WS_STEP_NONE;
+    }
+    json_buf body = http_pool_buf(req, 32 + g->n * RESULT_MAX + steps * RESULT_STEP_MAX);
     json_lit(&body, "{\"results\":[");
     for (size_t i = 0; i < g->n; i++) {
         const ws_command *c = &g->cmds[i];
@@ -70,7 +106,15 @@ static void answer_batch(h2o_req_t *req, const http_job *j) {
         json_lit(&body, ",\"code\":\"");
         json_lit(&body, ws_status_code(c->status));
         json_lit(&body, "\"");
-        if (c->status == WS_OK) {
+        if (c->status == WS_OK && c->step != WS_STEP_NONE) {
+            json_lit(&body, ",\"fromAccount\":");
+            json_str(&body, c->account, c->account_len);
+            json_lit(&body, ",\"toAccount\":");
+            json_str(&body, c->to, c->to_len);
+            json_lit(&body, ",\"amount\":");
+            json_u64(&body, c->moved);
+            step_fields(&body, c);
+        } else if (c->status == WS_OK) {
             json_lit(&body, ",\"fromBalance\":");
             json_i64(&body, c->from_balance);
             json_lit(&body, ",\"toBalance\":");
@@ -183,6 +227,24 @@ void http_answer_refusal(h2o_req_t *req, const ws_command *c) {
                         "transferID '%.*s' was already used with a different fromAccount, "
                         "toAccount or amount",
                         xl, x);
+        break;
+    case WS_PENDING_TRANSFER_NOT_FOUND:
+        http_send_error(req, c->status, "no pending transfer has transferID '%.*s'",
+                        (int)c->pending_len, c->pending);
+        break;
+    case WS_PENDING_TRANSFER_ALREADY_POSTED:
+    case WS_PENDING_TRANSFER_ALREADY_VOIDED:
+    case WS_PENDING_TRANSFER_EXPIRED:
+        http_send_error(req, c->status, "pending transfer '%.*s' %s", (int)c->pending_len,
+                        c->pending,
+                        c->status == WS_PENDING_TRANSFER_ALREADY_POSTED   ? "was already posted"
+                        : c->status == WS_PENDING_TRANSFER_ALREADY_VOIDED ? "was already voided"
+                                                                          : "has expired");
+        break;
+    case WS_EXCEEDS_PENDING_AMOUNT:
+        http_send_error(req, c->status,
+                        "posting %" PRIu64 " exceeds what pending transfer '%.*s' holds", c->amount,
+                        (int)c->pending_len, c->pending);
         break;
     case WS_IDEMPOTENCY_KEY_CONFLICT:
         http_send_error(req, c->status,

@@ -295,6 +295,52 @@ void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_param
     put(c, key, 5, 17u + a->currency_len);
 }
 
+/* A pending transfer: u8 status, u32 from, u32 to, u64 amount, u64 expires_us. */
+#define PENDING_VALUE 25
+
+void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e) {
+    WS_ASSERT(e->status >= WS_PENDING_OPEN && e->status <= WS_PENDING_EXPIRED);
+    c->buf[0] = (unsigned char)e->status;
+    store_put_u32le_(c->buf + 1, e->from);
+    store_put_u32le_(c->buf + 5, e->to);
+    ws_put_u64le(c->buf + 9, e->amount);
+    ws_put_u64le(c->buf + 17, e->expires_us);
+    char key[9];
+    key[0] = 'q';
+    ws_put_u64be((unsigned char *)key + 1, e->lsn);
+    put(c, key, 9, PENDING_VALUE);
+}
+
+ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx) {
+    rocksdb_iterator_t *it = store_iter_(st, &st->proj, "q", 1, true);
+    ws_status s = WS_OK;
+    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        size_t vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen != 9 || k[0] != 'q') {
+            break;
+        }
+        const char *v = rocksdb_iter_value(it, &vlen);
+        const unsigned char *p = (const unsigned char *)v;
+        if (body_len(v, vlen) != PENDING_VALUE || p[0] < WS_PENDING_OPEN ||
+            p[0] > WS_PENDING_EXPIRED) {
+            s = WS_CORRUPT;
+            break;
+        }
+        ws_pending_entry e = {.lsn = ws_get_u64be((const unsigned char *)k + 1),
+                              .status = (ws_pending_status)p[0],
+                              .from = store_get_u32le_(p + 1),
+                              .to = store_get_u32le_(p + 5),
+                              .amount = ws_get_u64le(p + 9),
+                              .expires_us = ws_get_u64le(p + 17)};
+        s = e.amount >= 1 && e.amount <= WS_AMOUNT_MAX && e.from != e.to ? fn(ctx, &e) : WS_CORRUPT;
+    }
+    ws_status is = store_iter_status_(it);
+    rocksdb_iter_destroy(it);
+    return s != WS_OK ? s : is;
+}
+
 void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balances, size_t n) {
     WS_ASSERT(n >= 1 && n <= STORE_CHUNK_ACCOUNTS);
     c->buf[0] = (unsigned char)n;

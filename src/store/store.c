@@ -51,8 +51,7 @@ bool store_take_error_(char *err, const char *what) {
     return true;
 }
 
-ws_status store_db_open_(store *st, store_db *d, const char *path, bool create,
-                         bool sync_writes) {
+ws_status store_db_open_(store *st, store_db *d, const char *path, bool create, bool sync_writes) {
     d->options = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(d->options, create);
     /* The log takes sequential keys only; the projections take one write a checkpoint. A
@@ -171,8 +170,8 @@ static WS_MUST_USE ws_status read_format(store *st, const char *dir) {
         s = format == STORE_FORMAT ? WS_OK : WS_INVALID_PARAMETER;
         if (s != WS_OK) {
             fprintf(stderr,
-                    "wallet-service: %s holds data format %u; this release reads format %d\n",
-                    dir, format, STORE_FORMAT);
+                    "wallet-service: %s holds data format %u; this release reads format %d\n", dir,
+                    format, STORE_FORMAT);
         }
     }
     rocksdb_free(val);
@@ -240,7 +239,7 @@ static WS_MUST_USE ws_status open_dbs(store *st, const char *dir) {
     if (s == WS_NOT_FOUND && !st->read_only) {
         uint64_t lsn;
         uint64_t seq;
-        s = store_log_end(st, &lsn, &seq);
+        s = store_log_end(st, &lsn, &seq, NULL);
         /* A log without its format record can only be one whose creation was cut short. */
         s = s != WS_OK ? s : lsn == 1 ? store_log_init_(st) : WS_CORRUPT;
     } else if (s == WS_NOT_FOUND) {
@@ -515,9 +514,10 @@ ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn, void 
         ws_block_header h;
         ws_block_cursor c;
         s = ws_block_open((const unsigned char *)v, vlen, &h, &c);
-        if (s == WS_OK && (h.first_lsn != ws_get_u64be((const unsigned char *)k + 1) ||
-                           (want_lsn != 0 && (h.first_lsn != want_lsn || h.first_seq != want_seq)) ||
-                           (want_lsn == 0 && h.first_lsn > from_lsn))) {
+        if (s == WS_OK &&
+            (h.first_lsn != ws_get_u64be((const unsigned char *)k + 1) ||
+             (want_lsn != 0 && (h.first_lsn != want_lsn || h.first_seq != want_seq)) ||
+             (want_lsn == 0 && h.first_lsn > from_lsn))) {
             s = WS_CORRUPT; /* a gap in the log */
         }
         ws_record r;
@@ -538,11 +538,14 @@ ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn, void 
     return s;
 }
 
-ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq) {
+ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq, uint64_t *timestamp_us) {
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->read_options);
     ws_status s = WS_OK;
+    uint64_t ts_ignored;
+    timestamp_us = timestamp_us ? timestamp_us : &ts_ignored;
     *next_lsn = 1;
     *next_seq = 1;
+    *timestamp_us = 0;
     if (seek_block(it, UINT64_MAX)) {
         size_t vlen;
         const char *v = rocksdb_iter_value(it, &vlen);
@@ -552,6 +555,7 @@ ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq) {
         if (s == WS_OK) {
             *next_lsn = h.first_lsn + h.count;
             *next_seq = h.first_seq + h.events;
+            *timestamp_us = h.timestamp_us;
         }
     }
     ws_status is = store_iter_status_(it);
@@ -574,9 +578,8 @@ typedef struct {
 
 /* Offers one event to the page. WS_NOT_FOUND ends the scan (the page is full). */
 static ws_status offer(page *pg, const ws_event *e) {
-    if (e->seq <= pg->after ||
-        (pg->acct && (e->account_len != pg->acct_len ||
-                      memcmp(e->account, pg->acct, pg->acct_len) != 0))) {
+    if (e->seq <= pg->after || (pg->acct && (e->account_len != pg->acct_len ||
+                                             memcmp(e->account, pg->acct, pg->acct_len) != 0))) {
         return WS_OK;
     }
     if (pg->given == pg->limit) {
@@ -678,8 +681,8 @@ static bool same_prefix(rocksdb_iterator_t *it, const char *key, size_t prefix, 
 
 /* The account's events from the checkpoint's index, below its next_seq (later 'x' values
  * may already be there; they are read from the log instead). */
-static WS_MUST_USE ws_status scan_index(store *st, page *pg, uint64_t below,
-                                        rocksdb_iterator_t *it, block_copy *bc) {
+static WS_MUST_USE ws_status scan_index(store *st, page *pg, uint64_t below, rocksdb_iterator_t *it,
+                                        block_copy *bc) {
     char key[WS_ID_LEN_MAX + 10];
     size_t klen = store_index_key_(pg->acct, pg->acct_len, pg->after + 1, key);
     size_t prefix = klen - 8;

@@ -16,6 +16,8 @@
  *                                     whose currency is not XXX or that have limits
  *            'x' id 0x00 be64(seq) -> seqs of the account's events from seq on (one
  *                                     checkpoint's worth): the per-account index
+ *            'q' be64(lsn)         -> the pending transfer whose TransferPending is at lsn:
+ *                                     its status, accounts, amount and expiry time
  *            'i' be64(lsn) be32(n) -> idempotency fingerprints of the records from lsn on
  * Format 1 (one RocksDB database straight in the data directory: balances, events, index,
  * idempotency records and meta, all written by every commit) is migrated in place by the
@@ -36,6 +38,7 @@
 #include "core/event.h"
 #include "core/idem.h"
 #include "core/parse.h"
+#include "core/pending.h"
 #include "core/record.h"
 #include "core/siphash.h"
 #include "core/status.h"
@@ -92,8 +95,10 @@ typedef ws_status (*store_record_fn)(void *ctx, const ws_record *r, uint64_t lsn
                                      uint64_t timestamp_us);
 WS_MUST_USE ws_status store_scan_log(store *st, uint64_t from_lsn, store_record_fn fn, void *ctx);
 
-/* The next lsn and seq after the newest block: (1, 1) on an empty log. */
-WS_MUST_USE ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq);
+/* The next lsn and seq after the newest block: (1, 1) on an empty log; and the newest
+ * block's timestamp (0 on an empty log) if timestamp_us is not NULL. */
+WS_MUST_USE ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq,
+                                    uint64_t *timestamp_us);
 
 /* Calls fn for each event with seq > after, oldest first, at most limit events, only those
  * of account acct if acct_len > 0 (from the per-account index of the newest checkpoint and
@@ -127,6 +132,9 @@ WS_MUST_USE ws_status store_ckpt_load_accounts(store *st, uint64_t count, store_
 typedef ws_status (*store_params_fn)(void *ctx, uint32_t index, const ws_account_params *p);
 WS_MUST_USE ws_status store_ckpt_load_params(store *st, store_params_fn fn, void *ctx);
 WS_MUST_USE ws_status store_ckpt_load_idem(store *st, ws_idem_fn fn, void *ctx);
+/* Then every pending transfer the log held up to the checkpoint, in lsn order. */
+typedef ws_status (*store_pending_fn)(void *ctx, const ws_pending_entry *e);
+WS_MUST_USE ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx);
 
 /* The balances of one chunk in the newest checkpoint (n = 0 if it has none yet), for the
  * checkpointer to patch. out holds STORE_CHUNK_ACCOUNTS values. */
@@ -149,6 +157,9 @@ void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint6
  * part; part numbers from 0). */
 void store_ckpt_put_idem(store_ckpt *c, uint64_t first_lsn, uint32_t part, const uint64_t *fp,
                          const uint64_t *lsn, size_t n);
+/* A pending transfer made or resolved in the checkpoint's range, as of its end (a later put
+ * of the same lsn in one checkpoint replaces an earlier one). */
+void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e);
 void store_ckpt_put_meta(store_ckpt *c, const store_ckpt_meta *m);
 /* Writes and flushes; the checkpoint is complete (and the newest) once this returns WS_OK.
  * Empties c either way. WS_UNAVAILABLE on failure. */

@@ -7,9 +7,13 @@
  *      balance after equal to the replay). Every transactionID is used by one record only.
  *   2. The seq index ('S'): one entry for each block with events, naming that block.
  *   4. The state at the end of the log: every currency's balances add up to the start amounts
- *      created in it, and no balance is below -overdraft or above its maximum.
+ *      created in it, the pending totals are the sums of the open pending transfers, and no
+ *      balance less its pending debits is below -overdraft, nor with its pending credits
+ *      above its maximum. (Each pending transfer resolved at most once, and never after it
+ *      expired, is checked by the replay: apply refuses anything else.)
  *   3. The newest checkpoint, against the replay stopped at the lsn it covers: the meta,
- *      every account's ID and balance, every idempotency entry, and the per-account index
+ *      every account's ID and balance, every idempotency entry, every pending transfer, and
+ *      the per-account index
  *      (each entry an event of its account, each event below the checkpoint listed once). */
 #include <stdlib.h>
 #include <string.h>
@@ -99,13 +103,36 @@ static void check_final(audit *a) {
     if (!ws_ledger_money_conserved(l)) {
         problem(a, "a currency's balances do not add up to the money created in it", 0);
     }
-    for (size_t i = 0; i < ws_accounts_count(l->accounts); i++) {
-        int64_t b = ws_accounts_balance(l->accounts, (uint32_t)i);
-        if ((ws_i128)b < -(ws_i128)ws_accounts_overdraft(l->accounts, (uint32_t)i) ||
-            (ws_i128)b > (ws_i128)ws_accounts_max_balance(l->accounts, (uint32_t)i)) {
+    if (!ws_ledger_pending_consistent(l)) {
+        problem(a, "the pending totals differ from the sums of the open pending transfers", 0);
+    }
+    const ws_accounts *t = l->accounts;
+    for (uint32_t i = 0; i < ws_accounts_count(t); i++) {
+        /* with what is reserved counted: pending debits as spent, credits as received */
+        ws_i128 b = ws_accounts_balance(t, i);
+        if (b - ws_accounts_pending_debits(t, i) < -(ws_i128)ws_accounts_overdraft(t, i) ||
+            b + ws_accounts_pending_credits(t, i) > (ws_i128)ws_accounts_max_balance(t, i)) {
             problem(a, "a balance is past its account's limits (account index)", i);
         }
     }
+}
+
+/* Every 'q' value is the replay's pending transfer at its lsn, and there is one for each. */
+typedef struct {
+    audit *a;
+    uint64_t n;
+} pending_check;
+
+static ws_status check_pending(void *ctx, const ws_pending_entry *e) {
+    pending_check *pc = ctx;
+    pc->n++;
+    const ws_pending_entry *have = ws_pending_get(pc->a->ledger.pending, e->lsn);
+    if (!have || have->status != e->status || have->from != e->from || have->to != e->to ||
+        have->amount != e->amount ||
+        (e->status == WS_PENDING_OPEN && have->expires_us != e->expires_us)) {
+        problem(pc->a, "checkpoint: a pending transfer differs from the replay's (lsn)", e->lsn);
+    }
+    return WS_OK;
 }
 
 static ws_status check_idem(void *ctx, uint64_t fp, uint64_t lsn) {
@@ -198,6 +225,12 @@ static void check_checkpoint(audit *a) {
     if (store_ckpt_load_idem(a->st, check_idem, a) != WS_OK) {
         problem(a, "checkpoint: the idempotency entries are unreadable", 0);
     }
+    pending_check qc = {a, 0};
+    if (store_ckpt_load_pending(a->st, check_pending, &qc) != WS_OK) {
+        problem(a, "checkpoint: the pending transfers are unreadable or fail their checks", 0);
+    } else if (qc.n != ws_pending_count(l->pending)) {
+        problem(a, "checkpoint: the pending transfers differ in number from the log's", qc.n);
+    }
     if (a->ckpt_entries != ws_idem_count(l->idem)) {
         problem(a, "checkpoint: the idempotency entries differ in number from the records",
                 a->ckpt_entries);
@@ -230,14 +263,14 @@ static void check_unique(audit *a, const ws_record *r, uint64_t lsn) {
 
 static ws_status replay_one(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
                             uint64_t timestamp_us) {
-    (void)timestamp_us;
     audit *a = ctx;
     if (lsn == a->ckpt.next_lsn && !a->ckpt_checked) {
         check_checkpoint(a);
     }
-    if (r->kind != WS_REC_ACCOUNT_CREATED) {
+    if (ws_idem_record_fp(a->ledger.fp_key, r) != 0) {
         check_unique(a, r, lsn);
     }
+    a->ledger.now_us = timestamp_us; /* the log's clock decides expiries */
     ws_effect eff;
     const char *why;
     if (ws_ledger_apply(&a->ledger, r, lsn, seq, &eff, &why) != WS_OK) {

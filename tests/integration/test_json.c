@@ -303,9 +303,9 @@ static void create(const char *id, uint64_t amount) {
     snprintf(body, sizeof(body), "{'accountID':'%s','startAmount':%llu}", id,
              (unsigned long long)amount);
     snprintf(want, sizeof(want),
-             "{'accountID':'%s','balance':%llu,'currency':'XXX','overdraftLimit':0,"
-             "'maxBalance':null}",
-             id, (unsigned long long)amount);
+             "{'accountID':'%s','balance':%llu,'available':%llu,'pendingCredits':0,"
+             "'currency':'XXX','overdraftLimit':0,'maxBalance':null}",
+             id, (unsigned long long)amount, (unsigned long long)amount);
     post(API "accounts", body, NULL);
     expect_fresh(id, 201, want);
     add_account(id, amount);
@@ -549,9 +549,9 @@ Test(json, accounts, .fini = teardown, .timeout = 120) {
     start(NULL);
     create("A", 1000);
     post(API "accounts", "{'accountID':'B','startAmount':'250'}", NULL);
-    expect_fresh(
-        "string startAmount", 201,
-        "{'accountID':'B','balance':250,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("string startAmount", 201,
+                 "{'accountID':'B','balance':250,'available':250,'pendingCredits':0,'currency':'"
+                 "XXX','overdraftLimit':0,'maxBalance':null}");
     add_account("B", 250);
     post(API "accounts", "{'startAmount':0}", NULL);
     cr_assert_eq(R.status, 201, "generated ID: %s", BODY);
@@ -561,41 +561,44 @@ Test(json, accounts, .fini = teardown, .timeout = 120) {
     add_account(gen, 0);
     post(API "accounts", "{'startAmount':9223372036854775807,'accountID':'MAXI'}", NULL);
     expect_fresh("2^63-1 as an integer", 201,
-                 "{'accountID':'MAXI','balance':9223372036854775807,'currency':'XXX','"
+                 "{'accountID':'MAXI','balance':9223372036854775807,'available':"
+                 "9223372036854775807,'pendingCredits':0,'currency':'XXX','"
                  "overdraftLimit':0,'maxBalance':null}");
     add_account("MAXI", MAX_I64);
     post(API "accounts", "{'accountID':'MAXS','startAmount':'9223372036854775807'}", NULL);
     expect_fresh("2^63-1 as a string", 201,
-                 "{'accountID':'MAXS','balance':9223372036854775807,'currency':'XXX','"
+                 "{'accountID':'MAXS','balance':9223372036854775807,'available':"
+                 "9223372036854775807,'pendingCredits':0,'currency':'XXX','"
                  "overdraftLimit':0,'maxBalance':null}");
     add_account("MAXS", MAX_I64);
     post(API "accounts", "{'accountID':'lead0','startAmount':'007'}", NULL);
-    expect_fresh(
-        "leading zeros", 201,
-        "{'accountID':'lead0','balance':7,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("leading zeros", 201,
+                 "{'accountID':'lead0','balance':7,'available':7,'pendingCredits':0,'currency':'"
+                 "XXX','overdraftLimit':0,'maxBalance':null}");
     add_account("lead0", 7);
     /* Content-Type with a parameter, and in capitals, is JSON. */
     const char *b = dq("{'accountID':'ct1','startAmount':1}");
     ws_post(cli, &R, API "accounts", "application/json; charset=utf-8", b, strlen(b), NULL);
-    expect_fresh(
-        "charset parameter", 201,
-        "{'accountID':'ct1','balance':1,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("charset parameter", 201,
+                 "{'accountID':'ct1','balance':1,'available':1,'pendingCredits':0,'currency':'XXX',"
+                 "'overdraftLimit':0,'maxBalance':null}");
     add_account("ct1", 1);
     b = dq("{'accountID':'ct2','startAmount':2}");
     ws_post(cli, &R, API "accounts", "Application/JSON", b, strlen(b), NULL);
-    expect_fresh(
-        "capital media type", 201,
-        "{'accountID':'ct2','balance':2,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("capital media type", 201,
+                 "{'accountID':'ct2','balance':2,'available':2,'pendingCredits':0,'currency':'XXX',"
+                 "'overdraftLimit':0,'maxBalance':null}");
     add_account("ct2", 2);
 
     /* GET /accounts/{id}. */
     cr_assert_eq(ws_get(cli, &R, API "accounts/A"), 200);
-    expect_fresh(
-        "GET A", 200,
-        "{'accountID':'A','balance':1000,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("GET A", 200,
+                 "{'accountID':'A','balance':1000,'available':1000,'pendingCredits':0,'currency':'"
+                 "XXX','overdraftLimit':0,'maxBalance':null}");
     ws_get(cli, &R, API "accounts/MAXI");
     expect_fresh("GET MAXI", 200,
-                 "{'accountID':'MAXI','balance':9223372036854775807,'currency':'XXX','"
+                 "{'accountID':'MAXI','balance':9223372036854775807,'available':"
+                 "9223372036854775807,'pendingCredits':0,'currency':'XXX','"
                  "overdraftLimit':0,'maxBalance':null}");
     ws_get(cli, &R, API "accounts/%s", gen);
     cr_assert_eq(R.status, 200);
@@ -1305,9 +1308,9 @@ Test(json, batch_limits, .fini = teardown, .timeout = 200) {
     memset(acct + n, ' ', sizeof(acct) - 1 - (size_t)n);
     acct[BODY_LIMIT] = '\0';
     post_raw(API "accounts", JSON, acct, BODY_LIMIT);
-    expect_fresh(
-        "a 4096-byte account body", 201,
-        "{'accountID':'edge','balance':5,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("a 4096-byte account body", 201,
+                 "{'accountID':'edge','balance':5,'available':5,'pendingCredits':0,'currency':'XXX'"
+                 ",'overdraftLimit':0,'maxBalance':null}");
     add_account("edge", 5);
     char big[5000 + 1];
     n = snprintf(big, sizeof(big), "{\"accountID\":\"edge2\",\"startAmount\":5}");
@@ -1483,7 +1486,8 @@ Test(json, chains, .fini = teardown, .timeout = 120) {
 static const char *const key_bodies[][3] = {
     /* key, body, answer; all 2xx-or-refusal answers that a retry must repeat */
     {"acct-k1", "{'accountID':'A','startAmount':100}",
-     "{'accountID':'A','balance':100,'currency':'XXX','overdraftLimit':0,'maxBalance':null}"},
+     "{'accountID':'A','balance':100,'available':100,'pendingCredits':0,'currency':'XXX','"
+     "overdraftLimit':0,'maxBalance':null}"},
     {"dup-k1", "{'accountID':'A','startAmount':5}",
      "{'error':{'code':'account_exists','message':'account `A` already exists'}}"},
     {"xfer-k2", "{'transferID':'tx2','fromAccount':'A','toAccount':'B','amount':5}",
@@ -1638,9 +1642,9 @@ Test(json, idempotency_keys, .fini = teardown, .timeout = 120) {
     ack_single("Z", "A", 2, late_txn, sizeof(late_txn));
     snprintf(late_body, sizeof(late_body), "%s", R.body);
     post(API "accounts", "{'accountID':'late','startAmount':9}", "Idempotency-Key: late-k5");
-    expect_fresh(
-        "late-k5", 201,
-        "{'accountID':'late','balance':9,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_fresh("late-k5", 201,
+                 "{'accountID':'late','balance':9,'available':9,'pendingCredits':0,'currency':'XXX'"
+                 ",'overdraftLimit':0,'maxBalance':null}");
     add_account("late", 9);
     restart(true);
     end = log_end();
@@ -1648,9 +1652,9 @@ Test(json, idempotency_keys, .fini = teardown, .timeout = 120) {
          "Idempotency-Key: late-k4");
     expect_replay("late-k4 after kill -9", 200, late_body);
     post(API "accounts", "{'accountID':'late','startAmount':9}", "Idempotency-Key: late-k5");
-    expect_replay(
-        "late-k5 after kill -9", 201,
-        "{'accountID':'late','balance':9,'currency':'XXX','overdraftLimit':0,'maxBalance':null}");
+    expect_replay("late-k5 after kill -9", 201,
+                  "{'accountID':'late','balance':9,'available':9,'pendingCredits':0,'currency':'"
+                  "XXX','overdraftLimit':0,'maxBalance':null}");
     retry_keyed("after kill -9");
     post(API "accounts", "{'startAmount':3}", "Idempotency-Key: gen.acct");
     expect_replay("gen.acct after kill -9", 201, gen_body);

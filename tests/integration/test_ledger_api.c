@@ -86,12 +86,12 @@ static void restart(bool kill9) {
     cr_assert_not_null(cli);
 }
 
-static const char *const usd1 =
-    "{'accountID':'usd1','balance':-50,'currency':'USD','overdraftLimit':50,'maxBalance':1000}";
-static const char *const usd2 =
-    "{'accountID':'usd2','balance':120,'currency':'USD','overdraftLimit':0,'maxBalance':120}";
-static const char *const eur1 =
-    "{'accountID':'eur1','balance':100,'currency':'EUR','overdraftLimit':0,'maxBalance':null}";
+static const char *const usd1 = "{'accountID':'usd1','balance':-50,'available':-50,'pendingCredits'"
+                                ":0,'currency':'USD','overdraftLimit':50,'maxBalance':1000}";
+static const char *const usd2 = "{'accountID':'usd2','balance':120,'available':120,'pendingCredits'"
+                                ":0,'currency':'USD','overdraftLimit':0,'maxBalance':120}";
+static const char *const eur1 = "{'accountID':'eur1','balance':100,'available':100,'pendingCredits'"
+                                ":0,'currency':'EUR','overdraftLimit':0,'maxBalance':null}";
 
 /* Every account as the scenario leaves it, by both routes. */
 static void check_accounts(const char *when) {
@@ -105,11 +105,13 @@ static void check_accounts(const char *when) {
     expect(when, 200, eur1);
     ws_get(cli, &R, API "accounts/usd3");
     expect(when, 200,
-           "{'accountID':'usd3','balance':30,'currency':'USD','overdraftLimit':0,"
+           "{'accountID':'usd3','balance':30,'available':30,'pendingCredits':0,'currency':'USD','"
+           "overdraftLimit':0,"
            "'maxBalance':null}");
     ws_get(cli, &R, API "accounts/seed1");
     expect(when, 200,
-           "{'accountID':'seed1','balance':5,'currency':'EUR','overdraftLimit':0,"
+           "{'accountID':'seed1','balance':5,'available':5,'pendingCredits':0,'currency':'EUR','"
+           "overdraftLimit':0,"
            "'maxBalance':null}");
     /* The seed's get_balance keeps its body: no currency or limits. */
     ws_get(cli, &R, API "get_balance?accountID=usd1");
@@ -134,12 +136,14 @@ Test(ledger_api, currencies_and_limits, .fini = teardown, .timeout = 120) {
          "'maxBalance':1000}",
          NULL);
     expect("POST usd1", 201,
-           "{'accountID':'usd1','balance':100,'currency':'USD','overdraftLimit':50,"
+           "{'accountID':'usd1','balance':100,'available':100,'pendingCredits':0,'currency':'USD','"
+           "overdraftLimit':50,"
            "'maxBalance':1000}");
     post(API "accounts", "{'accountID':'usd2','startAmount':'0','currency':'USD','maxBalance':120}",
          NULL);
     expect("POST usd2", 201,
-           "{'accountID':'usd2','balance':0,'currency':'USD','overdraftLimit':0,'maxBalance':120}");
+           "{'accountID':'usd2','balance':0,'available':0,'pendingCredits':0,'currency':'USD','"
+           "overdraftLimit':0,'maxBalance':120}");
     post(API "accounts", "{'accountID':'usd3','startAmount':0,'currency':'USD'}", NULL);
     cr_assert_eq(R.status, 201, "%s", BODY);
 
@@ -206,7 +210,8 @@ Test(ledger_api, currencies_and_limits, .fini = teardown, .timeout = 120) {
     post(API "accounts", "{'accountID':'k1','startAmount':1,'currency':'GBP'}",
          "Idempotency-Key: acct-k1");
     expect("keyed retry", 201,
-           "{'accountID':'k1','balance':1,'currency':'GBP','overdraftLimit':0,'maxBalance':null}");
+           "{'accountID':'k1','balance':1,'available':1,'pendingCredits':0,'currency':'GBP','"
+           "overdraftLimit':0,'maxBalance':null}");
     cr_assert(R.replayed);
     post(API "accounts", "{'accountID':'k1','startAmount':1,'currency':'JPY'}",
          "Idempotency-Key: acct-k1");

@@ -111,9 +111,10 @@ static outcome real_transfer(int from, int to, uint64_t amount, int k, bool appl
     id_of(to, t, &tl);
     xl = k >= 0 ? (uint8_t)sprintf(txn, "t%d", k)
                 : (uint8_t)sprintf(txn, "g%llu", (unsigned long long)generated++);
-    ws_transfer_req q = {f, fl, t, tl, amount, txn, xl, k >= 0};
+    ws_transfer_req q = {f, fl, t, tl, amount, txn, xl, k >= 0, WS_STEP_NONE, 0, NULL, 0};
     ws_decision d;
-    ws_ledger_decide_transfer(&led, &q, k >= 0 && has_applied[k] ? &applied[k] : NULL, &d);
+    ws_ledger_decide_transfer(&led, &q, k >= 0 && has_applied[k] ? &applied[k] : NULL, NULL, 0,
+                              &d);
     if (d.append && (apply_ok || d.status != WS_OK)) {
         apply_or_die(&d.rec);
         if (k >= 0) {
@@ -222,9 +223,9 @@ static void chain(uint64_t n) {
         id_of(from[i], f, &fl);
         id_of(to[i], t, &tl);
         uint8_t xl = (uint8_t)sprintf(txn, "c%llu", (unsigned long long)generated++);
-        ws_transfer_req q = {f, fl, t, tl, amount[i], txn, xl, true};
+        ws_transfer_req q = {f, fl, t, tl, amount[i], txn, xl, true, WS_STEP_NONE, 0, NULL, 0};
         ws_decision d;
-        ws_ledger_decide_transfer(&led, &q, NULL, &d);
+        ws_ledger_decide_transfer(&led, &q, NULL, NULL, 0, &d);
         got[i] = (outcome){d.status, d.missing_side, false, d.from_balance, d.to_balance};
         if (d.status == WS_OK) {
             apply_or_die(&d.rec);
@@ -305,9 +306,9 @@ static void open_account(const char *id, const char *cur, int64_t amount, uint64
 
 static ws_status try_transfer(const char *from, const char *to, uint64_t amount) {
     ws_transfer_req q = {from, (uint8_t)strlen(from), to, (uint8_t)strlen(to), amount, "x", 1,
-                         false};
+                         false, WS_STEP_NONE, 0, NULL, 0};
     ws_decision d;
-    ws_ledger_decide_transfer(&led, &q, NULL, &d);
+    ws_ledger_decide_transfer(&led, &q, NULL, NULL, 0, &d);
     if (d.status == WS_OK) {
         apply_or_die(&d.rec);
     }

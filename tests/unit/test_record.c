@@ -739,7 +739,12 @@ Test(record, refusal_codes_are_fixed) {
     cr_assert_eq(ws_refusal_code(WS_LINKED_EVENT_CHAIN_OPEN), 6);
     cr_assert_eq(ws_refusal_code(WS_CURRENCY_MISMATCH), 11);
     cr_assert_eq(ws_refusal_code(WS_BALANCE_LIMIT_EXCEEDED), 12);
-    static const uint8_t codes[] = {1, 2, 3, 4, 5, 6, 11, 12};
+    cr_assert_eq(ws_refusal_code(WS_PENDING_TRANSFER_NOT_FOUND), 14);
+    cr_assert_eq(ws_refusal_code(WS_PENDING_TRANSFER_ALREADY_POSTED), 15);
+    cr_assert_eq(ws_refusal_code(WS_PENDING_TRANSFER_ALREADY_VOIDED), 16);
+    cr_assert_eq(ws_refusal_code(WS_PENDING_TRANSFER_EXPIRED), 17);
+    cr_assert_eq(ws_refusal_code(WS_EXCEEDS_PENDING_AMOUNT), 18);
+    static const uint8_t codes[] = {1, 2, 3, 4, 5, 6, 11, 12, 14, 15, 16, 17, 18};
     for (size_t i = 0; i < sizeof(codes); i++) {
         uint8_t c = codes[i];
         cr_assert_eq(ws_refusal_code(ws_refusal_status(c)), c, "code %u does not round trip", c);
@@ -749,7 +754,8 @@ Test(record, refusal_codes_are_fixed) {
         bool refusal = s == WS_ACCOUNT_NOT_FOUND || s == WS_INSUFFICIENT_FUNDS ||
                        s == WS_SAME_ACCOUNT || s == WS_BALANCE_OVERFLOW ||
                        s == WS_LINKED_EVENT_FAILED || s == WS_LINKED_EVENT_CHAIN_OPEN ||
-                       s == WS_CURRENCY_MISMATCH || s == WS_BALANCE_LIMIT_EXCEEDED;
+                       s == WS_CURRENCY_MISMATCH || s == WS_BALANCE_LIMIT_EXCEEDED ||
+                       (s >= WS_PENDING_TRANSFER_NOT_FOUND && s <= WS_EXCEEDS_PENDING_AMOUNT);
         if (!refusal) {
             cr_assert_eq(ws_refusal_code((ws_status)s), 0, "status %s has a refusal code",
                          ws_status_code((ws_status)s));
@@ -757,7 +763,7 @@ Test(record, refusal_codes_are_fixed) {
     }
     cr_assert_eq(ws_refusal_status(0), WS_INTERNAL);
     for (unsigned c = 7; c <= 255; c++) {
-        if (c == 11 || c == 12) {
+        if (c == 11 || c == 12 || (c >= 14 && c <= 18)) {
             continue;
         }
         cr_assert_eq(ws_refusal_status((uint8_t)c), WS_INTERNAL, "code %u", c);

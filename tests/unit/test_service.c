@@ -311,7 +311,7 @@ static void assert_verify_ok(store_verify_report *rep) {
 }
 
 static void log_end(uint64_t *lsn, uint64_t *seq) {
-    cr_assert_eq(store_log_end(st, lsn, seq), WS_OK);
+    cr_assert_eq(store_log_end(st, lsn, seq, NULL), WS_OK);
 }
 
 static store_ckpt_meta ckpt_meta(void) {

@@ -131,7 +131,7 @@ static uint64_t balance(const char *id) {
 }
 
 static void log_end(uint64_t *lsn, uint64_t *seq) {
-    cr_assert_eq(store_log_end(st, lsn, seq), WS_OK);
+    cr_assert_eq(store_log_end(st, lsn, seq, NULL), WS_OK);
 }
 
 static uint64_t log_next_lsn(void) {

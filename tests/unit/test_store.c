@@ -113,7 +113,7 @@ static void append1(ws_record r, uint64_t ts) { append(&r, 1, ts); }
 static void assert_log_end(store *s, uint64_t lsn, uint64_t seq) {
     uint64_t l = 0;
     uint64_t q = 0;
-    cr_assert_eq(store_log_end(s, &l, &q), WS_OK);
+    cr_assert_eq(store_log_end(s, &l, &q, NULL), WS_OK);
     cr_assert_eq(l, lsn, "log end lsn %llu, want %llu", (unsigned long long)l,
                  (unsigned long long)lsn);
     cr_assert_eq(q, seq, "log end seq %llu, want %llu", (unsigned long long)q,
