@@ -219,12 +219,13 @@ bench_service() {
     codes=$("$here/create_accounts.sh" "$svc_url" "$ACCOUNTS" "$balance" 2>/dev/null)
     grep -q "^ *$ACCOUNTS 201$" <<<"$codes" || die "creating accounts: $codes"
     local op script durable
-    for op in health get_balance balance_transfer post_transfer create_account; do
+    for op in health get_balance balance_transfer post_transfer pending_post create_account; do
         case $op in
         health) script=health.lua durable=- ;;
         get_balance) script=get_balance.lua durable=- ;;
         balance_transfer) script=transfer.lua durable=yes ;;
         post_transfer) script=post_transfer.lua durable=yes ;;
+        pending_post) script=pending_post.lua durable=yes ;;
         create_account) script=create_account.lua durable=yes ;;
         esac
         wrk_run "$op-warmup" "$script" "$svc_url" "$warmup"
@@ -630,6 +631,11 @@ report() {
         echo "| batch of $size vs PostgreSQL, $size a transaction | ${v}x | >= 20x | $(check "$v" '>=' 20) |"
     done
     echo "| single POST /transfers vs GET balance_transfer | ${v_post}x | >= 0.95x | $(check "$v_post" '>=' 0.95) |"
+    # pending_post counts requests: a pending transfer and its post are two, one pair
+    local pp=${rps[$ws/pending_post]:-n/a} v_pp
+    v_pp=$(awk -v a="$pp" -v b="$pt" 'BEGIN {
+        if (a != "n/a" && b != "n/a" && b > 0) printf "%.2f", a / 2 / b; else print "n/a" }')
+    echo "| pending + post pairs/s vs single POST /transfers | ${v_pp}x | >= 0.45x | $(check "$v_pp" '>=' 0.45) |"
     if [ -n "${writer_rate:-}" ]; then
         echo "| writer alone (wallet-bench-writer) | $writer_rate transfers/s | >= 1,000,000 | $(check "$writer_rate" '>=' 1000000) |"
     fi

@@ -183,10 +183,30 @@ static void fill_totals(const ws_ledger *l, ws_record *r, uint32_t from, uint32_
     r->to_pc = ws_accounts_pending_credits(t, to);
 }
 
+uint64_t ws_ledger_pending_id_hash(ws_hash_key fp_key, const char *id, size_t len) {
+    ws_hash_key k = {fp_key.k0 ^ 0x70656e64696e672dull, fp_key.k1 ^ 0x69642d6861736831ull};
+    return ws_siphash(k, id, len);
+}
+
+uint64_t ws_ledger_find_pending(const ws_ledger *l, const char *id, size_t len) {
+    uint64_t h = ws_ledger_pending_id_hash(l->fp_key, id, len);
+    size_t pos = 0;
+    uint64_t fp = ws_idem_fp(l->fp_key, id, len);
+    for (uint64_t lsn = ws_idem_next(l->idem, fp, &pos); lsn != 0;
+         lsn = ws_idem_next(l->idem, fp, &pos)) {
+        const ws_pending_entry *e = ws_pending_get(l->pending, lsn);
+        if (e && e->id_hash == h) {
+            return lsn;
+        }
+    }
+    return 0;
+}
+
 /* The state of the pending transfer a post or void names, as a refusal (WS_OK: open). */
-static ws_status pending_rule(const ws_ledger *l, const ws_transfer_req *q, const ws_record *p,
-                              uint64_t lsn, const ws_pending_entry **out) {
-    const ws_pending_entry *e = p ? ws_pending_get(l->pending, lsn) : NULL;
+static ws_status pending_rule(const ws_ledger *l, const ws_transfer_req *q,
+                              const ws_pending_entry **out) {
+    uint64_t lsn = ws_ledger_find_pending(l, q->pending, q->pending_len);
+    const ws_pending_entry *e = lsn ? ws_pending_get(l->pending, lsn) : NULL;
     *out = e;
     if (!e) {
         return WS_PENDING_TRANSFER_NOT_FOUND;
@@ -206,22 +226,22 @@ static ws_status pending_rule(const ws_ledger *l, const ws_transfer_req *q, cons
     return WS_OK;
 }
 
-/* The PendingResolved record of resolving e (the pending transfer p) by step, posting
- * amount. */
+/* The PendingResolved record of resolving e (the pending transfer with transferID id) by
+ * step, posting amount: its accounts are e's. */
 static void fill_resolved(const ws_ledger *l, ws_record *r, const ws_pending_entry *e,
-                          const ws_record *p, ws_step step, uint64_t amount) {
+                          const char *id, uint8_t id_len, ws_step step, uint64_t amount) {
     *r = (ws_record){.kind = WS_REC_RESOLVED,
                      .status = WS_OK,
                      .step = step,
-                     .account_len = p->account_len,
-                     .to_len = p->to_len,
-                     .pending_len = p->txn_len,
+                     .pending_len = id_len,
                      .pending_lsn = e->lsn,
                      .amount = amount,
                      .pending_amount = e->amount};
-    memcpy(r->account, p->account, p->account_len);
-    memcpy(r->to, p->to, p->to_len);
-    memcpy(r->pending, p->txn, p->txn_len);
+    const char *a = ws_accounts_id(l->accounts, e->from, &r->account_len);
+    memcpy(r->account, a, r->account_len);
+    a = ws_accounts_id(l->accounts, e->to, &r->to_len);
+    memcpy(r->to, a, r->to_len);
+    memcpy(r->pending, id, id_len);
     fill_totals(l, r, e->from, e->to);
     r->from_balance = (int64_t)((ws_i128)r->from_balance - amount);
     r->to_balance = (int64_t)((ws_i128)r->to_balance + amount);
@@ -229,18 +249,17 @@ static void fill_resolved(const ws_ledger *l, ws_record *r, const ws_pending_ent
     r->to_pc -= e->amount;
 }
 
-void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const ws_record *p,
+void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const char *id, uint8_t id_len,
                       ws_record *out) {
     WS_ASSERT(e->status == WS_PENDING_OPEN && e->expires_us != 0 && e->expires_us <= l->now_us &&
-              p->kind == WS_REC_PENDING && p->amount == e->amount);
-    fill_resolved(l, out, e, p, WS_STEP_EXPIRE, 0);
+              e->id_hash == ws_ledger_pending_id_hash(l->fp_key, id, id_len));
+    fill_resolved(l, out, e, id, id_len, WS_STEP_EXPIRE, 0);
 }
 
-/* A post or void of the pending transfer p (at pending_lsn). */
-static void decide_resolve(const ws_ledger *l, const ws_transfer_req *q, const ws_record *p,
-                           uint64_t pending_lsn, ws_decision *d) {
+/* A post or void of the pending transfer q names. */
+static void decide_resolve(const ws_ledger *l, const ws_transfer_req *q, ws_decision *d) {
     const ws_pending_entry *e;
-    d->status = pending_rule(l, q, p, pending_lsn, &e);
+    d->status = pending_rule(l, q, &e);
     if (d->status != WS_OK) {
         d->append = q->txn_given;
         if (d->append) {
@@ -249,7 +268,7 @@ static void decide_resolve(const ws_ledger *l, const ws_transfer_req *q, const w
         return;
     }
     uint64_t amount = q->step == WS_STEP_VOID ? 0 : q->amount ? q->amount : e->amount;
-    fill_resolved(l, &d->rec, e, p, q->step, amount);
+    fill_resolved(l, &d->rec, e, q->pending, q->pending_len, q->step, amount);
     d->rec.txn_len = q->txn_len;
     memcpy(d->rec.txn, q->txn, q->txn_len);
     d->append = true;
@@ -262,7 +281,7 @@ static uint64_t expiry(const ws_ledger *l, uint32_t timeout_s) {
 }
 
 void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
-                               const ws_record *pending, uint64_t pending_lsn, ws_decision *d) {
+                               ws_decision *d) {
     bool resolve = q->step == WS_STEP_POST || q->step == WS_STEP_VOID;
     WS_ASSERT(q->amount <= WS_AMOUNT_MAX && (q->amount >= 1 || resolve) &&
               ws_id_valid(q->txn, q->txn_len) && q->step != WS_STEP_EXPIRE &&
@@ -276,7 +295,7 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, con
         return;
     }
     if (resolve) {
-        decide_resolve(l, q, pending, pending_lsn, d);
+        decide_resolve(l, q, d);
         return;
     }
     uint32_t from = WS_ACCOUNT_NONE;
@@ -486,6 +505,7 @@ static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn, w
         return WS_CORRUPT;
     }
     ws_pending_entry e = {.lsn = lsn,
+                          .id_hash = ws_ledger_pending_id_hash(l->fp_key, r->txn, r->txn_len),
                           .amount = r->amount,
                           .expires_us = r->expires_us,
                           .from = from,
@@ -509,7 +529,8 @@ static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn, 
     uint32_t from;
     uint32_t to;
     find_both(l, r, &from, &to);
-    if (!e || e->from != from || e->to != to || e->amount != r->pending_amount) {
+    if (!e || e->from != from || e->to != to || e->amount != r->pending_amount ||
+        e->id_hash != ws_ledger_pending_id_hash(l->fp_key, r->pending, r->pending_len)) {
         *why = "a post, void or expiry of a pending transfer the log does not hold";
         return WS_CORRUPT;
     }
@@ -524,8 +545,7 @@ static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn, 
         return WS_CORRUPT;
     }
     ws_record want;
-    ws_record p = {.account_len = r->account_len, .to_len = r->to_len};
-    fill_resolved(l, &want, e, &p, r->step, r->amount);
+    fill_resolved(l, &want, e, r->pending, r->pending_len, r->step, r->amount);
     if (!same_totals(r, &want)) {
         *why = "the balances or totals after a post, void or expiry differ from the replayed ones";
         return WS_CORRUPT;

@@ -112,15 +112,22 @@ void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, ui
                              const ws_account_params *params, ws_decision *d);
 
 /* A transfer or a two-phase step. prior: the record already in the log (or earlier in the
- * same batch) with this transactionID, NULL if there is none. pending (a post or void
- * only): the TransferPending whose transactionID is q->pending and its lsn, NULL if no
- * record of that kind holds it. */
+ * same batch) with this transactionID, NULL if there is none. A post or void finds its
+ * pending transfer in memory (ws_ledger_find_pending): no storage read. */
 void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, const ws_record *prior,
-                               const ws_record *pending, uint64_t pending_lsn, ws_decision *d);
+                               ws_decision *d);
 
-/* The expiry of e (open, expires_us <= now_us), the pending transfer p at e->lsn: the
- * PendingResolved record to append. */
-void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const ws_record *p,
+/* The lsn of the TransferPending whose transferID is id; 0 if none. Found by the
+ * idempotency fingerprint of id and confirmed by a second keyed 64-bit hash of it kept in
+ * the pending table (ws_ledger_pending_id_hash), so that no record is read: two IDs would
+ * have to agree on both 64-bit keyed hashes to be taken for one another. --verify checks
+ * every PendingResolved's pendingID against the TransferPending it names. */
+uint64_t ws_ledger_find_pending(const ws_ledger *l, const char *id, size_t len);
+uint64_t ws_ledger_pending_id_hash(ws_hash_key fp_key, const char *id, size_t len);
+
+/* The expiry of e (open, expires_us <= now_us), the pending transfer whose transferID is
+ * id: the PendingResolved record to append. */
+void ws_ledger_expire(const ws_ledger *l, const ws_pending_entry *e, const char *id, uint8_t id_len,
                       ws_record *out);
 
 /* The accounts whose balance a record set (their indexes), for publishing. */

@@ -7,8 +7,8 @@
  * entry posted or voided stays in it until it reaches the top and is dropped there, so
  * resolving a pending transfer costs nothing here but its status.
  *
- * Memory: a 40-byte entry, an 8-byte slot (at most half full) and a 16-byte heap item: about
- * 72 bytes a pending transfer ever made. */
+ * Memory: a 48-byte entry, an 8-byte slot (at most half full) and a 16-byte heap item: about
+ * 80 bytes a pending transfer ever made. */
 #ifndef WS_CORE_PENDING_H
 #define WS_CORE_PENDING_H
 
@@ -27,6 +27,7 @@ typedef enum {
 
 typedef struct {
     uint64_t lsn;        /* of its TransferPending record */
+    uint64_t id_hash;    /* of its transferID (ws_ledger_pending_id_hash) */
     uint64_t amount;     /* reserved */
     uint64_t expires_us; /* 0: never */
     uint32_t from;       /* account indexes */

@@ -129,6 +129,9 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
         bool pending = r->kind == WS_REC_PENDING;
         /* a resolution's put replaces its pending transfer's if both are in this range */
         ws_pending_entry e = {.lsn = pending ? lsn : r->pending_lsn,
+                              .id_hash = ws_ledger_pending_id_hash(
+                                  store_fp_key(c->cfg.st), pending ? r->txn : r->pending,
+                                  pending ? r->txn_len : r->pending_len),
                               .amount = pending ? r->amount : r->pending_amount,
                               .expires_us = pending ? r->expires_us : 0,
                               .from = from,

@@ -326,29 +326,21 @@ static ws_transfer_req request_of(const ws_command *c) {
                              .pending_len = c->pending_len};
 }
 
-/* Decides the transfer c, with the earlier record holding its transactionID if there is one
- * and, for a post or void, the pending transfer it names. False (c->status saying why) if
- * the log could not be read. */
+/* Decides the transfer c, with the earlier record holding its transactionID if there is
+ * one. False (c->status saying why) if the log could not be read. */
 static bool decide_transfer(sm *m, ws_command *c, ws_decision *d) {
     ws_transfer_req q = request_of(c);
     ws_record buf;
-    ws_record pbuf;
     ws_status err = WS_OK;
     uint64_t at = 0;
     const ws_record *prior =
         c->transfer_id_given ? find_prior(m, c->transfer_id, c->transfer_id_len, &buf, &at, &err)
                              : NULL;
-    const ws_record *pending = NULL;
-    uint64_t pending_lsn = 0;
-    if (err == WS_OK && !prior && (c->step == WS_STEP_POST || c->step == WS_STEP_VOID)) {
-        pending = find_prior(m, c->pending, c->pending_len, &pbuf, &pending_lsn, &err);
-        pending = pending && pending->kind == WS_REC_PENDING ? pending : NULL;
-    }
     if (err != WS_OK) {
         c->status = err;
         return false;
     }
-    ws_ledger_decide_transfer(&m->ledger, &q, prior, pending, pending_lsn, d);
+    ws_ledger_decide_transfer(&m->ledger, &q, prior, d);
     return true;
 }
 
@@ -607,7 +599,7 @@ static void expire_due(sm *m) {
             return;
         }
         ws_record r;
-        ws_ledger_expire(&m->ledger, e, p, &r);
+        ws_ledger_expire(&m->ledger, e, p->txn, p->txn_len, &r);
         if (!apply_record(m, &r)) {
             return;
         }

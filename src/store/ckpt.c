@@ -295,8 +295,8 @@ void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_param
     put(c, key, 5, 17u + a->currency_len);
 }
 
-/* A pending transfer: u8 status, u32 from, u32 to, u64 amount, u64 expires_us. */
-#define PENDING_VALUE 25
+/* A pending transfer: u8 status, u32 from, u32 to, u64 amount, u64 expires_us, u64 id_hash. */
+#define PENDING_VALUE 33
 
 void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e) {
     WS_ASSERT(e->status >= WS_PENDING_OPEN && e->status <= WS_PENDING_EXPIRED);
@@ -305,6 +305,7 @@ void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e) {
     store_put_u32le_(c->buf + 5, e->to);
     ws_put_u64le(c->buf + 9, e->amount);
     ws_put_u64le(c->buf + 17, e->expires_us);
+    ws_put_u64le(c->buf + 25, e->id_hash);
     char key[9];
     key[0] = 'q';
     ws_put_u64be((unsigned char *)key + 1, e->lsn);
@@ -333,7 +334,8 @@ ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx) {
                               .from = store_get_u32le_(p + 1),
                               .to = store_get_u32le_(p + 5),
                               .amount = ws_get_u64le(p + 9),
-                              .expires_us = ws_get_u64le(p + 17)};
+                              .expires_us = ws_get_u64le(p + 17),
+                              .id_hash = ws_get_u64le(p + 25)};
         s = e.amount >= 1 && e.amount <= WS_AMOUNT_MAX && e.from != e.to ? fn(ctx, &e) : WS_CORRUPT;
     }
     ws_status is = store_iter_status_(it);

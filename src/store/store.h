@@ -17,7 +17,8 @@
  *            'x' id 0x00 be64(seq) -> seqs of the account's events from seq on (one
  *                                     checkpoint's worth): the per-account index
  *            'q' be64(lsn)         -> the pending transfer whose TransferPending is at lsn:
- *                                     its status, accounts, amount and expiry time
+ *                                     its status, accounts, amount, expiry time and the
+ *                                     hash of its transferID
  *            'i' be64(lsn) be32(n) -> idempotency fingerprints of the records from lsn on
  * Format 1 (one RocksDB database straight in the data directory: balances, events, index,
  * idempotency records and meta, all written by every commit) is migrated in place by the

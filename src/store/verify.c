@@ -128,7 +128,7 @@ static ws_status check_pending(void *ctx, const ws_pending_entry *e) {
     pc->n++;
     const ws_pending_entry *have = ws_pending_get(pc->a->ledger.pending, e->lsn);
     if (!have || have->status != e->status || have->from != e->from || have->to != e->to ||
-        have->amount != e->amount ||
+        have->amount != e->amount || have->id_hash != e->id_hash ||
         (e->status == WS_PENDING_OPEN && have->expires_us != e->expires_us)) {
         problem(pc->a, "checkpoint: a pending transfer differs from the replay's (lsn)", e->lsn);
     }
@@ -271,6 +271,14 @@ static ws_status replay_one(void *ctx, const ws_record *r, uint64_t lsn, uint64_
         check_unique(a, r, lsn);
     }
     a->ledger.now_us = timestamp_us; /* the log's clock decides expiries */
+    if (r->kind == WS_REC_RESOLVED) {
+        /* the writer found the pending transfer by two hashes of its ID: check the ID */
+        ws_record p;
+        if (store_read_record(a->st, r->pending_lsn, &p) != WS_OK || p.kind != WS_REC_PENDING ||
+            p.txn_len != r->pending_len || memcmp(p.txn, r->pending, p.txn_len) != 0) {
+            problem(a, "a post, void or expiry names a pending transfer by another ID (lsn)", lsn);
+        }
+    }
     ws_effect eff;
     const char *why;
     if (ws_ledger_apply(&a->ledger, r, lsn, seq, &eff, &why) != WS_OK) {

@@ -73,7 +73,7 @@ static ws_decision decide(const char *from, const char *to, uint64_t amount, con
     ws_transfer_req q = req(from, to, amount, txn, given);
     ws_decision d;
     memset(&d, 0xEE, sizeof(d)); /* decide must set every field it answers with */
-    ws_ledger_decide_transfer(&l, &q, prior, NULL, 0, &d);
+    ws_ledger_decide_transfer(&l, &q, prior, &d);
     return d;
 }
 

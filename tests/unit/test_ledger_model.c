@@ -113,8 +113,7 @@ static outcome real_transfer(int from, int to, uint64_t amount, int k, bool appl
                 : (uint8_t)sprintf(txn, "g%llu", (unsigned long long)generated++);
     ws_transfer_req q = {f, fl, t, tl, amount, txn, xl, k >= 0, WS_STEP_NONE, 0, NULL, 0};
     ws_decision d;
-    ws_ledger_decide_transfer(&led, &q, k >= 0 && has_applied[k] ? &applied[k] : NULL, NULL, 0,
-                              &d);
+    ws_ledger_decide_transfer(&led, &q, k >= 0 && has_applied[k] ? &applied[k] : NULL, &d);
     if (d.append && (apply_ok || d.status != WS_OK)) {
         apply_or_die(&d.rec);
         if (k >= 0) {
@@ -225,7 +224,7 @@ static void chain(uint64_t n) {
         uint8_t xl = (uint8_t)sprintf(txn, "c%llu", (unsigned long long)generated++);
         ws_transfer_req q = {f, fl, t, tl, amount[i], txn, xl, true, WS_STEP_NONE, 0, NULL, 0};
         ws_decision d;
-        ws_ledger_decide_transfer(&led, &q, NULL, NULL, 0, &d);
+        ws_ledger_decide_transfer(&led, &q, NULL, &d);
         got[i] = (outcome){d.status, d.missing_side, false, d.from_balance, d.to_balance};
         if (d.status == WS_OK) {
             apply_or_die(&d.rec);
@@ -308,7 +307,7 @@ static ws_status try_transfer(const char *from, const char *to, uint64_t amount)
     ws_transfer_req q = {from, (uint8_t)strlen(from), to, (uint8_t)strlen(to), amount, "x", 1,
                          false, WS_STEP_NONE, 0, NULL, 0};
     ws_decision d;
-    ws_ledger_decide_transfer(&led, &q, NULL, NULL, 0, &d);
+    ws_ledger_decide_transfer(&led, &q, NULL, &d);
     if (d.status == WS_OK) {
         apply_or_die(&d.rec);
     }
