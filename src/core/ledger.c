@@ -42,8 +42,9 @@ bool ws_ledger_same_transfer(const ws_record *r, const ws_transfer_req *q) {
     }
     if (q->step == WS_STEP_POST || q->step == WS_STEP_VOID) {
         /* a post of "all of it" asked again is the same post */
-        bool amount = r->kind == WS_REC_RESOLVED && q->amount == 0 ? r->amount == r->pending_amount
-                                                                   : r->amount == q->amount;
+        bool amount = r->kind == WS_REC_RESOLVED && q->step == WS_STEP_POST && q->amount == 0
+                          ? r->amount == r->pending_amount
+                          : r->amount == q->amount;
         return amount && same_id(r->pending, r->pending_len, q->pending, q->pending_len);
     }
     return r->amount == q->amount && r->timeout_s == q->timeout_s &&

@@ -291,6 +291,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
     case F_START_AMOUNT:
     case F_OVERDRAFT:
     case F_MAX_BALANCE:
+    case F_TIMEOUT:
         return set_amount(d, (const char *)s, n);
     case F_CURRENCY:
         if (!ws_currency_valid((const char *)s, n)) {

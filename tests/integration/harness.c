@@ -831,6 +831,32 @@ bool ws_json_u64(const char *json, const char *key, uint64_t *out) {
     return true;
 }
 
+/* The signed integer value of "key":N or "key":-N (first occurrence), within int64_t. */
+static bool json_i64(const char *json, const char *key, int64_t *out) {
+    const char *p = find_key(json, key);
+    if (p == NULL) {
+        return false;
+    }
+    bool negative = *p == '-';
+    p += negative;
+    if (*p < '0' || *p > '9') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (*p != ',' && *p != '}') {
+        return false;
+    }
+    *out = negative ? -(int64_t)v : (int64_t)v;
+    return true;
+}
+
 int ws_json_str(const char *json, const char *key, char *out, size_t out_size) {
     const char *p = find_key(json, key);
     if (p == NULL) {
@@ -916,7 +942,17 @@ static bool parse_event(const char *obj, ws_event_rec *e) {
     }
     e->txn_null = t == 0;
     e->counterparty_null = c == 0;
-    return true;
+    /* The events of two-phase transfers carry the pending figures; a post's, void's or
+     * expiry's the pendingID too. No other event has any of them. */
+    e->two_phase = find_key(obj, "pendingCredits") != NULL;
+    bool has_pending_id = find_key(obj, "pendingID") != NULL;
+    if (!e->two_phase) {
+        return find_key(obj, "available") == NULL && !has_pending_id;
+    }
+    return ws_json_u64(obj, "pendingCredits", &e->pending_credits) &&
+           json_i64(obj, "available", &e->available) &&
+           (!has_pending_id ||
+            ws_json_str(obj, "pendingID", e->pending_id, sizeof e->pending_id) == 1);
 }
 
 bool ws_events_parse(const char *json, ws_event_list *l) {
@@ -1104,50 +1140,240 @@ static void load_on_ok(ws_load *l, const ws_response *r, const char *id, const c
     }
 }
 
-static void load_classify(ws_load *l, const ws_response *r, const char *id, const char *from,
-                          const char *to, uint64_t amount) {
-    bool same = strcmp(from, to) == 0;
-    if (r->status == 200) {
-        load_on_ok(l, r, id, from, to, amount);
+/* One request of a load thread: a transfer, or a step of a two-phase transfer. */
+typedef struct {
+    ws_ack_kind kind;
+    const char *id; /* "": generated (transfers only) */
+    const char *from;
+    const char *to;
+    uint64_t amount;         /* a transfer's or pending transfer's; a post's, 0 for all of it */
+    uint32_t timeout_s;      /* a pending transfer's: sent, or of the one a post or void names */
+    const char *pending_id;  /* post, void */
+    uint64_t pending_amount; /* post, void: what the pending transfer holds */
+} load_req;
+
+/* The JSON body of a two-phase step (amount 0 on a post: all of it) into out; its length,
+ * or 0 if it does not fit. */
+static size_t step_body(char *out, size_t cap, ws_ack_kind kind, const char *id, const char *from,
+                        const char *to, uint64_t amount, uint32_t timeout_s,
+                        const char *pending_id) {
+    char tail[48] = "";
+    int n;
+    if (kind == WS_ACK_PENDING) {
+        if (timeout_s != 0) {
+            snprintf(tail, sizeof tail, ",\"timeoutSeconds\":%u", (unsigned)timeout_s);
+        }
+        n = snprintf(out, cap,
+                     "{\"transferID\":\"%s\",\"fromAccount\":\"%s\",\"toAccount\":\"%s\","
+                     "\"amount\":%llu,\"pending\":true%s}",
+                     id, from, to, (unsigned long long)amount, tail);
+    } else if (kind == WS_ACK_POST) {
+        if (amount != 0) {
+            snprintf(tail, sizeof tail, ",\"amount\":%llu", (unsigned long long)amount);
+        }
+        n = snprintf(out, cap, "{\"transferID\":\"%s\",\"postPendingID\":\"%s\"%s}", id, pending_id,
+                     tail);
+    } else {
+        n = snprintf(out, cap, "{\"transferID\":\"%s\",\"voidPendingID\":\"%s\"}", id, pending_id);
+    }
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static long post_step(ws_client *c, ws_response *r, const char *body, size_t len) {
+    return ws_post(c, r, "/api/1.0/wallet/transfers", "application/json", body, len, NULL);
+}
+
+/* Checks a 200 to a two-phase step against the request and records it. */
+static void load_on_step_ok(ws_load *l, const ws_response *r, const load_req *q) {
+    static const char *const statuses[] = {
+        [WS_ACK_PENDING] = "pending", [WS_ACK_POST] = "posted", [WS_ACK_VOID] = "voided"};
+    ws_transfer_ok t;
+    memset(&t, 0, sizeof t);
+    char status[16] = "";
+    char pending_id[72] = "";
+    uint64_t amount = 0, timeout_s = 0;
+    bool shape = ws_json_str(r->body, "transactionID", t.txn, sizeof t.txn) == 1 &&
+                 ws_json_str(r->body, "fromAccount", t.from, sizeof t.from) == 1 &&
+                 ws_json_str(r->body, "toAccount", t.to, sizeof t.to) == 1 &&
+                 ws_json_u64(r->body, "amount", &amount) &&
+                 ws_json_str(r->body, "status", status, sizeof status) == 1 &&
+                 ws_json_u64(r->body, "fromBalance", &t.from_balance) &&
+                 json_i64(r->body, "fromAvailable", &t.from_available) &&
+                 ws_json_u64(r->body, "toBalance", &t.to_balance) &&
+                 ws_json_u64(r->body, "toPendingCredits", &t.to_pending_credits);
+    if (q->kind == WS_ACK_PENDING) {
+        shape = shape && ws_json_u64(r->body, "timeoutSeconds", &timeout_s) &&
+                timeout_s == q->timeout_s && find_key(r->body, "pendingID") == NULL;
+    } else {
+        shape = shape && ws_json_str(r->body, "pendingID", pending_id, sizeof pending_id) == 1 &&
+                strcmp(pending_id, q->pending_id) == 0;
+    }
+    uint64_t want = q->kind == WS_ACK_PENDING             ? q->amount
+                    : q->kind == WS_ACK_POST && q->amount ? q->amount
+                                                          : q->pending_amount;
+    if (!shape || strcmp(status, statuses[q->kind]) != 0 || strcmp(t.txn, q->id) != 0 ||
+        strcmp(t.from, q->from) != 0 || strcmp(t.to, q->to) != 0 || amount != want || r->replayed ||
+        r->body_len >= sizeof t.body) {
+        load_other(l, "200 does not match the %s %s of %s->%s %llu (replayed %d): %s",
+                   statuses[q->kind], q->id, q->from, q->to, (unsigned long long)want, r->replayed,
+                   r->body);
         return;
     }
-    bool expected = false;
+    t.kind = q->kind;
+    t.amount = want;
+    t.explicit_id = true;
+    t.timeout_s = q->kind == WS_ACK_PENDING ? q->timeout_s : 0;
+    t.amount_given = q->kind == WS_ACK_POST && q->amount != 0;
+    if (q->kind != WS_ACK_PENDING) {
+        snprintf(t.pending_id, sizeof t.pending_id, "%s", q->pending_id);
+    }
+    memcpy(t.body, r->body, r->body_len + 1);
+    if (!load_push_ok(l, &t)) {
+        load_other(l, "out of memory");
+        return;
+    }
+    l->pendings += q->kind == WS_ACK_PENDING;
+    l->posts += q->kind == WS_ACK_POST;
+    l->voids += q->kind == WS_ACK_VOID;
+    if (l->acked != NULL) {
+        atomic_fetch_add(l->acked, 1);
+    }
+}
+
+/* Whether a refusal is one the load expects (and counts it): 1 yes, 0 no, -1 no and already
+ * reported. */
+static int load_expected(ws_load *l, const ws_response *r, const load_req *q) {
+    bool same = strcmp(q->from, q->to) == 0;
+    bool moves = q->kind == WS_ACK_TRANSFER || q->kind == WS_ACK_PENDING;
     if (r->status == 422 && !r->replayed) {
-        if (!same && ws_json_is_error(r->body, "insufficient_funds")) {
+        if (moves && !same && ws_json_is_error(r->body, "insufficient_funds")) {
             l->insufficient++;
-            expected = true;
-        } else if (same && ws_json_is_error(r->body, "same_account")) {
-            l->same_account++;
-            expected = true;
+            return 1;
         }
-    } else if (r->status == 503 && l->allow_overloaded && ws_json_is_error(r->body, "overloaded")) {
+        if (q->kind == WS_ACK_TRANSFER && same && ws_json_is_error(r->body, "same_account")) {
+            l->same_account++;
+            return 1;
+        }
+    }
+    if (r->status == 409 && !r->replayed && !moves && q->timeout_s != 0 &&
+        ws_json_is_error(r->body, "pending_transfer_expired")) {
+        l->expired++;
+        return 1;
+    }
+    if (r->status == 503 && l->allow_overloaded && ws_json_is_error(r->body, "overloaded")) {
         char *end = NULL;
         long secs = r->has_retry_after ? strtol(r->retry_after, &end, 10) : -1;
         if (secs >= 0 && end != r->retry_after && *end == '\0') {
             l->overloaded++;
-            expected = true;
-        } else {
-            load_other(l, "503 overloaded without a valid Retry-After ('%s'): %s", r->retry_after,
-                       r->body);
-            return;
+            return 1;
         }
+        load_other(l, "503 overloaded without a valid Retry-After ('%s'): %s", r->retry_after,
+                   r->body);
+        return -1;
     }
     if (r->status == 503 && l->allow_unavailable && ws_json_is_error(r->body, "unavailable")) {
         l->unavailable++;
-        expected = true;
+        return 1;
     }
-    if (!expected) {
-        load_other(l, "unexpected %ld for %s->%s %llu id '%s': %s", r->status, from, to,
-                   (unsigned long long)amount, id, r->body);
+    return 0;
+}
+
+static void load_classify(ws_load *l, const ws_response *r, const load_req *q) {
+    if (r->status == 200) {
+        if (q->kind == WS_ACK_TRANSFER) {
+            load_on_ok(l, r, q->id, q->from, q->to, q->amount);
+        } else {
+            load_on_step_ok(l, r, q);
+        }
         return;
     }
-    bool pushed = push_id(&l->rejected, &l->rejected_count, &l->rejected_cap, id);
+    int expected = load_expected(l, r, q);
+    if (expected <= 0) {
+        if (expected == 0) {
+            load_other(l, "unexpected %ld for %s->%s %llu id '%s' (step %d, pending '%s'): %s",
+                       r->status, q->from, q->to, (unsigned long long)q->amount, q->id,
+                       (int)q->kind, q->pending_id != NULL ? q->pending_id : "", r->body);
+        }
+        return;
+    }
+    bool pushed = push_id(&l->rejected, &l->rejected_count, &l->rejected_cap, q->id);
     if (pushed && r->status == 503) {
-        pushed = push_id(&l->refused, &l->refused_count, &l->refused_cap, id);
+        pushed = push_id(&l->refused, &l->refused_count, &l->refused_cap, q->id);
     }
     if (!pushed) {
         load_other(l, "out of memory");
     }
+}
+
+/* The open pending transfers of a load thread, the ones it may post or void. */
+#define LOAD_OPEN_MAX 16
+
+typedef struct {
+    char id[72];
+    const char *from;
+    const char *to;
+    uint64_t amount;
+    uint32_t timeout_s;
+} load_open;
+
+typedef struct {
+    load_open items[LOAD_OPEN_MAX];
+    size_t count;
+} load_opens;
+
+/* Turns q into a two-phase step about one time in three: a pending transfer (a quarter
+ * of the amount range), or a post or void of an open one, which is then taken out of o
+ * into *taken (q points into it). */
+static void load_pick_step(const ws_load *l, uint64_t *rng, load_opens *o, load_open *taken,
+                           load_req *q) {
+    unsigned u = (unsigned)(ws_splitmix64(rng) % 9);
+    if (u < 6) {
+        return;
+    }
+    ws_ack_kind kind = u == 6 ? WS_ACK_PENDING : u == 7 ? WS_ACK_POST : WS_ACK_VOID;
+    if (kind != WS_ACK_PENDING && o->count == 0) {
+        kind = WS_ACK_PENDING;
+    } else if (kind == WS_ACK_PENDING && o->count == LOAD_OPEN_MAX) {
+        kind = WS_ACK_POST;
+    }
+    q->kind = kind;
+    if (kind == WS_ACK_PENDING) {
+        q->amount = 1 + ws_splitmix64(rng) % (l->amount_max / 4 + 1);
+        unsigned t = (unsigned)(ws_splitmix64(rng) % 4);
+        q->timeout_s = t < 1 ? 1 : t == 1 ? 3600 : 0;
+        return;
+    }
+    size_t pick = (size_t)(ws_splitmix64(rng) % o->count);
+    *taken = o->items[pick];
+    o->items[pick] = o->items[--o->count];
+    q->from = taken->from;
+    q->to = taken->to;
+    q->pending_id = taken->id;
+    q->pending_amount = taken->amount;
+    q->timeout_s = taken->timeout_s;
+    q->amount = kind == WS_ACK_POST && (ws_splitmix64(rng) & 1) != 0
+                    ? 1 + ws_splitmix64(rng) % taken->amount
+                    : 0;
+}
+
+/* Sends q: a transfer through balance_transfer, a step through POST /transfers. */
+static long load_send(ws_client *c, ws_response *r, const load_req *q) {
+    if (q->kind != WS_ACK_TRANSFER) {
+        char body[512];
+        size_t len = step_body(body, sizeof body, q->kind, q->id, q->from, q->to, q->amount,
+                               q->timeout_s, q->pending_id);
+        return post_step(c, r, body, len);
+    }
+    if (q->id[0] != '\0') {
+        return ws_get(c, r,
+                      "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
+                      "&amount=%llu&transferID=%s",
+                      q->from, q->to, (unsigned long long)q->amount, q->id);
+    }
+    return ws_get(c, r,
+                  "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
+                  "&amount=%llu",
+                  q->from, q->to, (unsigned long long)q->amount);
 }
 
 void *ws_load_thread(void *arg) {
@@ -1162,6 +1388,7 @@ void *ws_load_thread(void *arg) {
     uint64_t rng = l->seed * 1000003u + (uint64_t)l->thread_index;
     int64_t deadline = ws_now_ms() + (l->time_limit_ms > 0 ? l->time_limit_ms : 120000);
     const char *prefix = l->id_prefix != NULL ? l->id_prefix : "w";
+    load_opens opens = {.count = 0};
     for (size_t i = 0; i < l->transfers_max; i++) {
         if ((l->stop != NULL && atomic_load(l->stop)) || ws_now_ms() > deadline) {
             break;
@@ -1182,35 +1409,41 @@ void *ws_load_thread(void *arg) {
             l->planned_huge++;
         }
         char id[72] = "";
-        if (l->all_explicit || (i & 1) != 0) {
+        load_open taken;
+        load_req q = {.kind = WS_ACK_TRANSFER,
+                      .id = id,
+                      .from = l->accounts[f],
+                      .to = l->accounts[t],
+                      .amount = amount};
+        if (l->two_phase && !same) {
+            load_pick_step(l, &rng, &opens, &taken, &q);
+        }
+        if (l->all_explicit || (i & 1) != 0 || q.kind != WS_ACK_TRANSFER) {
             snprintf(id, sizeof id, "%s-%d-%zu", prefix, l->thread_index, i);
         }
         l->attempts = i + 1;
         snprintf(l->last_id, sizeof l->last_id, "%s", id);
         l->last_answered = false;
-        const char *from = l->accounts[f], *to = l->accounts[t];
-        long status;
-        if (id[0] != '\0') {
-            status = ws_get(c, &r,
-                            "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
-                            "&amount=%llu&transferID=%s",
-                            from, to, (unsigned long long)amount, id);
-        } else {
-            status = ws_get(c, &r,
-                            "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s"
-                            "&amount=%llu",
-                            from, to, (unsigned long long)amount);
-        }
+        long status = load_send(c, &r, &q);
         if (status == 0) {
             l->transport_errors++;
             if (l->stop_on_disconnect) {
                 break;
             }
-            load_other(l, "transport error (curl %d) on %s->%s", r.curl_code, from, to);
+            load_other(l, "transport error (curl %d) on %s->%s", r.curl_code, q.from, q.to);
             continue;
         }
         l->last_answered = true;
-        load_classify(l, &r, id, from, to, amount);
+        size_t acked_before = l->ok_count;
+        load_classify(l, &r, &q);
+        if (q.kind == WS_ACK_PENDING && l->ok_count > acked_before && opens.count < LOAD_OPEN_MAX) {
+            load_open *o = &opens.items[opens.count++];
+            snprintf(o->id, sizeof o->id, "%s", id);
+            o->from = q.from;
+            o->to = q.to;
+            o->amount = q.amount;
+            o->timeout_s = q.timeout_s;
+        }
     }
     ws_response_free(&r);
     ws_client_free(c);
@@ -1300,7 +1533,10 @@ static bool same_event(const ws_event_rec *a, const ws_event_rec *b) {
            strcmp(a->account, b->account) == 0 && a->amount == b->amount &&
            a->balance == b->balance && strcmp(a->txn, b->txn) == 0 && a->txn_null == b->txn_null &&
            strcmp(a->counterparty, b->counterparty) == 0 &&
-           a->counterparty_null == b->counterparty_null && strcmp(a->timestamp, b->timestamp) == 0;
+           a->counterparty_null == b->counterparty_null &&
+           strcmp(a->timestamp, b->timestamp) == 0 && a->two_phase == b->two_phase &&
+           a->available == b->available && a->pending_credits == b->pending_credits &&
+           strcmp(a->pending_id, b->pending_id) == 0;
 }
 
 /* Each account's filtered event list equals its events in the full log. */
@@ -1324,9 +1560,16 @@ static bool check_account_filters(ws_client *c, const ws_expect *e, const ws_eve
             }
             k++;
         }
-        if (k != mine.count) {
-            FAIL("events?accountID=%s returned %zu events, the log has %zu", e->accounts[a],
-                 mine.count, k);
+        /* The writer appends expiries by itself, so events may have come after the full
+         * log was read: only those up to its last seq are compared. */
+        uint64_t last = all->count ? all->items[all->count - 1].seq : 0;
+        size_t upto = 0;
+        while (upto < mine.count && mine.items[upto].seq <= last) {
+            upto++;
+        }
+        if (k != upto) {
+            FAIL("events?accountID=%s returned %zu events up to seq %llu, the log has %zu",
+                 e->accounts[a], upto, (unsigned long long)last, k);
         }
     }
     ok = true;
@@ -1335,20 +1578,61 @@ done:
     return ok;
 }
 
-/* A Debit at i must be followed by its Credit at i+1 (same transaction, mirrored). */
-static bool check_pair(const ws_event_list *all, size_t i, char *err, size_t err_size) {
+/* What a record's pair of events is, by the first of them (the fromAccount's). */
+typedef enum {
+    PAIR_NONE,
+    PAIR_TRANSFER, /* Debit, Credit */
+    PAIR_PENDING,  /* PendingDebit, PendingCredit */
+    PAIR_POST,     /* Debit, Credit, both with a pendingID */
+    PAIR_VOID,     /* PendingVoided twice */
+    PAIR_EXPIRE,   /* PendingExpired twice, with the pending transfer's transactionID */
+} pair_kind;
+
+static pair_kind pair_of(const ws_event_rec *ev) {
+    if (strcmp(ev->type, "Debit") == 0) {
+        return ev->two_phase ? PAIR_POST : PAIR_TRANSFER;
+    }
+    if (strcmp(ev->type, "PendingDebit") == 0) {
+        return PAIR_PENDING;
+    }
+    if (strcmp(ev->type, "PendingVoided") == 0) {
+        return PAIR_VOID;
+    }
+    return strcmp(ev->type, "PendingExpired") == 0 ? PAIR_EXPIRE : PAIR_NONE;
+}
+
+static bool resolves(pair_kind k) { return k == PAIR_POST || k == PAIR_VOID || k == PAIR_EXPIRE; }
+
+/* The first event of a pair at i must be followed by its second at i+1: the same
+ * transaction, amount, pendingID and timestamp (one record, one block), accounts mirrored;
+ * a Debit by its Credit, a PendingDebit by its PendingCredit, a PendingVoided or
+ * PendingExpired by another. A plain transfer's carry no two-phase fields, a two-phase
+ * step's do; a post, void or expiry names its pending transfer, an expiry by its own ID. */
+static bool check_pair(const ws_event_list *all, size_t i, pair_kind kind, char *err,
+                       size_t err_size) {
+    static const char *const second[] = {[PAIR_TRANSFER] = "Credit",
+                                         [PAIR_PENDING] = "PendingCredit",
+                                         [PAIR_POST] = "Credit",
+                                         [PAIR_VOID] = "PendingVoided",
+                                         [PAIR_EXPIRE] = "PendingExpired"};
     const ws_event_rec *d = &all->items[i];
-    if (d->txn_null || d->counterparty_null || strcmp(d->account, d->counterparty) == 0) {
-        snprintf(err, err_size, "Debit seq %llu lacks a transaction or counterparty",
-                 (unsigned long long)d->seq);
+    if (d->txn_null || d->counterparty_null || strcmp(d->account, d->counterparty) == 0 ||
+        (kind != PAIR_TRANSFER) != d->two_phase || resolves(kind) != (d->pending_id[0] != '\0') ||
+        (kind == PAIR_EXPIRE && strcmp(d->txn, d->pending_id) != 0)) {
+        snprintf(err, err_size,
+                 "%s seq %llu lacks a transaction or counterparty, or has the wrong two-phase "
+                 "fields",
+                 d->type, (unsigned long long)d->seq);
         return false;
     }
     const ws_event_rec *c = i + 1 < all->count ? &all->items[i + 1] : NULL;
-    if (c == NULL || strcmp(c->type, "Credit") != 0 || c->txn_null || strcmp(c->txn, d->txn) != 0 ||
-        c->amount != d->amount || strcmp(c->account, d->counterparty) != 0 ||
-        c->counterparty_null || strcmp(c->counterparty, d->account) != 0) {
-        snprintf(err, err_size, "Debit seq %llu (%s) is not followed by its Credit",
-                 (unsigned long long)d->seq, d->txn);
+    if (c == NULL || strcmp(c->type, second[kind]) != 0 || c->txn_null ||
+        strcmp(c->txn, d->txn) != 0 || c->amount != d->amount ||
+        strcmp(c->account, d->counterparty) != 0 || c->counterparty_null ||
+        strcmp(c->counterparty, d->account) != 0 || c->two_phase != d->two_phase ||
+        strcmp(c->pending_id, d->pending_id) != 0 || strcmp(c->timestamp, d->timestamp) != 0) {
+        snprintf(err, err_size, "%s seq %llu (%s) is not followed by its %s", d->type,
+                 (unsigned long long)d->seq, d->txn, second[kind]);
         return false;
     }
     return true;
@@ -1365,32 +1649,216 @@ static bool copy_id(char *dst, uint8_t *dst_len, const char *src) {
     return true;
 }
 
-/* Applies the record an AccountCreated (cr NULL) or a Debit and its Credit stand for to the
- * oracle's ledger, at the events' own seq; false with *why set if the state machine refuses
- * it. */
-static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec *cr, ws_record *r,
-                        const char **why) {
+/* An event's timestamp, "2026-12-02T15:17:18.797843Z", in microseconds since the epoch. */
+static bool timestamp_us(const char *ts, uint64_t *out) {
+    struct tm tm = {0};
+    int us = 0;
+    int used = 0;
+    if (sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%6d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &used) != 7 ||
+        strcmp(ts + used, "Z") != 0 || used != 26) {
+        return false;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t < 0) {
+        return false;
+    }
+    *out = (uint64_t)t * 1000000u + (uint64_t)us;
+    return true;
+}
+
+/* The pending totals after a two-phase event: its balance less its available is the
+ * account's pending debits. False if available is above the balance. */
+static bool event_totals(const ws_event_rec *ev, uint64_t *pd, uint64_t *pc) {
+    if ((int64_t)ev->balance < ev->available) {
+        return false;
+    }
+    *pd = (uint64_t)((int64_t)ev->balance - ev->available);
+    *pc = ev->pending_credits;
+    return true;
+}
+
+/* What the oracle knows of the record a pair of events stands for beyond the events: the
+ * pending transfer a post, void or expiry resolves (its lsn in the oracle's numbering), and
+ * whether a pending transfer expires later in the log. */
+typedef struct {
+    uint64_t pending_lsn;
+    bool expires;
+} pair_context;
+
+/* Fills a TransferPending or PendingResolved record from its two events. The events do not
+ * carry a timeout: a pending transfer that expires later gets the least one, 1 s, so the
+ * state machine checks its expiry came no sooner; the others none (a post or void of one
+ * is then never late). */
+static bool fill_step(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec *cr, pair_kind kind,
+                      const pair_context *ctx, ws_record *r, const char **why) {
+    if (!event_totals(ev, &r->from_pd, &r->from_pc) || !event_totals(cr, &r->to_pd, &r->to_pc)) {
+        *why = "an event's available is above its balance";
+        return false;
+    }
+    if (kind == PAIR_PENDING) {
+        r->kind = WS_REC_PENDING;
+        r->step = WS_STEP_PENDING;
+        r->timeout_s = ctx->expires ? 1 : 0;
+        r->expires_us = ctx->expires ? l->now_us + 1000000u : 0;
+        return true;
+    }
+    const ws_pending_entry *p = ws_pending_get(l->pending, ctx->pending_lsn);
+    if (p == NULL || !copy_id(r->pending, &r->pending_len, ev->pending_id)) {
+        *why = "a post, void or expiry of no pending transfer earlier in the log";
+        return false;
+    }
+    if (kind != PAIR_POST && ev->amount != p->amount) {
+        *why = "a void or expiry releases another amount than its pending transfer holds";
+        return false;
+    }
+    r->kind = WS_REC_RESOLVED;
+    r->step = kind == PAIR_POST ? WS_STEP_POST : kind == PAIR_VOID ? WS_STEP_VOID : WS_STEP_EXPIRE;
+    r->pending_lsn = ctx->pending_lsn;
+    r->pending_amount = p->amount;
+    r->amount = kind == PAIR_POST ? ev->amount : 0;
+    if (kind == PAIR_EXPIRE) {
+        r->txn_len = 0; /* an expiry has no transferID of its own */
+        memset(r->txn, 0, sizeof r->txn);
+    }
+    return true;
+}
+
+/* Applies the record an AccountCreated (cr NULL) or a pair of events stands for to the
+ * oracle's ledger, at the events' own seq and at their timestamp; false with *why set if
+ * the state machine refuses it. */
+static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec *cr,
+                        pair_kind kind, const pair_context *ctx, ws_record *r, const char **why) {
     memset(r, 0, sizeof(*r));
     r->kind = cr ? WS_REC_TRANSFER : WS_REC_ACCOUNT_CREATED;
     r->status = WS_OK;
     r->amount = ev->amount;
-    r->from_balance = ev->balance;
-    r->to_balance = cr ? cr->balance : 0;
+    r->from_balance = (int64_t)ev->balance;
+    r->to_balance = cr ? (int64_t)cr->balance : 0;
     if (!cr) {
         ws_record_set_params(r, NULL); /* the oracle's accounts have the defaults */
+    }
+    if (!timestamp_us(ev->timestamp, &l->now_us)) {
+        *why = "a malformed timestamp";
+        return false;
     }
     bool ids =
         copy_id(r->account, &r->account_len, ev->account) &&
         (!cr || (copy_id(r->to, &r->to_len, cr->account) && copy_id(r->txn, &r->txn_len, ev->txn)));
-    ws_effect eff;
     if (!ids) {
         *why = "an ID that cannot be an ID";
         return false;
     }
+    if (cr && kind != PAIR_TRANSFER && !fill_step(l, ev, cr, kind, ctx, r, why)) {
+        return false;
+    }
+    ws_effect eff;
     return ws_ledger_apply(l, r, l->next_lsn, ev->seq, &eff, why) == WS_OK;
 }
 
+/* A sorted index of the transactionIDs of the events of one type (index: the event's
+ * position); NULL with *count 0 if there are none, or on out of memory (*oom set). */
+static txn_ref *index_events(const ws_event_list *all, const char *type, size_t *count, bool *oom) {
+    *count = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        *count += strcmp(all->items[i].type, type) == 0;
+    }
+    if (*count == 0) {
+        return NULL;
+    }
+    txn_ref *refs = malloc(*count * sizeof *refs);
+    if (refs == NULL) {
+        *oom = true;
+        *count = 0;
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        if (strcmp(all->items[i].type, type) == 0) {
+            refs[k++] = (txn_ref){.txn = all->items[i].txn, .index = i};
+        }
+    }
+    qsort(refs, *count, sizeof *refs, txn_ref_cmp);
+    return refs;
+}
+
+static ws_ack_kind ack_kind_of(pair_kind k) {
+    return k == PAIR_PENDING ? WS_ACK_PENDING
+           : k == PAIR_POST  ? WS_ACK_POST
+           : k == PAIR_VOID  ? WS_ACK_VOID
+                             : WS_ACK_TRANSFER;
+}
+
+/* An acknowledged transfer or step t against the pair of events (ev, cr) holding it. */
+static bool ack_matches(const ws_transfer_ok *t, pair_kind kind, const ws_event_rec *ev,
+                        const ws_event_rec *cr) {
+    bool same = t->kind == ack_kind_of(kind) && strcmp(t->from, ev->account) == 0 &&
+                strcmp(t->to, cr->account) == 0 && t->amount == ev->amount &&
+                t->from_balance == ev->balance && t->to_balance == cr->balance;
+    if (!same || kind == PAIR_TRANSFER) {
+        return same;
+    }
+    return t->from_available == ev->available && t->to_pending_credits == cr->pending_credits &&
+           (kind == PAIR_PENDING || strcmp(t->pending_id, ev->pending_id) == 0);
+}
+
+/* GET /accounts/ID's balance, available and pendingCredits equal the replay's. */
+static bool check_account_figures(ws_client *c, const ws_ledger *l, const char *id, char *err,
+                                  size_t err_size) {
+    ws_response r = WS_RESPONSE_INIT;
+    int64_t balance = 0, available = 0;
+    uint64_t pending_credits = 0;
+    bool ok = ws_get(c, &r, "/api/1.0/wallet/accounts/%s", id) == 200 &&
+              json_i64(r.body, "balance", &balance) && json_i64(r.body, "available", &available) &&
+              ws_json_u64(r.body, "pendingCredits", &pending_credits);
+    uint32_t idx = ws_accounts_find(l->accounts, id, strlen(id));
+    if (!ok || idx == WS_ACCOUNT_NONE) {
+        snprintf(err, err_size, "GET /accounts/%s: %ld %.300s", id, r.status,
+                 r.body != NULL ? r.body : "");
+        ok = false;
+    } else {
+        int64_t want_balance = ws_accounts_balance(l->accounts, idx);
+        int64_t want_available =
+            want_balance - (int64_t)ws_accounts_pending_debits(l->accounts, idx);
+        uint64_t want_pc = ws_accounts_pending_credits(l->accounts, idx);
+        ok = balance == want_balance && available == want_available && pending_credits == want_pc;
+        if (!ok) {
+            snprintf(err, err_size,
+                     "GET /accounts/%s: %s; the replay of the log gives balance %lld, available "
+                     "%lld, pendingCredits %llu",
+                     id, r.body, (long long)want_balance, (long long)want_available,
+                     (unsigned long long)want_pc);
+        }
+    }
+    ws_response_free(&r);
+    return ok;
+}
+
+static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, char *err,
+                             size_t err_size);
+
+/* The writer appends expiries by itself, so the log can grow while it is being checked and a
+ * figure read after it can be newer than the replay. A check that fails while the log grew
+ * is run again (at most 3 times); one that fails on a still log fails. */
 bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, size_t err_size) {
+    for (int attempt = 0;; attempt++) {
+        if (check_state_once(c, e, out, err, err_size)) {
+            return true;
+        }
+        ws_event_list now = {0};
+        bool grew = attempt < 2 && ws_events_fetch_all(c, NULL, &now) && now.count > out->events;
+        ws_event_list_free(&now);
+        if (!grew) {
+            return false;
+        }
+        ws_state_free(out);
+    }
+}
+
+static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, char *err,
+                             size_t err_size) {
     bool ok = false;
     memset(out, 0, sizeof *out);
     err[0] = '\0';
@@ -1398,6 +1866,10 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
     ws_event_list all = {0};
     ws_ledger ledger;
     bool ledger_ready = false;
+    bool oom = false;
+    size_t pending_count = 0, expired_count = 0;
+    txn_ref *pendings = NULL, *expired = NULL;
+    uint64_t *lsn_at = NULL; /* the oracle's lsn of the PendingDebit at each position */
     bool *created = calloc(n + 1, sizeof *created);
     size_t *ack_debit = calloc(e->acked_count + 1, sizeof *ack_debit);
     size_t *maybe_debits = calloc(e->maybe_count + 1, sizeof *maybe_debits);
@@ -1434,10 +1906,17 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
     if (!ws_events_fetch_all(c, NULL, &all)) {
         FAIL("fetching /events failed");
     }
+    pendings = index_events(&all, "PendingDebit", &pending_count, &oom);
+    expired = index_events(&all, "PendingExpired", &expired_count, &oom);
+    lsn_at = calloc(all.count + 1, sizeof *lsn_at);
+    if (oom || lsn_at == NULL) {
+        FAIL("out of memory");
+    }
     /* The log is replayed through the service's own state machine (core/ledger.h), which
-     * checks every balance after, overdraft, overflow and unknown account; what is checked
-     * here besides is what only the test knows: the accounts and start amounts it made, and
-     * which transfers it was told about. */
+     * checks every balance after, pending total, overdraft, overflow, unknown account, and
+     * that each pending transfer is resolved at most once; what is checked here besides is
+     * what only the test knows: the accounts and start amounts it made, and which
+     * transfers and steps it was told about. */
     if (ws_ledger_init(&ledger, ws_hash_key_random()) != WS_OK) {
         FAIL("out of memory");
     }
@@ -1455,28 +1934,45 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
         }
         ws_record rec;
         const char *why = "";
+        pair_context ctx = {0};
         if (strcmp(ev->type, "AccountCreated") == 0) {
             if (created[a] || ev->amount != e->start_amounts[a] || !ev->txn_null ||
-                !ev->counterparty_null) {
+                !ev->counterparty_null || ev->two_phase) {
                 FAIL("AccountCreated seq %llu for %s is wrong or repeated",
                      (unsigned long long)ev->seq, ev->account);
             }
             created[a] = true;
-            if (!apply_event(&ledger, ev, NULL, &rec, &why)) {
+            if (!apply_event(&ledger, ev, NULL, PAIR_NONE, &ctx, &rec, &why)) {
                 FAIL("AccountCreated seq %llu: %s", (unsigned long long)ev->seq, why);
             }
             continue;
         }
-        if (strcmp(ev->type, "Debit") != 0) {
-            FAIL("seq %llu is a %s that does not follow its Debit", (unsigned long long)ev->seq,
-                 ev->type);
+        pair_kind kind = pair_of(ev);
+        if (kind == PAIR_NONE) {
+            FAIL("seq %llu is a %s that does not follow the first event of its pair",
+                 (unsigned long long)ev->seq, ev->type);
         }
-        if (!check_pair(&all, i, err, err_size)) {
+        if (!check_pair(&all, i, kind, err, err_size)) {
             goto done;
         }
-        const ws_event_rec *cr = &all.items[++i]; /* the transfer is judged as one record */
-        if (!apply_event(&ledger, ev, cr, &rec, &why)) {
-            FAIL("transfer %s at seq %llu: %s", ev->txn, (unsigned long long)ev->seq, why);
+        const ws_event_rec *cr = &all.items[++i]; /* the pair is judged as one record */
+        if (resolves(kind)) {
+            long k = find_txn(pendings, pending_count, ev->pending_id);
+            ctx.pending_lsn = k >= 0 ? lsn_at[k] : 0;
+        } else if (kind == PAIR_PENDING) {
+            ctx.expires = find_txn(expired, expired_count, ev->txn) >= 0;
+        }
+        uint64_t lsn = ledger.next_lsn;
+        if (!apply_event(&ledger, ev, cr, kind, &ctx, &rec, &why)) {
+            FAIL("%s %s at seq %llu: %s", kind == PAIR_TRANSFER ? "transfer" : ev->type, ev->txn,
+                 (unsigned long long)ev->seq, why);
+        }
+        if (kind == PAIR_PENDING) {
+            lsn_at[i - 1] = lsn;
+        }
+        if (kind == PAIR_EXPIRE) {
+            out->expiries++; /* the writer's own: no client acknowledged or sent it */
+            continue;
         }
         out->transfers++;
         long k = find_txn(acked, e->acked_count, ev->txn);
@@ -1487,12 +1983,10 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
                      (unsigned long long)ev->seq, ack_debit[k]);
             }
             ack_debit[k] = (size_t)ev->seq;
-            if (strcmp(t->from, ev->account) != 0 || strcmp(t->to, cr->account) != 0 ||
-                t->amount != ev->amount || t->from_balance != ev->balance ||
-                t->to_balance != cr->balance) {
-                FAIL("transaction %s: log (%s->%s %llu, balances %llu/%llu) differs from its "
+            if (!ack_matches(t, kind, ev, cr)) {
+                FAIL("transaction %s: log (%s %s->%s %llu, balances %llu/%llu) differs from its "
                      "200 response %s",
-                     ev->txn, ev->account, cr->account, (unsigned long long)ev->amount,
+                     ev->txn, ev->type, ev->account, cr->account, (unsigned long long)ev->amount,
                      (unsigned long long)ev->balance, (unsigned long long)cr->balance, t->body);
             }
             continue;
@@ -1519,6 +2013,9 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
                  e->acked[k].body);
         }
     }
+    if (!ws_ledger_pending_consistent(&ledger)) {
+        FAIL("the replay's pending totals disagree with its open pending transfers");
+    }
     for (size_t a = 0; a < n; a++) {
         if (!created[a]) {
             FAIL("account %s has no AccountCreated event", e->accounts[a]);
@@ -1528,6 +2025,9 @@ bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, 
         if (replayed != out->balances[a]) {
             FAIL("account %s: get_balance %llu, replay of the log %llu", e->accounts[a],
                  (unsigned long long)out->balances[a], (unsigned long long)replayed);
+        }
+        if (!check_account_figures(c, &ledger, e->accounts[a], err, err_size)) {
+            goto done;
         }
     }
     if (!check_account_filters(c, e, &all, err, err_size)) {
@@ -1545,6 +2045,9 @@ done:
     free(acked);
     free(maybe);
     free(rejected);
+    free(pendings);
+    free(expired);
+    free(lsn_at);
     return ok;
 }
 
@@ -1783,10 +2286,18 @@ bool ws_replays_match(ws_client *c, const ws_transfer_list *acked, size_t last, 
     bool ok = true;
     for (size_t i = acked->count > last ? acked->count - last : 0; i < acked->count && ok; i++) {
         const ws_transfer_ok *a = &acked->items[i];
-        ws_get(c, &r,
-               "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&"
-               "transferID=%s",
-               a->from, a->to, (unsigned long long)a->amount, a->txn);
+        if (a->kind != WS_ACK_TRANSFER) {
+            char body[512];
+            size_t len = step_body(body, sizeof body, a->kind, a->txn, a->from, a->to,
+                                   a->kind == WS_ACK_POST && !a->amount_given ? 0 : a->amount,
+                                   a->timeout_s, a->pending_id);
+            post_step(c, &r, body, len);
+        } else {
+            ws_get(c, &r,
+                   "/api/1.0/wallet/balance_transfer?fromAccount=%s&toAccount=%s&amount=%llu&"
+                   "transferID=%s",
+                   a->from, a->to, (unsigned long long)a->amount, a->txn);
+        }
         ok = r.status == 200 && r.replayed && r.body != NULL && strcmp(r.body, a->body) == 0;
         if (!ok) {
             snprintf(err, err_size, "replay of %s: %ld%s %s (acknowledged as %s)", a->txn, r.status,

@@ -207,7 +207,9 @@ void ws_json_error_message(const char *json, char *out, size_t out_size);
 /* True if s is a lowercase 8-4-4-4-12 hex UUID. */
 bool ws_is_uuid(const char *s);
 
-/* One event of GET /events. Absent strings and nulls are "" with the *_null flag set. */
+/* One event of GET /events. Absent strings and nulls are "" with the *_null flag set. The
+ * events of two-phase transfers (two_phase) carry available and pendingCredits, and those
+ * of a post, void or expiry the pending transfer's ID (pending_id, else ""). */
 typedef struct {
     uint64_t seq;
     char type[24];
@@ -219,6 +221,10 @@ typedef struct {
     char counterparty[72];
     bool counterparty_null;
     char timestamp[48];
+    bool two_phase;
+    int64_t available;
+    uint64_t pending_credits;
+    char pending_id[72];
 } ws_event_rec;
 
 typedef struct {
@@ -244,7 +250,18 @@ bool ws_balance(ws_client *c, const char *acct, uint64_t *out);
 
 /* ---- load and invariants (shared by the concurrency and crash tests) ------------------- */
 
-/* One acknowledged (200) transfer as the client saw it. */
+/* What an acknowledgement was for: a transfer, or a step of a two-phase transfer. */
+typedef enum {
+    WS_ACK_TRANSFER = 0,
+    WS_ACK_PENDING, /* "pending": true: reserved amount, no balance moved */
+    WS_ACK_POST,    /* postPendingID: moved amount (the rest released) */
+    WS_ACK_VOID,    /* voidPendingID: released amount (the pending one's) */
+} ws_ack_kind;
+
+/* One acknowledged (200) transfer or two-phase step as the client saw it. A zeroed entry
+ * is a transfer (WS_ACK_TRANSFER). For a step, from/to are the pending transfer's accounts,
+ * amount what the answer says (reserved, posted or released) and the balances and the two
+ * pending figures those of the answer. */
 typedef struct {
     char txn[72];
     char from[72];
@@ -254,6 +271,12 @@ typedef struct {
     uint64_t to_balance;
     bool explicit_id; /* sent with transferID (== txn) */
     char body[400];   /* the exact response body, for replay checks */
+    ws_ack_kind kind;
+    char pending_id[72];         /* POST, VOID: the pending transfer's transferID */
+    uint32_t timeout_s;          /* PENDING: the timeoutSeconds sent (0: none) */
+    bool amount_given;           /* POST: sent with an amount (else "all of it") */
+    int64_t from_available;      /* steps: fromAvailable of the response */
+    uint64_t to_pending_credits; /* steps: toPendingCredits of the response */
 } ws_transfer_ok;
 
 /* One load thread: random transfers between accounts. Fill the inputs, zero the rest, run
@@ -266,7 +289,16 @@ typedef struct {
  * 200, 422 insufficient_funds, 422 same_account (only when from == to), and, with
  * allow_overloaded, 503 overloaded carrying Retry-After, or with allow_unavailable, 503
  * unavailable, counts as `other`. A transport
- * error counts as `other` too, unless stop_on_disconnect: then it ends the thread. */
+ * error counts as `other` too, unless stop_on_disconnect: then it ends the thread.
+ *
+ * With two_phase, about one request in three (never a planned same-account one) is a step
+ * of a two-phase transfer through POST /transfers, always with a transferID: a pending
+ * transfer (amount 1..amount_max; a quarter with timeoutSeconds 1, so some expire while the
+ * load runs, a quarter with 3600), or a post (all of it, or part) or a void of one of the
+ * thread's own open pending transfers (at most 16 open a thread). Each 200 is checked
+ * against the request (status, accounts, amounts, pendingID) and recorded in ok with its
+ * kind; a pending transfer may also be refused insufficient_funds, and a post or void of
+ * one with a timeout 409 pending_transfer_expired (counted in expired). */
 typedef struct {
     /* inputs */
     const ws_server *srv;
@@ -281,6 +313,7 @@ typedef struct {
     bool allow_overloaded;
     bool allow_unavailable; /* 503 unavailable (a stopping server) is counted, not an error */
     bool stop_on_disconnect;
+    bool two_phase; /* mix in pending transfers, posts and voids (above) */
     const char *id_prefix;
     int time_limit_ms;   /* the thread stops after this long (0: 120000) */
     _Atomic bool *stop;  /* optional: checked before each request */
@@ -297,6 +330,7 @@ typedef struct {
     bool last_answered; /* whether the last request got an HTTP response */
     size_t insufficient, same_account, overloaded, unavailable, transport_errors, other;
     size_t planned_same, planned_huge;
+    size_t pendings, posts, voids, expired; /* acknowledged steps; posts/voids refused expired */
     char first_other[512];
 } ws_load;
 
@@ -320,7 +354,8 @@ bool ws_create_named_accounts(ws_client *c, const char *prefix, int n, uint64_t 
                               char (*names)[16], const char **ids, uint64_t *starts, char *err,
                               size_t err_size);
 
-/* Retries the last `last` transfers of acked with their own parameters: each must replay (200,
+/* Retries the last `last` transfers of acked with their own parameters (a transfer through
+ * balance_transfer, a two-phase step through POST /transfers): each must replay (200,
  * Idempotent-Replayed) with its original body byte for byte. False, with why in err, at the
  * first that does not. */
 bool ws_replays_match(ws_client *c, const ws_transfer_list *acked, size_t last, char *err,
@@ -328,9 +363,14 @@ bool ws_replays_match(ws_client *c, const ws_transfer_list *acked, size_t last, 
 
 /* What the state must be. accounts/start_amounts: every account ever created (and no other).
  * acked: every acknowledged transfer (each must be in the log exactly once as a Debit on
- * from followed immediately by a Credit on to, with the response's balances). maybe:
- * transferIDs that may be in the log without an acknowledgement (in flight at a crash);
- * any other transaction in the log is an error. rejected: transferIDs that must not be. */
+ * from followed immediately by a Credit on to, with the response's balances) and two-phase
+ * step (the same with its own pair of events: PendingDebit/PendingCredit for a pending
+ * transfer, Debit/Credit naming the pendingID for a post, PendingVoided twice for a void,
+ * with the response's balances, fromAvailable and toPendingCredits). maybe: transferIDs
+ * that may be in the log without an acknowledgement (in flight at a crash); any other
+ * transaction in the log is an error, but for expiries (PendingExpired twice), which the
+ * writer appends by itself for pending transfers in the log. rejected: transferIDs that
+ * must not be. */
 typedef struct {
     const char *const *accounts;
     const uint64_t *start_amounts;
@@ -345,7 +385,8 @@ typedef struct {
 
 typedef struct {
     size_t events;      /* total events in the log */
-    size_t transfers;   /* transactions in the log */
+    size_t transfers;   /* transactions in the log: transfers and two-phase steps */
+    size_t expiries;    /* expiries of pending transfers in the log (not in transfers) */
     size_t maybe_found; /* of `maybe`, how many are in the log */
     bool *maybe_in_log; /* malloc'd, maybe_count entries (NULL if maybe_count == 0) */
     uint64_t *balances; /* malloc'd, get_balance per account, in accounts order */
@@ -354,8 +395,13 @@ typedef struct {
 /* Checks, through c: the sum of get_balance over accounts equals the sum of start_amounts;
  * the log is gapless from seq 1; each account's AccountCreated comes once with its start
  * amount; every acked transfer is there as described; no other transaction is, beyond
- * `maybe`; replaying the log reproduces every event's balance and every get_balance;
- * /events?accountID=X returns exactly X's events of the full log. On failure returns false
+ * `maybe`; replaying the log through the service's state machine (core/ledger.h: pending
+ * events move no balance but reserve, a post moves its amount, a void or expiry releases,
+ * each resolves an open pending transfer once, an expiry not sooner than 1 s, the least
+ * timeout, after its pending transfer) reproduces every event's balance, available and
+ * pendingCredits, every get_balance, and GET /accounts/X's balance, available and
+ * pendingCredits; /events?accountID=X returns exactly X's events of the full log. The
+ * accounts must have no overdraft (balances are read unsigned). On failure returns false
  * with a description in err. Free out with ws_state_free. */
 bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, size_t err_size);
 void ws_state_free(ws_state *s);
