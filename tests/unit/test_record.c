@@ -1016,3 +1016,786 @@ Test(record, balance_of_int64_min_is_refused) {
     r = rec_transfer("a", "b", "t", 1, INT64_MIN + 1, INT64_MIN + 1);
     cr_assert(ws_record_valid(&r));
 }
+
+/* ---- two-phase records: TransferPending, PendingResolved, StepRefused ------------------- */
+
+/* A two-phase record's balances and pending totals after it. */
+typedef struct {
+    int64_t fb;
+    int64_t tb;
+    uint64_t fpd;
+    uint64_t fpc;
+    uint64_t tpd;
+    uint64_t tpc;
+} totals;
+
+static void set_totals(ws_record *r, totals t) {
+    r->from_balance = t.fb;
+    r->to_balance = t.tb;
+    r->from_pd = t.fpd;
+    r->from_pc = t.fpc;
+    r->to_pd = t.tpd;
+    r->to_pc = t.tpc;
+}
+
+static ws_record rec_pending(const char *from, const char *to, const char *txn, uint64_t amount,
+                             uint32_t timeout_s, uint64_t expires_us, totals t) {
+    ws_record r = rec_transfer(from, to, txn, amount, 0, 0);
+    r.kind = WS_REC_PENDING;
+    r.step = WS_STEP_PENDING;
+    r.timeout_s = timeout_s;
+    r.expires_us = expires_us;
+    set_totals(&r, t);
+    return r;
+}
+
+/* A post, void or expiry (txn "" for an expiry) of the pending transfer pending at lsn. */
+static ws_record rec_resolved(ws_step step, const char *from, const char *to, const char *txn,
+                              const char *pending, uint64_t pending_lsn, uint64_t amount,
+                              uint64_t pending_amount, totals t) {
+    ws_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = WS_REC_RESOLVED;
+    r.status = WS_OK;
+    r.step = step;
+    r.account_len = rec_set_id(r.account, from);
+    r.to_len = rec_set_id(r.to, to);
+    r.txn_len = rec_set_id(r.txn, txn);
+    r.pending_len = rec_set_id(r.pending, pending);
+    r.pending_lsn = pending_lsn;
+    r.amount = amount;
+    r.pending_amount = pending_amount;
+    set_totals(&r, t);
+    return r;
+}
+
+/* A refused pending transfer (from, to, no pending) or post or void (no from or to). */
+static ws_record rec_step_refused(ws_step step, ws_status why, uint8_t side, const char *from,
+                                  const char *to, const char *txn, const char *pending,
+                                  uint64_t amount, uint32_t timeout_s) {
+    ws_record r;
+    memset(&r, 0, sizeof(r));
+    r.kind = WS_REC_STEP_REFUSED;
+    r.status = why;
+    r.step = step;
+    r.missing_side = side;
+    r.account_len = rec_set_id(r.account, from);
+    r.to_len = rec_set_id(r.to, to);
+    r.txn_len = rec_set_id(r.txn, txn);
+    r.pending_len = rec_set_id(r.pending, pending);
+    r.amount = amount;
+    r.timeout_s = timeout_s;
+    return r;
+}
+
+/* rec_assert_eq and every two-phase field. */
+static void step_assert_eq(const ws_record *got, const ws_record *want, const char *what) {
+    rec_assert_eq(got, want, what);
+    cr_assert_eq(got->step, want->step, "%s: step", what);
+    cr_assert_eq(got->timeout_s, want->timeout_s, "%s: timeout_s", what);
+    cr_assert_eq(got->expires_us, want->expires_us, "%s: expires_us", what);
+    cr_assert_eq(got->pending_lsn, want->pending_lsn, "%s: pending_lsn", what);
+    cr_assert_eq(got->pending_amount, want->pending_amount, "%s: pending_amount", what);
+    cr_assert_eq(got->from_pd, want->from_pd, "%s: from_pd", what);
+    cr_assert_eq(got->from_pc, want->from_pc, "%s: from_pc", what);
+    cr_assert_eq(got->to_pd, want->to_pd, "%s: to_pd", what);
+    cr_assert_eq(got->to_pc, want->to_pc, "%s: to_pc", what);
+    cr_assert_eq(got->pending_len, want->pending_len, "%s: pending_len", what);
+    cr_assert_eq(memcmp(got->pending, want->pending, want->pending_len), 0, "%s: pending", what);
+    assert_params_eq(got, want, what);
+}
+
+static const totals T_PENDING = {100, 5, 30, 7, 2, 30};
+static const totals T_POSTED = {80, 25, 0, 7, 2, 0};
+static const totals T_RELEASED = {100, 5, 0, 7, 2, 0};
+/* the extremes a record may hold */
+static const totals T_EXTREME = {-(int64_t)WS_AMOUNT_MAX, (int64_t)WS_AMOUNT_MAX,
+                                 2 * WS_AMOUNT_MAX,       2 * WS_AMOUNT_MAX,
+                                 2 * WS_AMOUNT_MAX,       2 * WS_AMOUNT_MAX};
+
+#define EXPIRES_US (NOW_US + 10 * 1000000ull)
+
+/* One record of each two-phase kind and step, 13 in all. */
+static size_t two_phase_sample(ws_record *r) {
+    size_t n = 0;
+    r[n++] = rec_pending("alice", "bob", "p-1", 30, 10, EXPIRES_US, T_PENDING);
+    r[n++] = rec_pending(id64, "b", id64, WS_AMOUNT_MAX, WS_TIMEOUT_MAX, WS_TIMESTAMP_US_MAX - 1,
+                         T_EXTREME);
+    r[n++] = rec_pending("a", "b", "p-2", 1, 0, 0, T_PENDING); /* no timeout */
+    r[n++] = rec_resolved(WS_STEP_POST, "alice", "bob", "c-1", "p-1", 3, 20, 30, T_POSTED);
+    r[n++] = rec_resolved(WS_STEP_POST, id64, "b", id64, id64, UINT64_MAX, WS_AMOUNT_MAX,
+                          WS_AMOUNT_MAX, T_EXTREME);
+    r[n++] = rec_resolved(WS_STEP_VOID, "alice", "bob", "v-1", "p-1", 3, 0, 30, T_RELEASED);
+    r[n++] = rec_resolved(WS_STEP_EXPIRE, "alice", "bob", "", "p-1", 3, 0, 30, T_RELEASED);
+    r[n++] = rec_step_refused(WS_STEP_PENDING, WS_ACCOUNT_NOT_FOUND, 2, "alice", "nobody", "p-9",
+                              "", 5, 60);
+    r[n++] = rec_step_refused(WS_STEP_PENDING, WS_INSUFFICIENT_FUNDS, 0, id64, "b", id64, "",
+                              WS_AMOUNT_MAX, WS_TIMEOUT_MAX);
+    r[n++] = rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "", "", "c-9",
+                              "p-x", 0, 0);
+    r[n++] = rec_step_refused(WS_STEP_POST, WS_EXCEEDS_PENDING_AMOUNT, 0, "", "", "c-8", id64,
+                              WS_AMOUNT_MAX, 0);
+    r[n++] = rec_step_refused(WS_STEP_VOID, WS_PENDING_TRANSFER_ALREADY_POSTED, 0, "", "", "v-9",
+                              "p-1", 0, 0);
+    r[n++] = rec_step_refused(WS_STEP_VOID, WS_LINKED_EVENT_FAILED, 0, "", "", "v-8", "p-1", 0, 0);
+    return n;
+}
+
+Test(record, two_phase_event_counts) {
+    cr_assert_eq(ws_record_event_count(WS_REC_PENDING), 2);
+    cr_assert_eq(ws_record_event_count(WS_REC_RESOLVED), 2);
+    cr_assert_eq(ws_record_event_count(WS_REC_STEP_REFUSED), 0);
+}
+
+Test(record, two_phase_sample_is_valid) {
+    ws_record r[16];
+    size_t n = two_phase_sample(r);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(ws_record_valid(&r[i]), "sample %zu", i);
+    }
+}
+
+/* Each two-phase record survives a block alone, all of them together among the other kinds,
+ * with every field; lsns and seqs implied (two events for TransferPending and
+ * PendingResolved, none for StepRefused). */
+Test(record, two_phase_round_trip) {
+    ws_record r[16];
+    size_t n = two_phase_sample(r);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = build(buf, &r[i], 1, 1, 1, NOW_US);
+        ws_block_header h;
+        ws_block_cursor c;
+        cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK, "record %zu refused", i);
+        cr_assert_eq(h.count, 1);
+        cr_assert_eq(h.events, ws_record_event_count(r[i].kind));
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq));
+        char what[32];
+        snprintf(what, sizeof(what), "record %zu alone", i);
+        step_assert_eq(&got, &r[i], what);
+        cr_assert_not(ws_block_next(&c, &got, &lsn, &seq));
+    }
+    ws_record all[20];
+    size_t m = 0;
+    all[m++] = rec_created("alice", 100);
+    for (size_t i = 0; i < n; i++) {
+        all[m++] = r[i];
+        if (i == 4) {
+            all[m++] = rec_transfer("alice", "bob", "t-1", 1, 99, 6);
+        }
+    }
+    size_t len = build(buf, all, m, 50, 500, NOW_US);
+    ws_block_header h;
+    ws_block_cursor c;
+    cr_assert_eq(ws_block_open(buf, len, &h, &c), WS_OK);
+    cr_assert_eq(h.count, m);
+    unsigned events = 0;
+    for (size_t i = 0; i < m; i++) {
+        events += ws_record_event_count(all[i].kind);
+    }
+    cr_assert_eq(h.events, events);
+    cr_assert_eq(events, 1 + 2 + 7 * 2, "the sample's events");
+    uint64_t want_seq = 500;
+    for (size_t i = 0; i < m; i++) {
+        ws_record got;
+        uint64_t lsn;
+        uint64_t seq;
+        cr_assert(ws_block_next(&c, &got, &lsn, &seq), "record %zu missing", i);
+        cr_assert_eq(lsn, 50 + i);
+        cr_assert_eq(seq, want_seq, "record %zu: seq %llu, want %llu", i, (unsigned long long)seq,
+                     (unsigned long long)want_seq);
+        want_seq += ws_record_event_count(all[i].kind);
+        step_assert_eq(&got, &all[i], "together");
+    }
+}
+
+/* The test's own encoders of the two-phase kinds, from the layout in record.h. */
+static void put32b(bytes *o, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        put8(o, (v >> (8 * i)) & 0xff);
+    }
+}
+
+static void put_totals(bytes *o, totals t) {
+    put64(o, (uint64_t)t.fb);
+    put64(o, (uint64_t)t.tb);
+    put64(o, t.fpd);
+    put64(o, t.fpc);
+    put64(o, t.tpd);
+    put64(o, t.tpc);
+}
+
+/* TransferPending: u8 kind=6, u8 from_len, u8 to_len, u8 txn_len, u32 timeout_s, u64 amount,
+ * u64 expires_us, u64 from_balance, u64 to_balance, u64 from_pd, u64 from_pc, u64 to_pd,
+ * u64 to_pc, from, to, txn */
+static void raw_pending(bytes *o, const char *from, const char *to, const char *txn,
+                        uint32_t timeout_s, uint64_t amount, uint64_t expires_us, totals t) {
+    put8(o, 6);
+    put8(o, (unsigned)strlen(from));
+    put8(o, (unsigned)strlen(to));
+    put8(o, (unsigned)strlen(txn));
+    put32b(o, timeout_s);
+    put64(o, amount);
+    put64(o, expires_us);
+    put_totals(o, t);
+    put_str(o, from, strlen(from));
+    put_str(o, to, strlen(to));
+    put_str(o, txn, strlen(txn));
+}
+
+/* PendingResolved: u8 kind=7, u8 step, u8 from_len, u8 to_len, u8 txn_len, u8 pending_len,
+ * u16 zero, u64 pending_lsn, u64 amount, u64 pending_amount, u64 from_balance,
+ * u64 to_balance, u64 from_pd, u64 from_pc, u64 to_pd, u64 to_pc, from, to, txn, pending */
+static void raw_resolved(bytes *o, unsigned step, const char *from, const char *to,
+                         const char *txn, const char *pending, uint64_t pending_lsn,
+                         uint64_t amount, uint64_t pending_amount, totals t) {
+    put8(o, 7);
+    put8(o, step);
+    put8(o, (unsigned)strlen(from));
+    put8(o, (unsigned)strlen(to));
+    put8(o, (unsigned)strlen(txn));
+    put8(o, (unsigned)strlen(pending));
+    put8(o, 0);
+    put8(o, 0);
+    put64(o, pending_lsn);
+    put64(o, amount);
+    put64(o, pending_amount);
+    put_totals(o, t);
+    put_str(o, from, strlen(from));
+    put_str(o, to, strlen(to));
+    put_str(o, txn, strlen(txn));
+    put_str(o, pending, strlen(pending));
+}
+
+/* StepRefused: u8 kind=8, u8 step, u8 code, u8 missing_side, u8 from_len, u8 to_len,
+ * u8 txn_len, u8 pending_len, u32 timeout_s, u32 zero, u64 amount, from, to, txn, pending */
+static void raw_step_refused(bytes *o, unsigned step, unsigned code, unsigned side,
+                             const char *from, const char *to, const char *txn,
+                             const char *pending, uint32_t timeout_s, uint64_t amount) {
+    put8(o, 8);
+    put8(o, step);
+    put8(o, code);
+    put8(o, side);
+    put8(o, (unsigned)strlen(from));
+    put8(o, (unsigned)strlen(to));
+    put8(o, (unsigned)strlen(txn));
+    put8(o, (unsigned)strlen(pending));
+    put32b(o, timeout_s);
+    put32b(o, 0);
+    put64(o, amount);
+    put_str(o, from, strlen(from));
+    put_str(o, to, strlen(to));
+    put_str(o, txn, strlen(txn));
+    put_str(o, pending, strlen(pending));
+}
+
+/* The raw bytes of the first records of two_phase_sample: one of each kind and step. */
+static void raw_two_phase(bytes *o) {
+    raw_pending(o, "alice", "bob", "p-1", 10, 30, EXPIRES_US, T_PENDING);
+    raw_resolved(o, 2, "alice", "bob", "c-1", "p-1", 3, 20, 30, T_POSTED);
+    raw_resolved(o, 3, "alice", "bob", "v-1", "p-1", 3, 0, 30, T_RELEASED);
+    raw_resolved(o, 4, "alice", "bob", "", "p-1", 3, 0, 30, T_RELEASED);
+    raw_step_refused(o, 1, 1, 2, "alice", "nobody", "p-9", "", 60, 5);
+    raw_step_refused(o, 2, 14, 0, "", "", "c-9", "p-x", 0, 0);
+    raw_step_refused(o, 3, 15, 0, "", "", "v-9", "p-1", 0, 0);
+}
+
+static size_t two_phase_one_of_each(ws_record *out) {
+    ws_record r[16];
+    (void)two_phase_sample(r);
+    const size_t pick[7] = {0, 3, 5, 6, 7, 9, 11};
+    for (size_t i = 0; i < 7; i++) {
+        out[i] = r[pick[i]];
+    }
+    return 7;
+}
+
+/* The codec writes exactly the layout record.h documents for the two-phase kinds. */
+Test(record, two_phase_codec_writes_the_documented_layout) {
+    ws_record r[7];
+    size_t n = two_phase_one_of_each(r);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, n, 3, 7, NOW_US);
+    bytes recs = {.n = 0};
+    raw_two_phase(&recs);
+    unsigned char want[WS_BLOCK_SIZE_MAX + 512];
+    size_t want_len = raw_block(want, &recs, (unsigned)n, 3, 7, NOW_US);
+    cr_assert_eq(len, want_len, "codec %zu bytes, layout %zu", len, want_len);
+    for (size_t i = 0; i < len; i++) {
+        cr_assert_eq(buf[i], want[i], "byte %zu differs: codec 0x%02x, layout 0x%02x", i, buf[i],
+                     want[i]);
+    }
+    assert_raw_ok(&recs, (unsigned)n, "the layout's own bytes");
+}
+
+/* A corrupted byte anywhere in a block of two-phase records fails the CRC. */
+Test(record, open_refuses_two_phase_flipped_bits) {
+    ws_record r[16];
+    size_t n = two_phase_sample(r);
+    unsigned char buf[WS_BLOCK_SIZE_MAX];
+    size_t len = build(buf, r, n, 1, 1, NOW_US);
+    cr_assert_eq(open_buf(buf, len), WS_OK);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (unsigned char)(1u << bit);
+            cr_assert_eq(open_buf(buf, len), WS_CORRUPT, "bit %d of byte %zu flipped: accepted",
+                         bit, i);
+            buf[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    cr_assert_eq(open_buf(buf, len), WS_OK);
+}
+
+/* The offsets of the length bytes of each two-phase kind (from, to, txn[, pending]). */
+static const struct {
+    const char *kind;
+    size_t offsets[4];
+    size_t count;
+} LENGTHS[3] = {{"TransferPending", {1, 2, 3}, 3},
+                {"PendingResolved", {2, 3, 4, 5}, 4},
+                {"StepRefused", {4, 5, 6, 7}, 4}};
+
+/* One valid record of each two-phase kind, as raw bytes, with IDs long enough that a
+ * length one shorter is still a valid ID. */
+static void raw_of_kind(bytes *o, size_t k) {
+    o->n = 0;
+    if (k == 0) {
+        raw_pending(o, "from", "to-x", "txn1", 10, 30, EXPIRES_US, T_PENDING);
+    } else if (k == 1) {
+        raw_resolved(o, 2, "from", "to-x", "txn1", "pend", 3, 20, 30, T_POSTED);
+    } else {
+        raw_step_refused(o, 1, 2, 0, "from", "to-x", "txn1", "", 0, 5);
+    }
+}
+
+/* Resealed with a length byte off by one, or out of range, each record is refused: the
+ * record then ends elsewhere than the block says, or an ID is empty or too long. */
+Test(record, open_refuses_two_phase_resealed_bad_lengths) {
+    for (size_t k = 0; k < 3; k++) {
+        bytes recs;
+        raw_of_kind(&recs, k);
+        assert_raw_ok(&recs, 1, LENGTHS[k].kind);
+        for (size_t f = 0; f < LENGTHS[k].count; f++) {
+            size_t at = LENGTHS[k].offsets[f];
+            const unsigned char orig = recs.b[at];
+            const unsigned values[] = {orig + 1u, orig - 1u, 0, WS_ID_LEN_MAX + 1, 255};
+            for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+                if (k == 2 && f == 3 && values[v] == 0) {
+                    continue; /* a pending transfer's refusal has no pending ID: 0 is right */
+                }
+                raw_of_kind(&recs, k);
+                recs.b[at] = (unsigned char)values[v];
+                size_t len = raw_block(blk, &recs, 1, 1, 1, NOW_US);
+                cr_assert_eq(open_buf(blk, len), WS_CORRUPT,
+                             "%s: length byte %zu set to %u (was %u), resealed: accepted",
+                             LENGTHS[k].kind, at, values[v], orig);
+            }
+        }
+        /* and cut anywhere, resealed */
+        raw_of_kind(&recs, k);
+        size_t full = recs.n;
+        for (size_t cut = 1; cut < full; cut++) {
+            raw_of_kind(&recs, k);
+            recs.n = full - cut;
+            size_t len = raw_block(blk, &recs, 1, 1, 1, NOW_US);
+            cr_assert_eq(open_buf(blk, len), WS_CORRUPT, "%s: %zu bytes cut: accepted",
+                         LENGTHS[k].kind, cut);
+        }
+        /* a byte more than the record, resealed */
+        raw_of_kind(&recs, k);
+        put8(&recs, 'x');
+        assert_raw_refused(&recs, 1, "a two-phase record with a trailing byte");
+    }
+}
+
+/* The other fixed bytes of the two-phase kinds: the zero padding, the steps, the codes. */
+Test(record, open_refuses_two_phase_bad_fixed_bytes) {
+    bytes recs;
+    for (size_t pad = 6; pad <= 7; pad++) {
+        raw_of_kind(&recs, 1);
+        recs.b[pad] = 1;
+        assert_raw_refused(&recs, 1, "a PendingResolved with a nonzero pad byte");
+    }
+    for (size_t pad = 12; pad <= 15; pad++) {
+        raw_of_kind(&recs, 2);
+        recs.b[pad] = 1;
+        assert_raw_refused(&recs, 1, "a StepRefused with a nonzero pad byte");
+    }
+    const unsigned bad_resolved_steps[] = {0, 1, 5, 255};
+    for (size_t i = 0; i < sizeof(bad_resolved_steps) / sizeof(bad_resolved_steps[0]); i++) {
+        raw_of_kind(&recs, 1);
+        recs.b[1] = (unsigned char)bad_resolved_steps[i];
+        assert_raw_refused(&recs, 1, "a PendingResolved of no post, void or expiry");
+    }
+    const unsigned bad_refused_steps[] = {0, 4, 5, 255};
+    for (size_t i = 0; i < sizeof(bad_refused_steps) / sizeof(bad_refused_steps[0]); i++) {
+        raw_of_kind(&recs, 2);
+        recs.b[1] = (unsigned char)bad_refused_steps[i];
+        assert_raw_refused(&recs, 1, "a StepRefused of no pending transfer, post or void");
+    }
+    /* a pending transfer's refusal holds a transfer's code (1-6, 11, 12), no other */
+    const unsigned pending_ok[] = {2, 3, 4, 5, 6, 11, 12};
+    for (size_t i = 0; i < sizeof(pending_ok) / sizeof(pending_ok[0]); i++) {
+        raw_of_kind(&recs, 2);
+        recs.b[2] = (unsigned char)pending_ok[i];
+        assert_raw_ok(&recs, 1, "a pending transfer's refusal code");
+    }
+    const unsigned pending_bad[] = {0, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 255};
+    for (size_t i = 0; i < sizeof(pending_bad) / sizeof(pending_bad[0]); i++) {
+        raw_of_kind(&recs, 2);
+        recs.b[2] = (unsigned char)pending_bad[i];
+        assert_raw_refused(&recs, 1, "a pending transfer's refusal with another code");
+    }
+    /* a post's refusal: the two-phase codes too */
+    for (unsigned code = 14; code <= 18; code++) {
+        recs.n = 0;
+        raw_step_refused(&recs, 2, code, 0, "", "", "txn1", "pend", 0, 5);
+        assert_raw_ok(&recs, 1, "a post's two-phase refusal code");
+    }
+    /* a TransferRefused never holds a two-phase code */
+    for (unsigned code = 13; code <= 18; code++) {
+        recs.n = 0;
+        raw_refused(&recs, code, 0, "a", "b", "t", 1);
+        assert_raw_refused(&recs, 1, "a TransferRefused with a code of 13-18");
+    }
+}
+
+/* ---- ws_record_valid of the two-phase kinds ---- */
+
+/* Asserts that r is refused by ws_record_valid and, as bytes, by ws_block_open. */
+static void assert_invalid(const ws_record *r, const char *what) {
+    cr_assert_not(ws_record_valid(r), "%s: valid", what);
+}
+
+Test(record, record_valid_refuses_malformed_pending) {
+    const ws_record ok = rec_pending("a", "b", "p", 30, 10, EXPIRES_US, T_PENDING);
+    cr_assert(ws_record_valid(&ok));
+    ws_record x;
+#define REFUSED(what, stmt)                                                                        \
+    do {                                                                                           \
+        x = ok;                                                                                    \
+        stmt;                                                                                      \
+        assert_invalid(&x, what);                                                                  \
+    } while (0)
+    REFUSED("a status other than ok", x.status = WS_INSUFFICIENT_FUNDS);
+    REFUSED("a missing side", x.missing_side = 1);
+    REFUSED("step none", x.step = WS_STEP_NONE);
+    REFUSED("step post", x.step = WS_STEP_POST);
+    REFUSED("amount 0", x.amount = 0);
+    REFUSED("an amount past 2^63-1", x.amount = WS_AMOUNT_MAX + 1);
+    REFUSED("a timeout without an expiry", x.expires_us = 0);
+    REFUSED("an expiry without a timeout", x.timeout_s = 0);
+    REFUSED("an expiry in year 10000", x.expires_us = WS_TIMESTAMP_US_MAX);
+    REFUSED("a pending lsn", x.pending_lsn = 1);
+    REFUSED("a pending amount", x.pending_amount = 1);
+    REFUSED("a pending ID", x.pending_len = rec_set_id(x.pending, "p"));
+    REFUSED("pending debits past 2 * 2^63-1", x.from_pd = 2 * WS_AMOUNT_MAX + 1);
+    REFUSED("pending credits past 2 * 2^63-1", x.to_pc = 2 * WS_AMOUNT_MAX + 1);
+    REFUSED("the fromAccount's pending credits past it", x.from_pc = UINT64_MAX);
+    REFUSED("the toAccount's pending debits past it", x.to_pd = UINT64_MAX);
+    REFUSED("a balance of INT64_MIN", x.from_balance = INT64_MIN);
+    REFUSED("a toAccount balance of INT64_MIN", x.to_balance = INT64_MIN);
+    REFUSED("no fromAccount", x.account_len = 0);
+    REFUSED("no toAccount", x.to_len = 0);
+    REFUSED("no transferID", x.txn_len = 0);
+    REFUSED("an invalid ID byte", x.to[0] = '/');
+    REFUSED("a currency", ws_record_set_params(&x, NULL));
+    REFUSED("an overdraft", x.overdraft = 1);
+    REFUSED("a maximum", x.max_balance = 1);
+    REFUSED("a RequestKey's op", x.op = WS_OP_TRANSFER);
+    REFUSED("a RequestKey's digest", x.digest = 1);
+#undef REFUSED
+    x = ok;
+    x.timeout_s = 0;
+    x.expires_us = 0;
+    cr_assert(ws_record_valid(&x), "the control: no timeout and no expiry");
+}
+
+Test(record, record_valid_refuses_malformed_resolved) {
+    const ws_record post = rec_resolved(WS_STEP_POST, "a", "b", "c", "p", 3, 20, 30, T_POSTED);
+    const ws_record voided = rec_resolved(WS_STEP_VOID, "a", "b", "v", "p", 3, 0, 30, T_RELEASED);
+    const ws_record expiry =
+        rec_resolved(WS_STEP_EXPIRE, "a", "b", "", "p", 3, 0, 30, T_RELEASED);
+    cr_assert(ws_record_valid(&post));
+    cr_assert(ws_record_valid(&voided));
+    cr_assert(ws_record_valid(&expiry));
+    ws_record x;
+#define REFUSED(base, what, stmt)                                                                  \
+    do {                                                                                           \
+        x = base;                                                                                  \
+        stmt;                                                                                      \
+        assert_invalid(&x, what);                                                                  \
+    } while (0)
+    REFUSED(post, "a post of more than the pending amount", x.amount = 31);
+    REFUSED(post, "a post of 0", x.amount = 0);
+    REFUSED(post, "a post without a transferID", x.txn_len = 0);
+    REFUSED(post, "a pending amount of 0", (x.pending_amount = 0, x.amount = 0));
+    REFUSED(post, "a pending amount past 2^63-1",
+            (x.pending_amount = WS_AMOUNT_MAX + 1, x.amount = 1));
+    REFUSED(post, "pending lsn 0", x.pending_lsn = 0);
+    REFUSED(post, "no pending ID", x.pending_len = 0);
+    REFUSED(post, "an invalid pending ID", x.pending[0] = ' ');
+    REFUSED(post, "a timeout", x.timeout_s = 1);
+    REFUSED(post, "an expiry time", x.expires_us = 1);
+    REFUSED(post, "a status", x.status = WS_PENDING_TRANSFER_EXPIRED);
+    REFUSED(post, "a missing side", x.missing_side = 2);
+    REFUSED(post, "step none", x.step = WS_STEP_NONE);
+    REFUSED(post, "step pending", x.step = WS_STEP_PENDING);
+    REFUSED(post, "an unknown step", x.step = (ws_step)5);
+    REFUSED(post, "no fromAccount", x.account_len = 0);
+    REFUSED(post, "no toAccount", x.to_len = 0);
+    REFUSED(post, "pending debits past 2 * 2^63-1", x.from_pd = 2 * WS_AMOUNT_MAX + 1);
+    REFUSED(post, "a balance of INT64_MIN", x.to_balance = INT64_MIN);
+    REFUSED(post, "a currency", ws_record_set_params(&x, NULL));
+    REFUSED(voided, "a void with an amount", x.amount = 1);
+    REFUSED(voided, "a void with the pending amount", x.amount = 30);
+    REFUSED(voided, "a void without a transferID", x.txn_len = 0);
+    REFUSED(expiry, "an expiry with a transferID", x.txn_len = rec_set_id(x.txn, "e"));
+    REFUSED(expiry, "an expiry with an amount", x.amount = 30);
+    REFUSED(expiry, "an expiry without a pending ID", x.pending_len = 0);
+#undef REFUSED
+    x = post;
+    x.amount = 30;
+    cr_assert(ws_record_valid(&x), "the control: a post of all of it");
+    x = post;
+    x.amount = 1;
+    cr_assert(ws_record_valid(&x), "the control: a post of 1");
+}
+
+Test(record, record_valid_refuses_malformed_step_refused) {
+    const ws_record pend = rec_step_refused(WS_STEP_PENDING, WS_INSUFFICIENT_FUNDS, 0, "a", "b",
+                                            "p", "", 5, 10);
+    const ws_record post = rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "",
+                                            "", "c", "p", 0, 0);
+    const ws_record voided = rec_step_refused(WS_STEP_VOID, WS_PENDING_TRANSFER_ALREADY_VOIDED, 0,
+                                              "", "", "v", "p", 0, 0);
+    cr_assert(ws_record_valid(&pend));
+    cr_assert(ws_record_valid(&post));
+    cr_assert(ws_record_valid(&voided));
+    ws_record x;
+#define REFUSED(base, what, stmt)                                                                  \
+    do {                                                                                           \
+        x = base;                                                                                  \
+        stmt;                                                                                      \
+        assert_invalid(&x, what);                                                                  \
+    } while (0)
+    REFUSED(post, "a post's refusal with a fromAccount", x.account_len = rec_set_id(x.account, "a"));
+    REFUSED(post, "a post's refusal with a toAccount", x.to_len = rec_set_id(x.to, "b"));
+    REFUSED(post, "a post's refusal with a timeout", x.timeout_s = 1);
+    REFUSED(post, "a post's refusal without a pending ID", x.pending_len = 0);
+    REFUSED(post, "a post's refusal with a missing side",
+            (x.status = WS_ACCOUNT_NOT_FOUND, x.missing_side = 1));
+    REFUSED(post, "an amount past 2^63-1", x.amount = WS_AMOUNT_MAX + 1);
+    REFUSED(voided, "a void's refusal with an amount", x.amount = 1);
+    REFUSED(voided, "a void's refusal with a fromAccount",
+            x.account_len = rec_set_id(x.account, "a"));
+    REFUSED(pend, "a pending transfer's refusal with a pending ID",
+            x.pending_len = rec_set_id(x.pending, "p"));
+    REFUSED(pend, "a pending transfer's refusal of 0", x.amount = 0);
+    REFUSED(pend, "without a fromAccount", x.account_len = 0);
+    REFUSED(pend, "without a toAccount", x.to_len = 0);
+    REFUSED(pend, "without a transferID", x.txn_len = 0);
+    REFUSED(pend, "account_not_found without its side", x.status = WS_ACCOUNT_NOT_FOUND);
+    REFUSED(pend, "a side on another refusal", x.missing_side = 1);
+    REFUSED(pend, "a balance", x.from_balance = 1);
+    REFUSED(pend, "a toAccount balance", x.to_balance = -1);
+    REFUSED(pend, "an expiry time", x.expires_us = EXPIRES_US);
+    REFUSED(pend, "a pending lsn", x.pending_lsn = 1);
+    REFUSED(pend, "a pending amount", x.pending_amount = 1);
+    REFUSED(pend, "pending debits", x.from_pd = 1);
+    REFUSED(pend, "pending credits", x.to_pc = 1);
+    REFUSED(pend, "the fromAccount's pending credits", x.from_pc = 1);
+    REFUSED(pend, "the toAccount's pending debits", x.to_pd = 1);
+    REFUSED(pend, "ok is no refusal", x.status = WS_OK);
+    REFUSED(pend, "transfer_id_conflict is no stored refusal", x.status = WS_TRANSFER_ID_CONFLICT);
+    REFUSED(pend, "step none", x.step = WS_STEP_NONE);
+    REFUSED(pend, "step expire", x.step = WS_STEP_EXPIRE);
+    REFUSED(pend, "a currency", ws_record_set_params(&x, NULL));
+    REFUSED(pend, "a digest", x.digest = 7);
+    /* a pending transfer is refused as a transfer: never by a post's or void's code */
+    const ws_status two_phase[] = {WS_PENDING_TRANSFER_NOT_FOUND,
+                                   WS_PENDING_TRANSFER_ALREADY_POSTED,
+                                   WS_PENDING_TRANSFER_ALREADY_VOIDED, WS_PENDING_TRANSFER_EXPIRED,
+                                   WS_EXCEEDS_PENDING_AMOUNT};
+    for (size_t i = 0; i < 5; i++) {
+        REFUSED(pend, ws_status_code(two_phase[i]), x.status = two_phase[i]);
+        x = post;
+        x.status = two_phase[i];
+        cr_assert(ws_record_valid(&x), "the control: a post refused %s",
+                  ws_status_code(two_phase[i]));
+    }
+#undef REFUSED
+    x = pend;
+    x.status = WS_ACCOUNT_NOT_FOUND;
+    x.missing_side = 1;
+    cr_assert(ws_record_valid(&x), "the control: account_not_found with its side");
+    x = post;
+    x.amount = 7;
+    cr_assert(ws_record_valid(&x), "the control: a post's refusal with an amount");
+}
+
+/* A TransferRefused never holds a code only a two-phase step can have (13-18), and the
+ * plain kinds hold no two-phase field. */
+Test(record, record_valid_refuses_two_phase_fields_in_plain_kinds) {
+    const ws_status two_phase[] = {WS_TOO_MANY_CURRENCIES,
+                                   WS_PENDING_TRANSFER_NOT_FOUND,
+                                   WS_PENDING_TRANSFER_ALREADY_POSTED,
+                                   WS_PENDING_TRANSFER_ALREADY_VOIDED,
+                                   WS_PENDING_TRANSFER_EXPIRED,
+                                   WS_EXCEEDS_PENDING_AMOUNT};
+    for (size_t i = 0; i < sizeof(two_phase) / sizeof(two_phase[0]); i++) {
+        ws_record x = rec_refused(two_phase[i], 0, "a", "b", "t", 1);
+        assert_invalid(&x, ws_status_code(two_phase[i]));
+    }
+    ws_record plain[4] = {rec_created("a", 5), rec_transfer("a", "b", "t", 1, 0, 1),
+                          rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t", 1), {0}};
+    plain[3].kind = WS_REC_REQUEST_KEY;
+    plain[3].op = WS_OP_TRANSFER;
+    plain[3].status = WS_OK;
+    plain[3].txn_len = rec_set_id(plain[3].txn, "key");
+    plain[3].account_len = rec_set_id(plain[3].account, "t");
+    for (size_t k = 0; k < 4; k++) {
+        cr_assert(ws_record_valid(&plain[k]), "the control: plain kind %zu", k);
+        for (int f = 0; f < 11; f++) {
+            ws_record x = plain[k];
+            switch (f) {
+            case 0:
+                x.step = WS_STEP_PENDING;
+                break;
+            case 1:
+                x.step = WS_STEP_POST;
+                break;
+            case 2:
+                x.timeout_s = 1;
+                break;
+            case 3:
+                x.expires_us = 1;
+                break;
+            case 4:
+                x.pending_lsn = 1;
+                break;
+            case 5:
+                x.pending_amount = 1;
+                break;
+            case 6:
+                x.from_pd = 1;
+                break;
+            case 7:
+                x.from_pc = 1;
+                break;
+            case 8:
+                x.to_pd = 1;
+                break;
+            case 9:
+                x.to_pc = 1;
+                break;
+            default:
+                x.pending_len = rec_set_id(x.pending, "p");
+                break;
+            }
+            cr_assert_not(ws_record_valid(&x), "plain kind %zu with two-phase field %d: valid", k,
+                          f);
+        }
+    }
+}
+
+/* ---- the events of the two-phase records ---- */
+
+/* The two-phase fields of an event. */
+static void assert_two_phase_event(const ws_event *e, int64_t available, uint64_t pending_credits,
+                                   const char *pending) {
+    cr_assert(e->two_phase, "seq %llu: not a two-phase event", (unsigned long long)e->seq);
+    cr_assert_eq(e->available, available, "seq %llu: available %lld, want %lld",
+                 (unsigned long long)e->seq, (long long)e->available, (long long)available);
+    cr_assert_eq(e->pending_credits, pending_credits, "seq %llu: pending credits",
+                 (unsigned long long)e->seq);
+    cr_assert_eq(e->pending_len, strlen(pending), "seq %llu: pending ID length",
+                 (unsigned long long)e->seq);
+    cr_assert_eq(memcmp(e->pending, pending, e->pending_len), 0);
+}
+
+Test(record, events_of_pending_transfer) {
+    ws_record r = rec_pending("alice", "bob", "p-1", 30, 10, EXPIRES_US, T_PENDING);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 7, NOW_US, ev), 2);
+    assert_event(&ev[0], 7, WS_EVENT_PENDING_DEBIT, "alice", 30, 100, "p-1", "bob");
+    assert_event(&ev[1], 8, WS_EVENT_PENDING_CREDIT, "bob", 30, 5, "p-1", "alice");
+    /* available = balance - pending debits */
+    assert_two_phase_event(&ev[0], 100 - 30, 7, "");
+    assert_two_phase_event(&ev[1], 5 - 2, 30, "");
+    /* at the extremes a ledger can reach: pending debits of balance + overdraft */
+    const totals extreme = {(int64_t)WS_AMOUNT_MAX, -(int64_t)WS_AMOUNT_MAX, 2 * WS_AMOUNT_MAX,
+                            0, 0, 2 * WS_AMOUNT_MAX};
+    r = rec_pending("a", "b", "p", 1, 0, 0, extreme);
+    cr_assert_eq(ws_record_events(&r, 1, NOW_US, ev), 2);
+    cr_assert_eq(ev[0].available, -(int64_t)WS_AMOUNT_MAX, "(2^63-1) - 2 * (2^63-1)");
+    cr_assert_eq(ev[0].balance, (int64_t)WS_AMOUNT_MAX);
+    cr_assert_eq(ev[1].available, -(int64_t)WS_AMOUNT_MAX);
+    cr_assert_eq(ev[1].pending_credits, 2 * WS_AMOUNT_MAX);
+}
+
+Test(record, events_of_post) {
+    ws_record r = rec_resolved(WS_STEP_POST, "alice", "bob", "c-1", "p-1", 3, 20, 30, T_POSTED);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 11, NOW_US, ev), 2);
+    assert_event(&ev[0], 11, WS_EVENT_DEBIT, "alice", 20, 80, "c-1", "bob");
+    assert_event(&ev[1], 12, WS_EVENT_CREDIT, "bob", 20, 25, "c-1", "alice");
+    assert_two_phase_event(&ev[0], 80 - 0, 7, "p-1");
+    assert_two_phase_event(&ev[1], 25 - 2, 0, "p-1");
+}
+
+Test(record, events_of_void) {
+    ws_record r = rec_resolved(WS_STEP_VOID, "alice", "bob", "v-1", "p-1", 3, 0, 30, T_RELEASED);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 11, NOW_US, ev), 2);
+    /* a void's events carry the amount released */
+    assert_event(&ev[0], 11, WS_EVENT_PENDING_VOIDED, "alice", 30, 100, "v-1", "bob");
+    assert_event(&ev[1], 12, WS_EVENT_PENDING_VOIDED, "bob", 30, 5, "v-1", "alice");
+    assert_two_phase_event(&ev[0], 100, 7, "p-1");
+    assert_two_phase_event(&ev[1], 5 - 2, 0, "p-1");
+}
+
+Test(record, events_of_expiry) {
+    ws_record r = rec_resolved(WS_STEP_EXPIRE, "alice", "bob", "", "p-1", 3, 0, 30, T_RELEASED);
+    ws_event ev[2];
+    cr_assert_eq(ws_record_events(&r, 11, NOW_US, ev), 2);
+    /* no transferID of its own: the events' transaction is the pending transfer's */
+    assert_event(&ev[0], 11, WS_EVENT_PENDING_EXPIRED, "alice", 30, 100, "p-1", "bob");
+    assert_event(&ev[1], 12, WS_EVENT_PENDING_EXPIRED, "bob", 30, 5, "p-1", "alice");
+    assert_two_phase_event(&ev[0], 100, 7, "p-1");
+    assert_two_phase_event(&ev[1], 5 - 2, 0, "p-1");
+}
+
+Test(record, events_of_step_refused_are_none) {
+    ws_record r[16];
+    size_t n = two_phase_sample(r);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].kind != WS_REC_STEP_REFUSED) {
+            continue;
+        }
+        ws_event ev[2];
+        memset(ev, 0xA5, sizeof(ev));
+        cr_assert_eq(ws_record_events(&r[i], 7, NOW_US, ev), 0);
+        const unsigned char *p = (const unsigned char *)ev;
+        for (size_t b = 0; b < sizeof(ev); b++) {
+            cr_assert_eq(p[b], 0xA5, "sample %zu wrote an event (byte %zu)", i, b);
+        }
+    }
+}
+
+/* The plain kinds' events are no two-phase events. */
+Test(record, events_of_plain_kinds_have_no_two_phase_fields) {
+    ws_record t = rec_transfer("alice", "bob", "tx-9", 30, 70, 130);
+    ws_event ev[2];
+    memset(ev, 0xA5, sizeof(ev));
+    cr_assert_eq(ws_record_events(&t, 7, NOW_US, ev), 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not(ev[i].two_phase);
+        cr_assert_eq(ev[i].pending_len, 0);
+        cr_assert_eq(ev[i].available, 0);
+        cr_assert_eq(ev[i].pending_credits, 0);
+    }
+}

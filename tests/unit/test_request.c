@@ -873,3 +873,281 @@ Test(request, random_batches_round_trip) {
     cr_assert_gt(total, 1000, "too few transfers were checked");
     cr_log_info("%zu transfers in %d batches round-tripped", total, BATCHES);
 }
+
+/* ---- two-phase transfers: pending, timeoutSeconds, postPendingID, voidPendingID -------- */
+
+/* The two-phase fields of a decoded transfer. */
+static void assert_step(const ws_command *c, ws_step step, uint32_t timeout_s,
+                        const char *pending) {
+    cr_assert_eq(c->step, step, "step %d, want %d", (int)c->step, (int)step);
+    cr_assert_eq(c->timeout_s, timeout_s, "timeout_s %u, want %u", c->timeout_s, timeout_s);
+    assert_id(c->pending, c->pending_len, pending, "pending");
+    cr_assert_eq(c->moved, 0);
+    cr_assert_eq(c->from_pd + c->from_pc + c->to_pd + c->to_pc, 0);
+}
+
+/* A post or void: the pending transfer's ID, no accounts, amount (0: all of it). */
+static void assert_resolve(const ws_command *c, const char *tid, ws_step step, const char *pending,
+                           uint64_t amount) {
+    cr_assert_eq(c->kind, WS_CMD_TRANSFER);
+    cr_assert_eq(c->transfer_id_given, tid != NULL);
+    assert_id(c->transfer_id, c->transfer_id_len, tid ? tid : "", "transferID");
+    cr_assert_eq(c->account_len, 0, "a post or void with a fromAccount");
+    cr_assert_eq(c->to_len, 0, "a post or void with a toAccount");
+    cr_assert_eq(c->amount, amount);
+    cr_assert_not(c->linked);
+    cr_assert_eq(c->status, WS_OK);
+    assert_step(c, step, 0, pending);
+}
+
+Test(request, pending_transfer_with_and_without_timeout) {
+    cr_assert_eq(transfers("{\"transferID\":\"p1\",\"fromAccount\":\"A\",\"toAccount\":\"B\","
+                           "\"amount\":30,\"pending\":true,\"timeoutSeconds\":600}"),
+                 WS_OK, "%s", err.message);
+    cr_assert_eq(n_out, 1);
+    assert_transfer(&out[0], "p1", "A", "B", 30, false);
+    assert_step(&out[0], WS_STEP_PENDING, 600, "");
+    /* no timeout: it never expires */
+    cr_assert_eq(transfers("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,"
+                           "\"pending\":true}"),
+                 WS_OK, "%s", err.message);
+    assert_transfer(&out[0], NULL, "A", "B", 1, false);
+    assert_step(&out[0], WS_STEP_PENDING, 0, "");
+    /* the fields in any order: timeoutSeconds before pending */
+    cr_assert_eq(transfers("{\"timeoutSeconds\":7,\"amount\":2,\"pending\":true,\"toAccount\":"
+                           "\"B\",\"fromAccount\":\"A\",\"linked\":false}"),
+                 WS_OK, "%s", err.message);
+    assert_transfer(&out[0], NULL, "A", "B", 2, false);
+    assert_step(&out[0], WS_STEP_PENDING, 7, "");
+    /* "pending": false is a plain transfer */
+    cr_assert_eq(transfers("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":3,"
+                           "\"pending\":false}"),
+                 WS_OK, "%s", err.message);
+    assert_transfer(&out[0], NULL, "A", "B", 3, false);
+    assert_step(&out[0], WS_STEP_NONE, 0, "");
+    /* and so is one without the field */
+    cr_assert_eq(transfers(ONE_TRANSFER), WS_OK);
+    assert_step(&out[0], WS_STEP_NONE, 0, "");
+}
+
+Test(request, timeout_seconds_range) {
+    const char *good[] = {"1", "\"1\"", "4294967295", "\"4294967295\"", "\"0005\"", "86400"};
+    const uint32_t want[] = {1, 1, 4294967295u, 4294967295u, 5, 86400};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char body[200];
+        snprintf(body, sizeof(body),
+                 "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":true,"
+                 "\"timeoutSeconds\":%s}",
+                 good[i]);
+        cr_assert_eq(transfers(body), WS_OK, "%s: %s", body, err.message);
+        assert_step(&out[0], WS_STEP_PENDING, want[i], "");
+    }
+    const char *bad[] = {"0",    "\"0\"",  "4294967296", "\"4294967296\"", "18446744073709551616",
+                         "-1",   "1.0",    "1e3",        "\"\"",           "\" 1\"",
+                         "true", "null",   "[1]",        "{}",             "\"+1\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char body[200];
+        snprintf(body, sizeof(body),
+                 "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":true,"
+                 "\"timeoutSeconds\":%s}",
+                 bad[i]);
+        refused(body, WS_INVALID_PARAMETER, -1);
+        cr_assert(strstr(err.message, "timeoutSeconds") != NULL, "%s: %s", body, err.message);
+        snprintf(body, sizeof(body),
+                 "{\"transfers\":[" ITEM("a") ",{\"transferID\":\"b\",\"pending\":true,"
+                 "\"timeoutSeconds\":%s}]}",
+                 bad[i]);
+        refused(body, WS_INVALID_PARAMETER, 1);
+    }
+}
+
+Test(request, timeout_seconds_needs_pending_true) {
+    refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"timeoutSeconds\":5}",
+            WS_INVALID_PARAMETER, -1);
+    cr_assert(strstr(err.message, "pending") != NULL, "%s", err.message);
+    refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":false,"
+            "\"timeoutSeconds\":5}",
+            WS_INVALID_PARAMETER, -1);
+    refused("{\"transfers\":[" ITEM("a") "," ITEM("b") ",{\"transferID\":\"c\",\"fromAccount\":"
+            "\"A\",\"toAccount\":\"B\",\"amount\":1,\"timeoutSeconds\":5}]}",
+            WS_INVALID_PARAMETER, 2);
+    /* pending must be a boolean */
+    const char *values[] = {"\"true\"", "1", "0", "null", "[]", "{}"};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char body[160];
+        snprintf(body, sizeof(body),
+                 "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":%s}",
+                 values[i]);
+        refused(body, WS_INVALID_PARAMETER, -1);
+    }
+    /* and given once */
+    refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":true,"
+            "\"pending\":true}",
+            WS_INVALID_JSON, -1);
+    refused("{\"pending\":true,\"timeoutSeconds\":1,\"timeoutSeconds\":2}", WS_INVALID_JSON, -1);
+    /* a pending transfer needs what a transfer needs */
+    refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"pending\":true,\"timeoutSeconds\":5}",
+            WS_MISSING_PARAMETER, -1);
+    cr_assert(strstr(err.message, "amount") != NULL, "%s", err.message);
+}
+
+Test(request, post_with_and_without_amount) {
+    cr_assert_eq(transfers("{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30}"),
+                 WS_OK, "%s", err.message);
+    cr_assert_eq(n_out, 1);
+    cr_assert_not(batch_out);
+    assert_resolve(&out[0], "c1", WS_STEP_POST, "p1", 30);
+    cr_assert_eq(transfers("{\"postPendingID\":\"p-1.x_Y\"}"), WS_OK, "%s", err.message);
+    assert_resolve(&out[0], NULL, WS_STEP_POST, "p-1.x_Y", 0);
+    cr_assert_eq(transfers("{\"amount\":\"9223372036854775807\",\"postPendingID\":\"p1\","
+                           "\"transferID\":\"c2\"}"),
+                 WS_OK, "%s", err.message);
+    assert_resolve(&out[0], "c2", WS_STEP_POST, "p1", 9223372036854775807ull);
+    char id64[65];
+    memset(id64, 'q', 64);
+    id64[64] = '\0';
+    char body[200];
+    snprintf(body, sizeof(body), "{\"postPendingID\":\"%s\"}", id64);
+    cr_assert_eq(transfers(body), WS_OK, "%s", err.message);
+    assert_resolve(&out[0], NULL, WS_STEP_POST, id64, 0);
+    /* amount 0 is not "all of it": leave it out */
+    refused("{\"postPendingID\":\"p1\",\"amount\":0}", WS_INVALID_PARAMETER, -1);
+}
+
+Test(request, void_without_amount) {
+    cr_assert_eq(transfers("{\"transferID\":\"v1\",\"voidPendingID\":\"p1\"}"), WS_OK, "%s",
+                 err.message);
+    cr_assert_eq(n_out, 1);
+    assert_resolve(&out[0], "v1", WS_STEP_VOID, "p1", 0);
+    cr_assert_eq(transfers("{\"voidPendingID\":\"p1\",\"linked\":false}"), WS_OK, "%s",
+                 err.message);
+    assert_resolve(&out[0], NULL, WS_STEP_VOID, "p1", 0);
+    /* a void releases the whole amount: any amount is refused */
+    const char *amounts[] = {"1", "30", "\"5\"", "0"};
+    for (size_t i = 0; i < sizeof(amounts) / sizeof(amounts[0]); i++) {
+        char body[120];
+        snprintf(body, sizeof(body), "{\"transferID\":\"v1\",\"voidPendingID\":\"p1\",\"amount\":%s}",
+                 amounts[i]);
+        refused(body, WS_INVALID_PARAMETER, -1);
+        snprintf(body, sizeof(body), "{\"amount\":%s,\"voidPendingID\":\"p1\"}", amounts[i]);
+        refused(body, WS_INVALID_PARAMETER, -1);
+    }
+}
+
+/* The fields a post or void must not have, in either order. */
+Test(request, post_and_void_exclude_other_fields) {
+    const char *step[] = {"\"postPendingID\":\"p1\"", "\"voidPendingID\":\"p1\""};
+    const char *other[] = {
+        "\"voidPendingID\":\"p2\"", /* both */
+        "\"postPendingID\":\"p2\"", /* both */
+        "\"fromAccount\":\"A\"",    "\"toAccount\":\"B\"",
+        "\"pending\":true",         "\"pending\":false",
+        "\"timeoutSeconds\":5",
+    };
+    for (size_t s = 0; s < 2; s++) {
+        for (size_t o = 0; o < sizeof(other) / sizeof(other[0]); o++) {
+            if ((s == 0 && o == 1) || (s == 1 && o == 0)) {
+                continue; /* a field given twice is another test's */
+            }
+            char body[300];
+            snprintf(body, sizeof(body), "{\"transferID\":\"c\",%s,%s}", step[s], other[o]);
+            refused(body, WS_INVALID_PARAMETER, -1);
+            snprintf(body, sizeof(body), "{%s,\"transferID\":\"c\",%s}", other[o], step[s]);
+            refused(body, WS_INVALID_PARAMETER, -1);
+            snprintf(body, sizeof(body),
+                     "{\"transfers\":[" ITEM("a") ",{\"transferID\":\"c\",%s,%s}," ITEM("d") "]}",
+                     step[s], other[o]);
+            refused(body, WS_INVALID_PARAMETER, 1);
+        }
+    }
+    refused("{\"postPendingID\":\"p1\",\"voidPendingID\":\"p1\"}", WS_INVALID_PARAMETER, -1);
+    cr_assert(strstr(err.message, "postPendingID") != NULL, "%s", err.message);
+    refused("{\"postPendingID\":\"p1\",\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1}",
+            WS_INVALID_PARAMETER, -1);
+    cr_assert(strstr(err.message, "fromAccount") != NULL, "%s", err.message);
+    refused("{\"pending\":true,\"postPendingID\":\"p1\"}", WS_INVALID_PARAMETER, -1);
+    cr_assert(strstr(err.message, "pending") != NULL, "%s", err.message);
+    /* given twice */
+    refused("{\"postPendingID\":\"p1\",\"postPendingID\":\"p2\"}", WS_INVALID_JSON, -1);
+    refused("{\"voidPendingID\":\"p1\",\"voidPendingID\":\"p1\"}", WS_INVALID_JSON, -1);
+}
+
+Test(request, pending_ids_that_are_not_ids) {
+    char id65[80];
+    memset(id65, 'z', 65);
+    id65[65] = '\0';
+    const char *bad[] = {"\"\"", "\"a b\"", "\"a/b\"", "\"caf\xc3\xa9\"", "5", "null", "true",
+                         "[\"p\"]", "{}", "\"a\\u0000\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + 1; i++) {
+        char value[96];
+        if (i < sizeof(bad) / sizeof(bad[0])) {
+            snprintf(value, sizeof(value), "%s", bad[i]);
+        } else {
+            snprintf(value, sizeof(value), "\"%s\"", id65);
+        }
+        char body[200];
+        snprintf(body, sizeof(body), "{\"postPendingID\":%s}", value);
+        refused(body, WS_INVALID_PARAMETER, -1);
+        cr_assert(strstr(err.message, "postPendingID") != NULL, "%s: %s", body, err.message);
+        snprintf(body, sizeof(body), "{\"voidPendingID\":%s}", value);
+        refused(body, WS_INVALID_PARAMETER, -1);
+        snprintf(body, sizeof(body), "{\"transfers\":[" ITEM("a") ",{\"postPendingID\":%s}]}",
+                 value);
+        refused(body, WS_INVALID_PARAMETER, 1);
+    }
+}
+
+/* In a batch every item, a two-phase one too, needs its transferID. */
+Test(request, batch_two_phase_items_need_transfer_id) {
+    const char *items[] = {
+        "{\"postPendingID\":\"p1\"}",
+        "{\"postPendingID\":\"p1\",\"amount\":3}",
+        "{\"voidPendingID\":\"p1\"}",
+        "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":true}",
+        "{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":true,"
+        "\"timeoutSeconds\":9}",
+    };
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+        char body[300];
+        snprintf(body, sizeof(body), "{\"transfers\":[" ITEM("a") "," ITEM("b") ",%s]}", items[i]);
+        refused(body, WS_MISSING_PARAMETER, 2);
+        cr_assert(strstr(err.message, "transferID") != NULL, "%s: %s", body, err.message);
+        /* the control: alone it may go without one */
+        cr_assert_eq(transfers(items[i]), WS_OK, "%s: %s", items[i], err.message);
+        cr_assert_not(out[0].transfer_id_given);
+    }
+}
+
+/* A batch mixing every kind of step decodes each in its place. */
+Test(request, batch_of_every_step) {
+    cr_assert_eq(
+        transfers("{\"transfers\":["
+                  "{\"transferID\":\"p1\",\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":"
+                  "100,\"pending\":true,\"timeoutSeconds\":60,\"linked\":true},"
+                  "{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30,\"linked\":true},"
+                  "{\"transferID\":\"v1\",\"voidPendingID\":\"p0\"},"
+                  "{\"transferID\":\"c2\",\"postPendingID\":\"p9\"}," ITEM("t1") ","
+                  "{\"transferID\":\"p2\",\"fromAccount\":\"B\",\"toAccount\":\"A\",\"amount\":"
+                  "\"5\",\"pending\":true}]}"),
+        WS_OK, "%s", err.message);
+    cr_assert(batch_out);
+    cr_assert_eq(n_out, 6);
+    assert_transfer(&out[0], "p1", "A", "B", 100, true);
+    assert_step(&out[0], WS_STEP_PENDING, 60, "");
+    cr_assert(out[1].linked);
+    out[1].linked = false; /* assert_resolve checks the rest */
+    assert_resolve(&out[1], "c1", WS_STEP_POST, "p1", 30);
+    assert_resolve(&out[2], "v1", WS_STEP_VOID, "p0", 0);
+    assert_resolve(&out[3], "c2", WS_STEP_POST, "p9", 0);
+    assert_transfer(&out[4], "t1", "A", "B", 1, false);
+    assert_step(&out[4], WS_STEP_NONE, 0, "");
+    assert_transfer(&out[5], "p2", "B", "A", 5, false);
+    assert_step(&out[5], WS_STEP_PENDING, 0, "");
+    /* the transferID of a post may be the same as its pendingID's: the ledger decides */
+    cr_assert_eq(transfers("{\"transfers\":[{\"transferID\":\"p1\",\"postPendingID\":\"p1\"}]}"),
+                 WS_OK, "%s", err.message);
+    /* and the transferIDs of a batch differ, whatever their steps */
+    refused("{\"transfers\":[{\"transferID\":\"x\",\"postPendingID\":\"p1\"},"
+            "{\"transferID\":\"x\",\"voidPendingID\":\"p2\"}]}",
+            WS_DUPLICATE_TRANSFER_ID, 1);
+}
