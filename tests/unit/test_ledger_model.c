@@ -17,7 +17,8 @@
  * WS_MODEL_COMMANDS sets the command count (default 1,000,000, in RUNS runs of a fresh
  * ledger each, so that the checks that walk every pending transfer stay cheap); the seeds
  * are fixed and printed, and the last commands before a disagreement are printed with it,
- * so a failure replays. */
+ * so a failure replays (a run's stream does not depend on its length). WS_MODEL_TALLY=1
+ * prints how often each step came to each code. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,18 +75,21 @@ typedef struct {
 } outcome;
 
 /* The last commands, printed when the ledger and the model disagree. */
+typedef enum { TRACE_COMMAND, TRACE_MEMBER, TRACE_BATCH, TRACE_CREATE } trace_kind;
+
 typedef struct {
     uint64_t n;
-    int kind; /* 0 a command, 1 a chain member, 2 a batch starting, 3 an account creation */
-    req q;
+    trace_kind kind;
+    req q; /* an account creation: q.from is the account */
     uint64_t clock_us;
     ws_status model;
 } trace_entry;
 
 static trace_entry trail[TRACE];
 static uint64_t trail_count;
+static uint64_t run_seed;
 
-static void trace(uint64_t n, int kind, const req *q, uint64_t clock_us) {
+static void trace(uint64_t n, trace_kind kind, const req *q, uint64_t clock_us) {
     trace_entry *t = &trail[trail_count++ % TRACE];
     *t = (trace_entry){n, kind, {0}, clock_us, WS_OK};
     if (q) {
@@ -119,18 +123,19 @@ static void describe(const req *q, char *out, size_t cap) {
 
 static void trace_dump(void) {
     uint64_t from = trail_count > TRACE ? trail_count - TRACE : 0;
-    fprintf(stderr, "ledger_model: the last commands:\n");
+    fprintf(stderr, "ledger_model: the last commands of the run of seed %llx:\n",
+            (unsigned long long)run_seed);
     for (uint64_t i = from; i < trail_count; i++) {
         const trace_entry *t = &trail[i % TRACE];
         char d[160];
         describe(&t->q, d, sizeof(d));
-        if (t->kind == 2) {
+        if (t->kind == TRACE_BATCH) {
             fprintf(stderr, "  -- batch, clock %llu us\n", (unsigned long long)t->clock_us);
-        } else if (t->kind == 3) {
+        } else if (t->kind == TRACE_CREATE) {
             fprintf(stderr, "  %llu: create a%d\n", (unsigned long long)t->n, t->q.from);
         } else {
             fprintf(stderr, "  %llu:%s %s  (model: %s)\n", (unsigned long long)t->n,
-                    t->kind == 1 ? " linked" : "", d, ws_status_code(t->model));
+                    t->kind == TRACE_MEMBER ? " linked" : "", d, ws_status_code(t->model));
         }
     }
 }
@@ -343,8 +348,8 @@ static bool ref_same(const ref_txn *t, const req *q) {
     }
 }
 
-/* One request: a retry replays (or conflicts), a new one is decided and, when the client
- * chose its transferID or it succeeded, remembered. */
+/* One request: a retry replays (or conflicts); a new one is decided and remembered when the
+ * client chose its transferID (a generated one is never asked again). */
 static outcome ref_decide(const req *q) {
     ref_txn *t = &ref_txns[q->name % TXNS];
     if (q->given && t->used && t->name == q->name) {
@@ -730,7 +735,8 @@ static int chain_pending_count;
 /* What the stream came to, by step and outcome code, to show that it reaches every case. */
 static uint64_t tally[4][32];
 static uint64_t replays[4][2]; /* by step: a replayed success, a replayed refusal */
-static uint64_t creates, chains, chains_failed, undone[5], expiries, partial_posts, posts_all;
+static uint64_t creates, chains, chains_failed, undone[5], expiries;
+static uint64_t partial_posts, posts_all, posts_exact;
 
 static void create(uint64_t n) {
     int i = (int)below(IDS - 2);
@@ -746,7 +752,7 @@ static void create(uint64_t n) {
     char id[8];
     uint8_t len = account_id(i, id);
     req q = {.from = i};
-    trace(n, 3, &q, 0);
+    trace(n, TRACE_CREATE, &q, 0);
     ws_decision d;
     ws_ledger_decide_create(&led, id, len, amount, &p, &d);
     ws_status want = ref[i].exists ? WS_ACCOUNT_EXISTS : WS_CREATED;
@@ -1000,7 +1006,9 @@ static void count(const req *q, const outcome *o) {
         replays[q->step][o->status != WS_OK]++;
     }
     if (o->status == WS_OK && !o->replayed && q->step == WS_STEP_POST) {
-        partial_posts += q->amount != 0 && o->moved < ref_pend[ref_find(q->target)].amount;
+        uint64_t held = ref_pend[ref_find(q->target)].amount;
+        partial_posts += q->amount != 0 && q->amount < held;
+        posts_exact += q->amount == held;
         posts_all += q->amount == 0;
     }
 }
@@ -1012,7 +1020,7 @@ static void single(uint64_t n) {
     }
     req q;
     random_request(&q, below(100) < 35);
-    trace(n, 0, &q, 0);
+    trace(n, TRACE_COMMAND, &q, 0);
     outcome want = ref_decide(&q);
     trail[(trail_count - 1) % TRACE].model = want.status;
     wire w;
@@ -1094,7 +1102,7 @@ static void chain(uint64_t n, int m) {
     outcome first[CHAIN_MAX], want[CHAIN_MAX], got[CHAIN_MAX];
     ref_chain(q, m, first, want);
     for (int i = 0; i < m; i++) {
-        trace(n + (uint64_t)i, 1, &q[i], 0);
+        trace(n + (uint64_t)i, TRACE_MEMBER, &q[i], 0);
         trail[(trail_count - 1) % TRACE].model = want[i].status;
     }
     real_chain(q, w, m, first, got, n);
@@ -1139,7 +1147,7 @@ static void batch(uint64_t *n, uint64_t end) {
     static ref_expiry want[EXPIRIES_MAX];
     advance_clock();
     ref_now_us = led.now_us = clock_us;
-    trace(*n, 2, NULL, clock_us);
+    trace(*n, TRACE_BATCH, NULL, clock_us);
     size_t due = ref_expire_due(want);
     real_expire_due(want, due, *n);
     expiries += due;
@@ -1161,7 +1169,7 @@ static void batch(uint64_t *n, uint64_t end) {
 
 /* One run: a fresh ledger and model, commands (at least) from seed. */
 static void run(uint64_t seed, uint64_t commands, uint64_t *done) {
-    rng = seed;
+    rng = run_seed = seed;
     names_max = (uint32_t)(commands + CHAIN_MAX + 16);
     ref_pend = calloc(names_max, sizeof(*ref_pend));
     name_pend = malloc(names_max * sizeof(*name_pend));
@@ -1227,7 +1235,8 @@ static void check_coverage(void) {
         cr_expect(undone[step] > 0, "step %d: no chain took one back", step);
     }
     cr_expect(tally[WS_STEP_POST][ws_outcome_code(WS_EXCEEDS_PENDING_AMOUNT)] > 0);
-    cr_expect(partial_posts > 0 && posts_all > 0 && expiries > 0 && chains_failed > 0);
+    cr_expect(partial_posts > 0 && posts_exact > 0 && posts_all > 0 && expiries > 0);
+    cr_expect(chains_failed > 0 && chains > chains_failed, "chains that failed, and that held");
     cr_expect(reserved_refusals[0] > 0 && reserved_refusals[1] > 0,
               "no refusal that only the reserved amounts explain");
 }

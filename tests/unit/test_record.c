@@ -1131,8 +1131,8 @@ static size_t two_phase_sample(ws_record *r) {
                               "", 5, 60);
     r[n++] = rec_step_refused(WS_STEP_PENDING, WS_INSUFFICIENT_FUNDS, 0, id64, "b", id64, "",
                               WS_AMOUNT_MAX, WS_TIMEOUT_MAX);
-    r[n++] = rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "", "", "c-9",
-                              "p-x", 0, 0);
+    r[n++] = rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "", "", "c-9", "p-x",
+                              0, 0);
     r[n++] = rec_step_refused(WS_STEP_POST, WS_EXCEEDS_PENDING_AMOUNT, 0, "", "", "c-8", id64,
                               WS_AMOUNT_MAX, 0);
     r[n++] = rec_step_refused(WS_STEP_VOID, WS_PENDING_TRANSFER_ALREADY_POSTED, 0, "", "", "v-9",
@@ -1249,9 +1249,9 @@ static void raw_pending(bytes *o, const char *from, const char *to, const char *
 /* PendingResolved: u8 kind=7, u8 step, u8 from_len, u8 to_len, u8 txn_len, u8 pending_len,
  * u16 zero, u64 pending_lsn, u64 amount, u64 pending_amount, u64 from_balance,
  * u64 to_balance, u64 from_pd, u64 from_pc, u64 to_pd, u64 to_pc, from, to, txn, pending */
-static void raw_resolved(bytes *o, unsigned step, const char *from, const char *to,
-                         const char *txn, const char *pending, uint64_t pending_lsn,
-                         uint64_t amount, uint64_t pending_amount, totals t) {
+static void raw_resolved(bytes *o, unsigned step, const char *from, const char *to, const char *txn,
+                         const char *pending, uint64_t pending_lsn, uint64_t amount,
+                         uint64_t pending_amount, totals t) {
     put8(o, 7);
     put8(o, step);
     put8(o, (unsigned)strlen(from));
@@ -1273,8 +1273,8 @@ static void raw_resolved(bytes *o, unsigned step, const char *from, const char *
 /* StepRefused: u8 kind=8, u8 step, u8 code, u8 missing_side, u8 from_len, u8 to_len,
  * u8 txn_len, u8 pending_len, u32 timeout_s, u32 zero, u64 amount, from, to, txn, pending */
 static void raw_step_refused(bytes *o, unsigned step, unsigned code, unsigned side,
-                             const char *from, const char *to, const char *txn,
-                             const char *pending, uint32_t timeout_s, uint64_t amount) {
+                             const char *from, const char *to, const char *txn, const char *pending,
+                             uint32_t timeout_s, uint64_t amount) {
     put8(o, 8);
     put8(o, step);
     put8(o, code);
@@ -1517,8 +1517,7 @@ Test(record, record_valid_refuses_malformed_pending) {
 Test(record, record_valid_refuses_malformed_resolved) {
     const ws_record post = rec_resolved(WS_STEP_POST, "a", "b", "c", "p", 3, 20, 30, T_POSTED);
     const ws_record voided = rec_resolved(WS_STEP_VOID, "a", "b", "v", "p", 3, 0, 30, T_RELEASED);
-    const ws_record expiry =
-        rec_resolved(WS_STEP_EXPIRE, "a", "b", "", "p", 3, 0, 30, T_RELEASED);
+    const ws_record expiry = rec_resolved(WS_STEP_EXPIRE, "a", "b", "", "p", 3, 0, 30, T_RELEASED);
     cr_assert(ws_record_valid(&post));
     cr_assert(ws_record_valid(&voided));
     cr_assert(ws_record_valid(&expiry));
@@ -1566,10 +1565,10 @@ Test(record, record_valid_refuses_malformed_resolved) {
 }
 
 Test(record, record_valid_refuses_malformed_step_refused) {
-    const ws_record pend = rec_step_refused(WS_STEP_PENDING, WS_INSUFFICIENT_FUNDS, 0, "a", "b",
-                                            "p", "", 5, 10);
-    const ws_record post = rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "",
-                                            "", "c", "p", 0, 0);
+    const ws_record pend =
+        rec_step_refused(WS_STEP_PENDING, WS_INSUFFICIENT_FUNDS, 0, "a", "b", "p", "", 5, 10);
+    const ws_record post =
+        rec_step_refused(WS_STEP_POST, WS_PENDING_TRANSFER_NOT_FOUND, 0, "", "", "c", "p", 0, 0);
     const ws_record voided = rec_step_refused(WS_STEP_VOID, WS_PENDING_TRANSFER_ALREADY_VOIDED, 0,
                                               "", "", "v", "p", 0, 0);
     cr_assert(ws_record_valid(&pend));
@@ -1582,7 +1581,8 @@ Test(record, record_valid_refuses_malformed_step_refused) {
         stmt;                                                                                      \
         assert_invalid(&x, what);                                                                  \
     } while (0)
-    REFUSED(post, "a post's refusal with a fromAccount", x.account_len = rec_set_id(x.account, "a"));
+    REFUSED(post, "a post's refusal with a fromAccount",
+            x.account_len = rec_set_id(x.account, "a"));
     REFUSED(post, "a post's refusal with a toAccount", x.to_len = rec_set_id(x.to, "b"));
     REFUSED(post, "a post's refusal with a timeout", x.timeout_s = 1);
     REFUSED(post, "a post's refusal without a pending ID", x.pending_len = 0);
@@ -1616,10 +1616,9 @@ Test(record, record_valid_refuses_malformed_step_refused) {
     REFUSED(pend, "a currency", ws_record_set_params(&x, NULL));
     REFUSED(pend, "a digest", x.digest = 7);
     /* a pending transfer is refused as a transfer: never by a post's or void's code */
-    const ws_status two_phase[] = {WS_PENDING_TRANSFER_NOT_FOUND,
-                                   WS_PENDING_TRANSFER_ALREADY_POSTED,
-                                   WS_PENDING_TRANSFER_ALREADY_VOIDED, WS_PENDING_TRANSFER_EXPIRED,
-                                   WS_EXCEEDS_PENDING_AMOUNT};
+    const ws_status two_phase[] = {
+        WS_PENDING_TRANSFER_NOT_FOUND, WS_PENDING_TRANSFER_ALREADY_POSTED,
+        WS_PENDING_TRANSFER_ALREADY_VOIDED, WS_PENDING_TRANSFER_EXPIRED, WS_EXCEEDS_PENDING_AMOUNT};
     for (size_t i = 0; i < 5; i++) {
         REFUSED(pend, ws_status_code(two_phase[i]), x.status = two_phase[i]);
         x = post;
@@ -1650,8 +1649,10 @@ Test(record, record_valid_refuses_two_phase_fields_in_plain_kinds) {
         ws_record x = rec_refused(two_phase[i], 0, "a", "b", "t", 1);
         assert_invalid(&x, ws_status_code(two_phase[i]));
     }
-    ws_record plain[4] = {rec_created("a", 5), rec_transfer("a", "b", "t", 1, 0, 1),
-                          rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t", 1), {0}};
+    ws_record plain[4] = {rec_created("a", 5),
+                          rec_transfer("a", "b", "t", 1, 0, 1),
+                          rec_refused(WS_INSUFFICIENT_FUNDS, 0, "a", "b", "t", 1),
+                          {0}};
     plain[3].kind = WS_REC_REQUEST_KEY;
     plain[3].op = WS_OP_TRANSFER;
     plain[3].status = WS_OK;
@@ -1727,8 +1728,9 @@ Test(record, events_of_pending_transfer) {
     assert_two_phase_event(&ev[0], 100 - 30, 7, "");
     assert_two_phase_event(&ev[1], 5 - 2, 30, "");
     /* at the extremes a ledger can reach: pending debits of balance + overdraft */
-    const totals extreme = {(int64_t)WS_AMOUNT_MAX, -(int64_t)WS_AMOUNT_MAX, 2 * WS_AMOUNT_MAX,
-                            0, 0, 2 * WS_AMOUNT_MAX};
+    const totals extreme = {
+        (int64_t)WS_AMOUNT_MAX, -(int64_t)WS_AMOUNT_MAX, 2 * WS_AMOUNT_MAX, 0, 0,
+        2 * WS_AMOUNT_MAX};
     r = rec_pending("a", "b", "p", 1, 0, 0, extreme);
     cr_assert_eq(ws_record_events(&r, 1, NOW_US, ev), 2);
     cr_assert_eq(ev[0].available, -(int64_t)WS_AMOUNT_MAX, "(2^63-1) - 2 * (2^63-1)");

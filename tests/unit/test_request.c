@@ -942,9 +942,21 @@ Test(request, timeout_seconds_range) {
         cr_assert_eq(transfers(body), WS_OK, "%s: %s", body, err.message);
         assert_step(&out[0], WS_STEP_PENDING, want[i], "");
     }
-    const char *bad[] = {"0",    "\"0\"",  "4294967296", "\"4294967296\"", "18446744073709551616",
-                         "-1",   "1.0",    "1e3",        "\"\"",           "\" 1\"",
-                         "true", "null",   "[1]",        "{}",             "\"+1\""};
+    const char *bad[] = {"0",
+                         "\"0\"",
+                         "4294967296",
+                         "\"4294967296\"",
+                         "18446744073709551616",
+                         "-1",
+                         "1.0",
+                         "1e3",
+                         "\"\"",
+                         "\" 1\"",
+                         "true",
+                         "null",
+                         "[1]",
+                         "{}",
+                         "\"+1\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char body[200];
         snprintf(body, sizeof(body),
@@ -955,7 +967,7 @@ Test(request, timeout_seconds_range) {
         cr_assert(strstr(err.message, "timeoutSeconds") != NULL, "%s: %s", body, err.message);
         snprintf(body, sizeof(body),
                  "{\"transfers\":[" ITEM("a") ",{\"transferID\":\"b\",\"pending\":true,"
-                 "\"timeoutSeconds\":%s}]}",
+                                              "\"timeoutSeconds\":%s}]}",
                  bad[i]);
         refused(body, WS_INVALID_PARAMETER, 1);
     }
@@ -968,8 +980,9 @@ Test(request, timeout_seconds_needs_pending_true) {
     refused("{\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":1,\"pending\":false,"
             "\"timeoutSeconds\":5}",
             WS_INVALID_PARAMETER, -1);
-    refused("{\"transfers\":[" ITEM("a") "," ITEM("b") ",{\"transferID\":\"c\",\"fromAccount\":"
-            "\"A\",\"toAccount\":\"B\",\"amount\":1,\"timeoutSeconds\":5}]}",
+    refused("{\"transfers\":[" ITEM("a") "," ITEM(
+                "b") ",{\"transferID\":\"c\",\"fromAccount\":"
+                     "\"A\",\"toAccount\":\"B\",\"amount\":1,\"timeoutSeconds\":5}]}",
             WS_INVALID_PARAMETER, 2);
     /* pending must be a boolean */
     const char *values[] = {"\"true\"", "1", "0", "null", "[]", "{}"};
@@ -992,8 +1005,8 @@ Test(request, timeout_seconds_needs_pending_true) {
 }
 
 Test(request, post_with_and_without_amount) {
-    cr_assert_eq(transfers("{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30}"),
-                 WS_OK, "%s", err.message);
+    cr_assert_eq(transfers("{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30}"), WS_OK,
+                 "%s", err.message);
     cr_assert_eq(n_out, 1);
     cr_assert_not(batch_out);
     assert_resolve(&out[0], "c1", WS_STEP_POST, "p1", 30);
@@ -1026,8 +1039,8 @@ Test(request, void_without_amount) {
     const char *amounts[] = {"1", "30", "\"5\"", "0"};
     for (size_t i = 0; i < sizeof(amounts) / sizeof(amounts[0]); i++) {
         char body[120];
-        snprintf(body, sizeof(body), "{\"transferID\":\"v1\",\"voidPendingID\":\"p1\",\"amount\":%s}",
-                 amounts[i]);
+        snprintf(body, sizeof(body),
+                 "{\"transferID\":\"v1\",\"voidPendingID\":\"p1\",\"amount\":%s}", amounts[i]);
         refused(body, WS_INVALID_PARAMETER, -1);
         snprintf(body, sizeof(body), "{\"amount\":%s,\"voidPendingID\":\"p1\"}", amounts[i]);
         refused(body, WS_INVALID_PARAMETER, -1);
@@ -1040,9 +1053,8 @@ Test(request, post_and_void_exclude_other_fields) {
     const char *other[] = {
         "\"voidPendingID\":\"p2\"", /* both */
         "\"postPendingID\":\"p2\"", /* both */
-        "\"fromAccount\":\"A\"",    "\"toAccount\":\"B\"",
-        "\"pending\":true",         "\"pending\":false",
-        "\"timeoutSeconds\":5",
+        "\"fromAccount\":\"A\"",    "\"toAccount\":\"B\"",  "\"pending\":true",
+        "\"pending\":false",        "\"timeoutSeconds\":5",
     };
     for (size_t s = 0; s < 2; s++) {
         for (size_t o = 0; o < sizeof(other) / sizeof(other[0]); o++) {
@@ -1076,8 +1088,8 @@ Test(request, pending_ids_that_are_not_ids) {
     char id65[80];
     memset(id65, 'z', 65);
     id65[65] = '\0';
-    const char *bad[] = {"\"\"", "\"a b\"", "\"a/b\"", "\"caf\xc3\xa9\"", "5", "null", "true",
-                         "[\"p\"]", "{}", "\"a\\u0000\""};
+    const char *bad[] = {"\"\"", "\"a b\"", "\"a/b\"", "\"caf\xc3\xa9\"", "5", "null",
+                         "true", "[\"p\"]", "{}",      "\"a\\u0000\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + 1; i++) {
         char value[96];
         if (i < sizeof(bad) / sizeof(bad[0])) {
@@ -1121,14 +1133,16 @@ Test(request, batch_two_phase_items_need_transfer_id) {
 /* A batch mixing every kind of step decodes each in its place. */
 Test(request, batch_of_every_step) {
     cr_assert_eq(
-        transfers("{\"transfers\":["
-                  "{\"transferID\":\"p1\",\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":"
-                  "100,\"pending\":true,\"timeoutSeconds\":60,\"linked\":true},"
-                  "{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30,\"linked\":true},"
-                  "{\"transferID\":\"v1\",\"voidPendingID\":\"p0\"},"
-                  "{\"transferID\":\"c2\",\"postPendingID\":\"p9\"}," ITEM("t1") ","
-                  "{\"transferID\":\"p2\",\"fromAccount\":\"B\",\"toAccount\":\"A\",\"amount\":"
-                  "\"5\",\"pending\":true}]}"),
+        transfers(
+            "{\"transfers\":["
+            "{\"transferID\":\"p1\",\"fromAccount\":\"A\",\"toAccount\":\"B\",\"amount\":"
+            "100,\"pending\":true,\"timeoutSeconds\":60,\"linked\":true},"
+            "{\"transferID\":\"c1\",\"postPendingID\":\"p1\",\"amount\":30,\"linked\":true},"
+            "{\"transferID\":\"v1\",\"voidPendingID\":\"p0\"},"
+            "{\"transferID\":\"c2\",\"postPendingID\":\"p9\"}," ITEM(
+                "t1") ","
+                      "{\"transferID\":\"p2\",\"fromAccount\":\"B\",\"toAccount\":\"A\",\"amount\":"
+                      "\"5\",\"pending\":true}]}"),
         WS_OK, "%s", err.message);
     cr_assert(batch_out);
     cr_assert_eq(n_out, 6);
