@@ -161,7 +161,9 @@ static void fill_transfer(ws_record *r, ws_record_kind kind, const ws_transfer_r
         r->step = q->step;
         r->timeout_s = q->timeout_s;
         r->pending_len = q->pending_len;
-        memcpy(r->pending, q->pending, q->pending_len);
+        if (q->pending_len > 0) { /* a pending transfer's request may have no pointer */
+            memcpy(r->pending, q->pending, q->pending_len);
+        }
     }
 }
 

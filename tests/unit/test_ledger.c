@@ -7,7 +7,13 @@
  * for a refusal without a client's transferID); replays and conflicts against a prior record;
  * and that deciding changes nothing.
  * apply: the state each record kind leads to, and every record apply must refuse (WS_CORRUPT,
- * a reason, the state untouched). */
+ * a reason, the state untouched).
+ * Two-phase transfers: each result of a pending transfer and of a post or void in the order
+ * ledger.h checks them, each with a case where an earlier check outranks it; reservations
+ * counted against funds and limits (a plain transfer's too); what a partial post, a void and
+ * an expiry do (at their exact times); the two-phase records apply refuses; undo of each step
+ * restoring the balances, pending totals, pending table and idempotency index exactly; and
+ * the pending totals agreeing with the pending table after every step. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <string.h>
@@ -2497,13 +2503,9 @@ Test(ledger, refusal_of_two_phase_steps) {
     }
 }
 
-/* BUG (src/core/ledger.c, fill_transfer): a pending transfer's request may leave pending
- * NULL (ledger.h gives it only to a post or void, and pending_len is 0), as a plain
- * transfer's does; but fill_transfer copies it for every step other than NONE, so
- * memcpy(r->pending, NULL, 0) runs: undefined behaviour, which the sanitizer build
- * (WS_SANITIZE=address: -fsanitize=undefined, no recovery) stops at. This test passes in a
- * plain build and fails (aborts) in the sanitizer build until fill_transfer copies pending
- * only when pending_len > 0 (or for a post or void). */
+/* A pending transfer's request may leave pending NULL (ledger.h gives it only to a post or
+ * void, and pending_len is 0), as a plain transfer's does: fill_transfer must not pass the
+ * NULL to memcpy (undefined behaviour, which the sanitizer build stops at). */
 Test(ledger, pending_request_with_a_null_pending_pointer) {
     create("A", 100);
     create("B", 0);

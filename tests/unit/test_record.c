@@ -4,7 +4,9 @@
  * of the codec: the codec's output must equal those bytes, and ws_block_open must refuse
  * every malformed variant. A tampered block is re-sealed (its byte count and CRC recomputed)
  * so that the check under test is reached, and every refusal has a positive control built by
- * the same helper, so that a refusal cannot come from a mistake in the test's own bytes. */
+ * the same helper, so that a refusal cannot come from a mistake in the test's own bytes.
+ * The two-phase kinds (TransferPending, PendingResolved, StepRefused) are tested the same way,
+ * with every field ws_record_valid checks and the events each one stands for. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <string.h>

@@ -9,7 +9,8 @@
  * sign, point or exponent or out of range), missing fields, too many or no transfers, a
  * transferID given twice. A property test encodes random valid batches with a tiny JSON writer
  * (random field order, spacing, escapes and amount forms), decodes them and compares field by
- * field. */
+ * field. The two-phase fields (pending, timeoutSeconds, postPendingID, voidPendingID): their
+ * ranges, the combinations refused, and the command fields they decode to. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
