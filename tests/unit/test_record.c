@@ -1175,7 +1175,7 @@ Test(record, two_phase_round_trip) {
         uint64_t lsn;
         uint64_t seq;
         cr_assert(ws_block_next(&c, &got, &lsn, &seq));
-        char what[32];
+        char what[48];
         snprintf(what, sizeof(what), "record %zu alone", i);
         step_assert_eq(&got, &r[i], what);
         cr_assert_not(ws_block_next(&c, &got, &lsn, &seq));
