@@ -429,19 +429,29 @@ static bool same_totals(const ws_record *r, const ws_record *want) {
            r->to_pc == want->to_pc;
 }
 
-static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
-                                const char **why) {
+/* A transfer's or pending transfer's record must pass the transfer rule in the state it is
+ * applied to: its accounts (in from, to) exist, share a currency and have room. */
+static bool record_passes_rule(const ws_ledger *l, const ws_record *r, uint32_t *from, uint32_t *to,
+                               const char **why) {
     ws_transfer_req q = {.from = r->account,
                          .from_len = r->account_len,
                          .to = r->to,
                          .to_len = r->to_len,
                          .amount = r->amount};
-    uint32_t from;
-    uint32_t to;
     uint8_t side;
-    ws_status rule = transfer_rule(l, &q, &from, &to, &side);
+    ws_status rule = transfer_rule(l, &q, from, to, &side);
     if (rule != WS_OK) {
         *why = rule_why(rule);
+        return false;
+    }
+    return true;
+}
+
+static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
+                                const char **why) {
+    uint32_t from;
+    uint32_t to;
+    if (!record_passes_rule(l, r, &from, &to, why)) {
         return WS_CORRUPT;
     }
     int64_t from_after = (int64_t)((ws_i128)ws_accounts_balance(l->accounts, from) - r->amount);
@@ -486,17 +496,9 @@ static void take_totals(ws_ledger *l, const ws_record *r, uint32_t from, uint32_
 
 static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
                                const char **why) {
-    ws_transfer_req q = {.from = r->account,
-                         .from_len = r->account_len,
-                         .to = r->to,
-                         .to_len = r->to_len,
-                         .amount = r->amount};
     uint32_t from;
     uint32_t to;
-    uint8_t side;
-    ws_status rule = transfer_rule(l, &q, &from, &to, &side);
-    if (rule != WS_OK) {
-        *why = rule_why(rule);
+    if (!record_passes_rule(l, r, &from, &to, why)) {
         return WS_CORRUPT;
     }
     ws_record want = *r;
