@@ -160,3 +160,99 @@ const ws_query_param *ws_query_get(const ws_query *q, const char *name) {
     }
     return NULL;
 }
+
+/* ---- RFC 3339 times -------------------------------------------------------------------- */
+
+/* Reads n digits at s[*at..]; false if any is not a digit. */
+static bool digits(const char *s, size_t len, size_t *at, size_t n, unsigned *out) {
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (*at >= len || s[*at] < '0' || s[*at] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[(*at)++] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool expect(const char *s, size_t len, size_t *at, char c) {
+    if (*at >= len || s[*at] != c) {
+        return false;
+    }
+    (*at)++;
+    return true;
+}
+
+static bool is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(unsigned y, unsigned m, unsigned d) {
+    static const unsigned before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int64_t years = (int64_t)y - 1970;
+    /* leap days in the years before y, counted from year 0 */
+    int64_t leaps_before =
+        ((int64_t)y + 3) / 4 - ((int64_t)y + 99) / 100 + ((int64_t)y + 399) / 400;
+    int64_t leaps_1970 = (1970 + 3) / 4 - (1970 + 99) / 100 + (1970 + 399) / 400;
+    int64_t days = years * 365 + (leaps_before - leaps_1970) + before[m - 1] + (d - 1);
+    return days + (m > 2 && is_leap(y));
+}
+
+ws_status ws_parse_time(const char *s, size_t len, int64_t *us, bool *exact) {
+    static const unsigned month_days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    size_t at = 0;
+    unsigned y, mo, d, h, mi, sec;
+    if (!digits(s, len, &at, 4, &y) || !expect(s, len, &at, '-') || !digits(s, len, &at, 2, &mo) ||
+        !expect(s, len, &at, '-') || !digits(s, len, &at, 2, &d) || at >= len ||
+        (s[at] != 'T' && s[at] != 't') || !(at++, digits(s, len, &at, 2, &h)) ||
+        !expect(s, len, &at, ':') || !digits(s, len, &at, 2, &mi) || !expect(s, len, &at, ':') ||
+        !digits(s, len, &at, 2, &sec)) {
+        return WS_INVALID_PARAMETER;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] ||
+        (mo == 2 && d == 29 && !is_leap(y)) || h > 23 || mi > 59 || sec > 60) {
+        return WS_INVALID_PARAMETER;
+    }
+    int64_t frac_us = 0;
+    bool whole = true;
+    if (at < len && s[at] == '.') {
+        at++;
+        size_t n = 0;
+        while (at < len && s[at] >= '0' && s[at] <= '9') {
+            if (n < 6) {
+                frac_us = frac_us * 10 + (s[at] - '0');
+            } else if (s[at] != '0') {
+                whole = false;
+            }
+            n++;
+            at++;
+        }
+        if (n == 0 || n > 9) {
+            return WS_INVALID_PARAMETER;
+        }
+        for (size_t k = n; k < 6; k++) {
+            frac_us *= 10;
+        }
+    }
+    int64_t offset_s = 0;
+    if (at < len && (s[at] == 'Z' || s[at] == 'z')) {
+        at++;
+    } else if (at < len && (s[at] == '+' || s[at] == '-')) {
+        int sign = s[at++] == '+' ? 1 : -1;
+        unsigned oh, om;
+        if (!digits(s, len, &at, 2, &oh) || !expect(s, len, &at, ':') ||
+            !digits(s, len, &at, 2, &om) || oh > 23 || om > 59) {
+            return WS_INVALID_PARAMETER;
+        }
+        offset_s = sign * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return WS_INVALID_PARAMETER;
+    }
+    if (at != len) {
+        return WS_INVALID_PARAMETER;
+    }
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    *us = secs * 1000000 + frac_us;
+    *exact = whole;
+    return WS_OK;
+}

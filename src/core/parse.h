@@ -34,6 +34,14 @@ __extension__ typedef __int128 ws_i128;
 WS_MUST_USE ws_status ws_parse_amount(const char *s, size_t len, uint64_t min, uint64_t max,
                                       uint64_t *out);
 
+/* Parses an RFC 3339 date-time: "2026-11-30T23:59:59Z", optionally with a fraction of 1 to
+ * 9 digits ("...59.5Z"), and 'Z' or a numeric offset ("2026-12-01T00:59:59+01:00"); 'T' and
+ * 'Z' may be lower case; second 60 (a leap second) is read as the next second's start.
+ * Years 0000..9999. Sets *us to microseconds since the Unix epoch (negative before 1970),
+ * rounded down, and *exact to whether no digit below the microsecond was dropped. Returns
+ * WS_OK, or WS_INVALID_PARAMETER for anything else (a date that does not exist included). */
+WS_MUST_USE ws_status ws_parse_time(const char *s, size_t len, int64_t *us, bool *exact);
+
 /* True if s[0..len) is a valid ID: 1..WS_ID_LEN_MAX characters of [A-Za-z0-9._-]. */
 bool ws_id_valid(const char *s, size_t len);
 

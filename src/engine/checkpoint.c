@@ -18,6 +18,7 @@
 
 typedef struct {
     uint32_t account;
+    bool two_phase; /* an event of a two-phase record: it goes in the 'y' index too */
     uint64_t seq;
     int64_t balance;
 } triple;
@@ -66,9 +67,9 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size) {
     return q;
 }
 
-static void add_event(ckpt *c, uint32_t account, uint64_t seq, int64_t balance) {
+static void add_event(ckpt *c, uint32_t account, uint64_t seq, int64_t balance, bool two_phase) {
     c->events = grow(c->events, &c->event_cap, c->event_count + 1, sizeof(triple));
-    c->events[c->event_count++] = (triple){account, seq, balance};
+    c->events[c->event_count++] = (triple){account, two_phase, seq, balance};
 }
 
 static void add_idem(ckpt *c, const ws_record *r, uint64_t lsn) {
@@ -98,7 +99,7 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
         }
         m->account_count++;
         m->total_money += r->amount;
-        add_event(c, index, seq, (int64_t)r->amount);
+        add_event(c, index, seq, (int64_t)r->amount, false);
         ws_account_params p = ws_record_params(r);
         if (!ws_account_params_is_default(&p)) {
             store_ckpt_put_params(c->out, index, &p);
@@ -110,8 +111,8 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
             c->problem = "a transfer's account is not in the table";
             return WS_CORRUPT;
         }
-        add_event(c, from, seq, r->from_balance);
-        add_event(c, to, seq + 1, r->to_balance);
+        add_event(c, from, seq, r->from_balance, false);
+        add_event(c, to, seq + 1, r->to_balance, false);
         add_idem(c, r, lsn);
         m->transfers++;
     } else if (r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED) {
@@ -121,8 +122,8 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
             c->problem = "a pending transfer's account is not in the table";
             return WS_CORRUPT;
         }
-        add_event(c, from, seq, r->from_balance);
-        add_event(c, to, seq + 1, r->to_balance);
+        add_event(c, from, seq, r->from_balance, true);
+        add_event(c, to, seq + 1, r->to_balance, true);
         if (r->txn_len > 0) {
             add_idem(c, r, lsn); /* an expiry has no transferID */
         }
@@ -222,6 +223,22 @@ static WS_MUST_USE ws_status stage_balances(ckpt *c, uint32_t chunk, size_t at, 
     return WS_OK;
 }
 
+/* The 'y' values of account a, whose run is events[i..j). */
+static void stage_two_phase(ckpt *c, uint32_t a, size_t i, size_t j, uint64_t *seqs) {
+    size_t n = 0;
+    uint8_t len;
+    const char *id = ws_accounts_id(c->cfg.accounts, a, &len);
+    for (size_t k = i; k < j; k++) {
+        if (c->events[k].two_phase) {
+            seqs[n++] = c->events[k].seq;
+        }
+        if (n == STORE_INDEX_SEQS_MAX || (k + 1 == j && n > 0)) {
+            store_ckpt_put_index(c->out, STORE_INDEX_TWO_PHASE, id, len, seqs, n);
+            n = 0;
+        }
+    }
+}
+
 static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
     if (c->event_count == 0) {
         return WS_OK; /* refusals only: no account changed */
@@ -244,8 +261,9 @@ static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
             }
             uint8_t len;
             const char *id = ws_accounts_id(c->cfg.accounts, a, &len);
-            store_ckpt_put_index(c->out, id, len, seqs, n);
+            store_ckpt_put_index(c->out, STORE_INDEX_EVENTS, id, len, seqs, n);
         }
+        stage_two_phase(c, a, i, j, seqs);
         /* the chunk ends: its balances */
         uint32_t chunk = a / STORE_CHUNK_ACCOUNTS;
         if (j == c->event_count || c->events[j].account / STORE_CHUNK_ACCOUNTS != chunk) {

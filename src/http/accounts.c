@@ -101,19 +101,33 @@ int http_get_balance(http_server *srv, h2o_req_t *req, const ws_query *q) {
     return balance(req, id, len, false);
 }
 
-/* GET /accounts/{id}: the ID is the rest of the path, as it is (an ID needs no escapes). */
+/* GET /accounts/{id}, /accounts/{id}/events and /accounts/{id}/balance: the ID is the path's
+ * next segment, as it is (an ID needs no escapes). */
 int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q) {
-    (void)srv;
-    if (!http_only_known(req, q, NULL, 0)) {
-        return 0;
-    }
     size_t prefix = sizeof(API "accounts/") - 1;
     h2o_iovec_t path = req->path_normalized;
     const char *id = path.base + prefix;
-    size_t len = path.len - prefix;
+    size_t rest = path.len - prefix;
+    const char *slash = memchr(id, '/', rest);
+    size_t len = slash ? (size_t)(slash - id) : rest;
+    h2o_iovec_t sub = slash ? h2o_iovec_init(slash + 1, rest - len - 1) : h2o_iovec_init("", 0);
+    bool events = h2o_memis(sub.base, sub.len, H2O_STRLIT("events"));
+    bool at = h2o_memis(sub.base, sub.len, H2O_STRLIT("balance"));
+    if (slash && !events && !at) {
+        return http_send_error(req, WS_NOT_FOUND, "no endpoint at this path; see docs/api.md");
+    }
     if (!ws_id_valid(id, len)) {
         return http_send_error(req, WS_INVALID_PARAMETER, "the accountID in the path %s",
                                HTTP_ID_RULE);
+    }
+    if (events) {
+        return http_account_events(srv, req, q, id, (uint8_t)len);
+    }
+    if (at) {
+        return http_account_balance(srv, req, q, id, (uint8_t)len);
+    }
+    if (!http_only_known(req, q, NULL, 0)) {
+        return 0;
     }
     return balance(req, id, (uint8_t)len, true);
 }

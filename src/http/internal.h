@@ -163,6 +163,11 @@ int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_balance_transfer(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_post_transfers(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_events(http_server *srv, h2o_req_t *req, const ws_query *q);
+/* ---- history.c: GET /accounts/{id}/events and /accounts/{id}/balance (id checked) ---- */
+int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
+                        uint8_t len);
+int http_account_balance(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
+                         uint8_t len);
 /* The refusal of a write, worded from the command alone (a replay is byte-identical). */
 void http_answer_refusal(h2o_req_t *req, const ws_command *c);
 /* Checks a POST's Content-Type (application/json); answers 415 and returns false if not. */

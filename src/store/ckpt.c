@@ -356,9 +356,9 @@ void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balan
     put(c, key, 5, 2 + 8 * n);
 }
 
-size_t store_index_key_(const char *id, size_t len, uint64_t seq, char *key) {
+size_t store_index_key_(store_index ix, const char *id, size_t len, uint64_t seq, char *key) {
     WS_ASSERT(len > 0 && len <= WS_ID_LEN_MAX);
-    key[0] = 'x';
+    key[0] = (char)ix;
     memcpy(key + 1, id, len);
     key[len + 1] = '\0';
     ws_put_u64be((unsigned char *)key + len + 2, seq);
@@ -408,8 +408,8 @@ static size_t put_varint(unsigned char *p, uint64_t v) {
     return n;
 }
 
-void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint64_t *seqs,
-                          size_t n) {
+void store_ckpt_put_index(store_ckpt *c, store_index ix, const char *id, size_t len,
+                          const uint64_t *seqs, size_t n) {
     for (size_t at = 0; at < n; at += STORE_INDEX_SEQS_MAX) {
         size_t m = n - at < STORE_INDEX_SEQS_MAX ? n - at : STORE_INDEX_SEQS_MAX;
         store_put_u32le_(c->buf, (uint32_t)m);
@@ -419,7 +419,7 @@ void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint6
             pos += put_varint(c->buf + pos, i == 0 ? 0 : seqs[at + i] - seqs[at + i - 1]);
         }
         char key[WS_ID_LEN_MAX + 10];
-        put(c, key, store_index_key_(id, len, seqs[at], key), pos);
+        put(c, key, store_index_key_(ix, id, len, seqs[at], key), pos);
     }
 }
 

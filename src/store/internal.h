@@ -52,10 +52,18 @@ bool store_is_format1_(const char *dir);
 /* Removes what is left of a format-1 database in dir once the format-2 log is complete. */
 void store_remove_format1_(const char *dir);
 
+/* The log's keys: 'L' be64(lsn) and 'S' be64(seq), into key (9 bytes); their length. */
+size_t store_block_key_(uint64_t lsn, char *key);
+size_t store_seq_key_(uint64_t seq, char *key);
+/* The lsn of the block holding event seq (the last block whose first event is at or
+ * before it), or 1 if there is none. */
+WS_MUST_USE ws_status store_block_of_seq_(store *st, uint64_t seq, uint64_t *lsn);
+
 /* The checkpoint's meta from its value; WS_CORRUPT if it fails its checks. */
 WS_MUST_USE ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m);
-/* An index key: 'x' id 0x00 be64(seq), into key (WS_ID_LEN_MAX + 10 bytes); its length. */
-size_t store_index_key_(const char *id, size_t len, uint64_t seq, char *key);
+/* An index key: ix ('x' or 'y') id 0x00 be64(seq), into key (WS_ID_LEN_MAX + 10 bytes); its
+ * length. */
+size_t store_index_key_(store_index ix, const char *id, size_t len, uint64_t seq, char *key);
 /* Decodes an index value (key_seq: its key's seq) into seqs (cap of them); the count, or -1
  * if it fails its checks. */
 long store_index_decode_(const unsigned char *v, size_t vlen, uint64_t key_seq, uint64_t *seqs,

@@ -306,13 +306,13 @@ ws_hash_key store_fp_key(const store *st) { return st->fp_key; }
 
 /* ---- the log: writing ------------------------------------------------------------------ */
 
-static size_t block_key(uint64_t lsn, char *key) {
+size_t store_block_key_(uint64_t lsn, char *key) {
     key[0] = 'L';
     ws_put_u64be((unsigned char *)key + 1, lsn);
     return 9;
 }
 
-static size_t seq_key(uint64_t seq, char *key) {
+size_t store_seq_key_(uint64_t seq, char *key) {
     key[0] = 'S';
     ws_put_u64be((unsigned char *)key + 1, seq);
     return 9;
@@ -371,7 +371,7 @@ static void close_block(store_batch *b) {
     WS_ASSERT(ws_block_open(b->buf, n, &h, &c) == WS_OK && h.first_lsn == b->block.first_lsn &&
               h.count == b->block.count && h.events == b->block.events);
     char key[9];
-    rocksdb_writebatch_put(b->wb, key, block_key(h.first_lsn, key), (const char *)b->buf, n);
+    rocksdb_writebatch_put(b->wb, key, store_block_key_(h.first_lsn, key), (const char *)b->buf, n);
     if (h.events > 0) {
         WS_ASSERT(b->seq_count < BATCH_BLOCKS_MAX);
         b->seqs[b->seq_count++] = (seq_entry){h.first_seq, h.first_lsn};
@@ -416,8 +416,8 @@ ws_status store_commit(store *st, store_batch *b) {
         char key[9];
         unsigned char val[8];
         ws_put_u64be(val, b->seqs[i].first_lsn);
-        rocksdb_writebatch_put(b->wb, key, seq_key(b->seqs[i].first_seq, key), (const char *)val,
-                               8);
+        rocksdb_writebatch_put(b->wb, key, store_seq_key_(b->seqs[i].first_seq, key),
+                               (const char *)val, 8);
     }
     char *err = NULL;
 #ifdef WS_FAULT_INJECTION
@@ -432,32 +432,13 @@ ws_status store_commit(store *st, store_batch *b) {
 
 /* ---- the log: reading ------------------------------------------------------------------ */
 
-/* A copy of one block and a cursor over it. */
-typedef struct {
-    unsigned char buf[WS_BLOCK_SIZE_MAX];
-    size_t len;
-    ws_block_header h;
-    ws_block_cursor c;
-} block_copy;
-
-static WS_MUST_USE ws_status open_copy(block_copy *bc, const char *val, size_t vlen,
-                                       uint64_t key_lsn) {
-    if (vlen > sizeof(bc->buf)) {
-        return WS_CORRUPT;
-    }
-    memcpy(bc->buf, val, vlen);
-    bc->len = vlen;
-    ws_status s = ws_block_open(bc->buf, vlen, &bc->h, &bc->c);
-    return s == WS_OK && bc->h.first_lsn != key_lsn ? WS_CORRUPT : s;
-}
-
 static bool is_block_key(const char *k, size_t klen) { return klen == 9 && k[0] == 'L'; }
 
 /* Positions it at the block holding lsn (the last block starting at or before it); false
  * if there is none. */
 static bool seek_block(rocksdb_iterator_t *it, uint64_t lsn) {
     char key[9];
-    rocksdb_iter_seek_for_prev(it, key, block_key(lsn, key));
+    rocksdb_iter_seek_for_prev(it, key, store_block_key_(lsn, key));
     if (!rocksdb_iter_valid(it)) {
         return false;
     }
@@ -561,216 +542,4 @@ ws_status store_log_end(store *st, uint64_t *next_lsn, uint64_t *next_seq, uint6
     ws_status is = store_iter_status_(it);
     rocksdb_iter_destroy(it);
     return is != WS_OK ? is : s;
-}
-
-/* ---- events pages ------------------------------------------------------------------------ */
-
-typedef struct {
-    uint64_t after;
-    size_t limit;
-    size_t given;
-    bool more;
-    const char *acct; /* NULL: every event */
-    size_t acct_len;
-    store_event_fn fn;
-    void *ctx;
-} page;
-
-/* Offers one event to the page. WS_NOT_FOUND ends the scan (the page is full). */
-static ws_status offer(page *pg, const ws_event *e) {
-    if (e->seq <= pg->after || (pg->acct && (e->account_len != pg->acct_len ||
-                                             memcmp(e->account, pg->acct, pg->acct_len) != 0))) {
-        return WS_OK;
-    }
-    if (pg->given == pg->limit) {
-        pg->more = true;
-        return WS_NOT_FOUND;
-    }
-    pg->given++;
-    return pg->fn(pg->ctx, e);
-}
-
-static ws_status offer_record(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
-                              uint64_t timestamp_us) {
-    (void)lsn;
-    ws_event ev[2];
-    unsigned n = ws_record_events(r, seq, timestamp_us, ev);
-    ws_status s = WS_OK;
-    for (unsigned i = 0; i < n && s == WS_OK; i++) {
-        s = offer(ctx, &ev[i]);
-    }
-    return s;
-}
-
-/* The lsn of the block holding event seq (the last block whose first event is at or
- * before it), or 1 if there is none: the scan then starts at the beginning. */
-static WS_MUST_USE ws_status block_of_seq(store *st, uint64_t seq, uint64_t *lsn) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->log.db, st->read_options);
-    char key[9];
-    rocksdb_iter_seek_for_prev(it, key, seq_key(seq, key));
-    *lsn = 1;
-    ws_status s = WS_OK;
-    if (rocksdb_iter_valid(it)) {
-        size_t klen;
-        size_t vlen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        const char *v = rocksdb_iter_value(it, &vlen);
-        if (klen == 9 && k[0] == 'S') {
-            s = vlen == 8 ? WS_OK : WS_CORRUPT;
-            *lsn = vlen == 8 ? ws_get_u64be((const unsigned char *)v) : 1;
-        }
-    }
-    ws_status is = store_iter_status_(it);
-    rocksdb_iter_destroy(it);
-    return is != WS_OK ? is : s;
-}
-
-/* Events of the whole log, from the block that holds event after + 1. */
-static WS_MUST_USE ws_status scan_all(store *st, page *pg) {
-    uint64_t lsn;
-    ws_status s = block_of_seq(st, pg->after + 1, &lsn);
-    if (s == WS_OK) {
-        s = store_scan_log(st, lsn, offer_record, pg);
-    }
-    return s == WS_NOT_FOUND ? WS_OK : s;
-}
-
-/* The event numbered seq, from a cached copy of its block when it is the same one. */
-static WS_MUST_USE ws_status event_at(store *st, uint64_t seq, block_copy *bc, ws_event *e) {
-    if (bc->len == 0 || seq < bc->h.first_seq || seq >= bc->h.first_seq + bc->h.events) {
-        uint64_t lsn;
-        ws_status s = block_of_seq(st, seq, &lsn);
-        char key[9];
-        char *val = NULL;
-        size_t vlen;
-        if (s == WS_OK) {
-            s = store_get_(st, &st->log, key, block_key(lsn, key), &val, &vlen);
-        }
-        if (s == WS_OK) {
-            s = val ? open_copy(bc, val, vlen, lsn) : WS_CORRUPT;
-        }
-        rocksdb_free(val);
-        if (s != WS_OK) {
-            bc->len = 0;
-            return s;
-        }
-    }
-    ws_block_cursor c = bc->c;
-    ws_record r;
-    uint64_t lsn;
-    uint64_t first;
-    while (ws_block_next(&c, &r, &lsn, &first)) {
-        ws_event ev[2];
-        unsigned n = ws_record_events(&r, first, bc->h.timestamp_us, ev);
-        for (unsigned i = 0; i < n; i++) {
-            if (ev[i].seq == seq) {
-                *e = ev[i];
-                return WS_OK;
-            }
-        }
-    }
-    return WS_CORRUPT; /* the index names an event that is not there */
-}
-
-/* True if the iterator's key is an index key of the account whose prefix key holds. */
-static bool same_prefix(rocksdb_iterator_t *it, const char *key, size_t prefix, size_t klen) {
-    size_t kl;
-    const char *k = rocksdb_iter_key(it, &kl);
-    return kl == klen && memcmp(k, key, prefix) == 0;
-}
-
-/* The account's events from the checkpoint's index, below its next_seq (later 'x' values
- * may already be there; they are read from the log instead). */
-static WS_MUST_USE ws_status scan_index(store *st, page *pg, uint64_t below, rocksdb_iterator_t *it,
-                                        block_copy *bc) {
-    char key[WS_ID_LEN_MAX + 10];
-    size_t klen = store_index_key_(pg->acct, pg->acct_len, pg->after + 1, key);
-    size_t prefix = klen - 8;
-    /* The value holding after + 1 starts at or before it; failing that, the first. */
-    rocksdb_iter_seek_for_prev(it, key, klen);
-    if (!rocksdb_iter_valid(it) || !same_prefix(it, key, prefix, klen)) {
-        rocksdb_iter_seek(it, key, prefix);
-    }
-    uint64_t seqs[STORE_INDEX_SEQS_MAX];
-    ws_status s = WS_OK;
-    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        if (!same_prefix(it, key, prefix, klen)) {
-            break;
-        }
-        size_t kl;
-        size_t vl;
-        const unsigned char *k = (const unsigned char *)rocksdb_iter_key(it, &kl);
-        const char *v = rocksdb_iter_value(it, &vl);
-        long n = store_index_decode_((const unsigned char *)v, vl, ws_get_u64be(k + prefix), seqs,
-                                     STORE_INDEX_SEQS_MAX);
-        if (n < 0) {
-            return WS_CORRUPT;
-        }
-        for (long i = 0; i < n && s == WS_OK; i++) {
-            if (seqs[i] <= pg->after || seqs[i] >= below) {
-                continue;
-            }
-            ws_event e;
-            s = event_at(st, seqs[i], bc, &e);
-            if (s == WS_OK) {
-                s = offer(pg, &e);
-            }
-        }
-    }
-    return s == WS_OK ? store_iter_status_(it) : s;
-}
-
-/* One account's events: the checkpoint's index (one consistent view of the projection,
- * read through one iterator), then the log after the checkpoint. */
-static WS_MUST_USE ws_status scan_account(store *st, page *pg) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->proj.db, st->read_options);
-    store_ckpt_meta m = {.next_lsn = 1, .next_seq = 1};
-    ws_status s = WS_OK;
-    rocksdb_iter_seek(it, "m", 1);
-    size_t klen;
-    if (rocksdb_iter_valid(it) && (rocksdb_iter_key(it, &klen), klen == 1) &&
-        rocksdb_iter_key(it, &klen)[0] == 'm') {
-        size_t vlen;
-        const char *v = rocksdb_iter_value(it, &vlen);
-        s = store_ckpt_meta_from_(v, vlen, &m);
-    }
-    block_copy *bc = malloc(sizeof(*bc));
-    if (!bc) {
-        rocksdb_iter_destroy(it);
-        return WS_INTERNAL;
-    }
-    bc->len = 0;
-    if (s == WS_OK) {
-        s = scan_index(st, pg, m.next_seq, it, bc);
-    }
-    rocksdb_iter_destroy(it);
-    free(bc);
-    /* The log after the checkpoint, from where the page starts if that is later. */
-    uint64_t from = m.next_lsn;
-    if (s == WS_OK && pg->after + 1 > m.next_seq) {
-        uint64_t lsn;
-        s = block_of_seq(st, pg->after + 1, &lsn);
-        from = lsn > from ? lsn : from;
-    }
-    if (s == WS_OK) {
-        s = store_scan_log(st, from, offer_record, pg);
-    }
-    return s == WS_NOT_FOUND ? WS_OK : s;
-}
-
-ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
-                            size_t acct_len, store_event_fn fn, void *ctx, bool *more) {
-    *more = false;
-    if (after == UINT64_MAX || limit == 0) {
-        return WS_OK;
-    }
-    page pg = {.after = after,
-               .limit = limit,
-               .acct = acct_len > 0 ? acct : NULL,
-               .acct_len = acct_len,
-               .fn = fn,
-               .ctx = ctx};
-    ws_status s = acct_len > 0 ? scan_account(st, &pg) : scan_all(st, &pg);
-    *more = pg.more;
-    return s;
 }

@@ -16,6 +16,8 @@
  *                                     whose currency is not XXX or that have limits
  *            'x' id 0x00 be64(seq) -> seqs of the account's events from seq on (one
  *                                     checkpoint's worth): the per-account index
+ *            'y' id 0x00 be64(seq) -> the same, of the events of its two-phase records
+ *                                     only: where its pending totals changed
  *            'q' be64(lsn)         -> the pending transfer whose TransferPending is at lsn:
  *                                     its status, accounts, amount, expiry time and the
  *                                     hash of its transferID
@@ -109,6 +111,37 @@ typedef ws_status (*store_event_fn)(void *ctx, const ws_event *e);
 WS_MUST_USE ws_status store_scan_events(store *st, uint64_t after, size_t limit, const char *acct,
                                         size_t acct_len, store_event_fn fn, void *ctx, bool *more);
 
+/* ---- an account's history ------------------------------------------------------------- */
+
+/* The events with lo <= seq < hi, oldest first or (reverse) newest first, at most limit;
+ * only those of two-phase records if two_phase (where the account's pending totals
+ * changed). */
+typedef struct {
+    uint64_t lo;
+    uint64_t hi;
+    size_t limit;
+    bool reverse;
+    bool two_phase;
+} store_range;
+
+/* Calls fn for account acct's events in r (from the per-account index of the newest
+ * checkpoint and the log after it, in either direction). Sets *more if further events of
+ * the range exist past the last one given. */
+WS_MUST_USE ws_status store_scan_account(store *st, const char *acct, size_t len,
+                                         const store_range *r, store_event_fn fn, void *ctx,
+                                         bool *more);
+
+/* The account's newest event with seq below `below` (of a two-phase record, if two_phase):
+ * *found false if it has none. */
+WS_MUST_USE ws_status store_account_last(store *st, const char *acct, size_t len, uint64_t below,
+                                         bool two_phase, ws_event *out, bool *found);
+
+/* The first seq whose event is later than t_us, the log's next seq if none is: the events
+ * at or before t_us are those below it. A binary search over the log's blocks (each probe
+ * one 'S' seek and one block read), which needs their timestamps not to decrease: the
+ * writer keeps its clock monotonic. */
+WS_MUST_USE ws_status store_seq_after_time(store *st, uint64_t t_us, uint64_t *out);
+
 /* ---- the checkpoint ----------------------------------------------------------------- */
 
 typedef struct {
@@ -150,10 +183,13 @@ void store_ckpt_put_directory(store_ckpt *c, uint32_t chunk, const char *const *
 void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balances, size_t n);
 /* The parameters of an account created in the checkpoint's range, if not the defaults. */
 void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_params *a);
-/* The seqs (ascending, all > any earlier checkpoint's for this account) of id's events;
- * split into values of STORE_INDEX_SEQS_MAX. */
-void store_ckpt_put_index(store_ckpt *c, const char *id, size_t len, const uint64_t *seqs,
-                          size_t n);
+/* The two per-account indexes: every event of the account ('x'), and only the events of its
+ * two-phase records ('y': where its pending totals changed). */
+typedef enum { STORE_INDEX_EVENTS = 'x', STORE_INDEX_TWO_PHASE = 'y' } store_index;
+/* The seqs (ascending, all > any earlier checkpoint's for this account) of id's events in
+ * index ix; split into values of STORE_INDEX_SEQS_MAX. */
+void store_ckpt_put_index(store_ckpt *c, store_index ix, const char *id, size_t len,
+                          const uint64_t *seqs, size_t n);
 /* Idempotency entries of the records from first_lsn on (at most STORE_IDEM_PART_MAX per
  * part; part numbers from 0). */
 void store_ckpt_put_idem(store_ckpt *c, uint64_t first_lsn, uint32_t part, const uint64_t *fp,

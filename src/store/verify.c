@@ -13,8 +13,8 @@
  *      expired, is checked by the replay: apply refuses anything else.)
  *   3. The newest checkpoint, against the replay stopped at the lsn it covers: the meta,
  *      every account's ID and balance, every idempotency entry, every pending transfer, and
- *      the per-account index
- *      (each entry an event of its account, each event below the checkpoint listed once). */
+ *      the per-account indexes ('x': each entry an event of its account, each event below
+ *      the checkpoint listed once; 'y': the same of the events of two-phase records). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +31,10 @@ typedef struct {
     ws_ledger ledger;
     store_ckpt_meta ckpt;
     bool ckpt_checked;
-    uint32_t *event_account; /* seq - 1 -> the account of that event, below the checkpoint */
-    uint64_t ckpt_entries;   /* idempotency entries loaded from the checkpoint */
+    uint32_t *event_account;   /* seq - 1 -> the account of that event, below the checkpoint */
+    uint8_t *two_phase;        /* bit seq - 1: that event is of a two-phase record */
+    uint64_t two_phase_events; /* below the checkpoint */
+    uint64_t ckpt_entries;     /* idempotency entries loaded from the checkpoint */
 } audit;
 
 static void problem(audit *a, const char *what, uint64_t at) {
@@ -149,9 +151,16 @@ static ws_status check_idem(void *ctx, uint64_t fp, uint64_t lsn) {
     return WS_OK;
 }
 
-/* Every 'x' value: its account, its seqs below the checkpoint and each an event of it. */
-static void check_index(audit *a) {
-    rocksdb_iterator_t *it = store_iter_(a->st, &a->st->proj, "x", 1, true);
+static bool is_two_phase(const audit *a, uint64_t seq) {
+    return (a->two_phase[(seq - 1) / 8] >> ((seq - 1) % 8)) & 1;
+}
+
+/* Every value of index ix: its account, its seqs below the checkpoint and each an event of
+ * it (of a two-phase record, for 'y'). */
+static void check_index(audit *a, store_index ix) {
+    const char prefix = (char)ix;
+    const bool two_phase = ix == STORE_INDEX_TWO_PHASE;
+    rocksdb_iterator_t *it = store_iter_(a->st, &a->st->proj, &prefix, 1, true);
     uint64_t entries = 0;
     uint64_t last_seq = 0;
     char last_id[WS_ID_LEN_MAX];
@@ -161,7 +170,7 @@ static void check_index(audit *a) {
         size_t klen;
         size_t vlen;
         const char *k = rocksdb_iter_key(it, &klen);
-        if (klen < 1 || k[0] != 'x') {
+        if (klen < 1 || k[0] != prefix) {
             break;
         }
         const char *v = rocksdb_iter_value(it, &vlen);
@@ -182,8 +191,12 @@ static void check_index(audit *a) {
         for (long i = 0; i < n; i++) {
             uint64_t seq = seqs[i];
             if (seq >= a->ckpt.next_seq || a->event_account[seq - 1] != index ||
-                (same && seq <= last_seq)) {
-                problem(a, "index: an entry is not an event of its account (seq)", seq);
+                (same && seq <= last_seq) || (two_phase && !is_two_phase(a, seq))) {
+                problem(a,
+                        two_phase ? "two-phase index: an entry is not a two-phase event of its "
+                                    "account (seq)"
+                                  : "index: an entry is not an event of its account (seq)",
+                        seq);
             }
             same = true;
             last_seq = seq;
@@ -193,11 +206,15 @@ static void check_index(audit *a) {
         entries += (uint64_t)n;
     }
     if (store_iter_status_(it) != WS_OK) {
-        problem(a, "index: unreadable", entries);
+        problem(a, two_phase ? "two-phase index: unreadable" : "index: unreadable", entries);
     }
     rocksdb_iter_destroy(it);
-    if (entries != a->ckpt.next_seq - 1) {
-        problem(a, "index: the entry count differs from the events below the checkpoint", entries);
+    if (entries != (two_phase ? a->two_phase_events : a->ckpt.next_seq - 1)) {
+        problem(a,
+                two_phase ? "two-phase index: the entry count differs from the two-phase events "
+                            "below the checkpoint"
+                          : "index: the entry count differs from the events below the checkpoint",
+                entries);
     }
 }
 
@@ -235,7 +252,8 @@ static void check_checkpoint(audit *a) {
         problem(a, "checkpoint: the idempotency entries differ in number from the records",
                 a->ckpt_entries);
     }
-    check_index(a);
+    check_index(a, STORE_INDEX_EVENTS);
+    check_index(a, STORE_INDEX_TWO_PHASE);
 }
 
 /* ---- 1. the log -------------------------------------------------------------------------- */
@@ -288,8 +306,12 @@ static ws_status replay_one(void *ctx, const ws_record *r, uint64_t lsn, uint64_
     a->report->records++;
     if (seq < a->ckpt.next_seq) {
         uint32_t acct = eff.touched[0];
+        bool two_phase = r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED;
         for (unsigned i = 0; i < ws_record_event_count(r->kind); i++) {
-            a->event_account[seq - 1 + i] = i == 0 ? acct : eff.touched[1];
+            uint64_t at = seq - 1 + i;
+            a->event_account[at] = i == 0 ? acct : eff.touched[1];
+            a->two_phase[at / 8] |= (uint8_t)(two_phase << (at % 8));
+            a->two_phase_events += two_phase;
         }
     }
     return WS_OK;
@@ -341,7 +363,8 @@ ws_status store_verify(store *st, FILE *out, store_verify_report *report) {
         a.ckpt = (store_ckpt_meta){.next_lsn = 1, .next_seq = 1};
     }
     a.event_account = calloc(a.ckpt.next_seq, sizeof(uint32_t));
-    WS_ASSERT(a.event_account);
+    a.two_phase = calloc(a.ckpt.next_seq / 8 + 1, 1);
+    WS_ASSERT(a.event_account && a.two_phase);
     ws_status s = store_scan_log(st, 1, replay_one, &a);
     if (s != WS_OK && s != WS_CORRUPT) {
         problem(&a, "the log is unreadable", a.ledger.next_lsn);
@@ -375,6 +398,7 @@ ws_status store_verify(store *st, FILE *out, store_verify_report *report) {
             (unsigned long long)report->records, (unsigned long long)report->refusals,
             (unsigned long long)(a.ckpt.next_lsn - 1));
     free(a.event_account);
+    free(a.two_phase);
     ws_ledger_free(&a.ledger);
     return report->problems == 0 ? WS_OK : WS_CORRUPT;
 }

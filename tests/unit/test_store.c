@@ -207,7 +207,7 @@ static void stage_index(store_ckpt *c, const ws_ledger *l, uint64_t first_seq) {
         }
         uint8_t len;
         const char *id = ws_accounts_id(l->accounts, pairs[i].account, &len);
-        store_ckpt_put_index(c, id, len, seqs, j - i);
+        store_ckpt_put_index(c, STORE_INDEX_EVENTS, id, len, seqs, j - i);
         i = j;
     }
     free(seqs);
@@ -1103,7 +1103,7 @@ Test(store, verify_detects_index_entry_of_another_account) {
     store_ckpt *c = store_ckpt_new();
     cr_assert_not_null(c);
     const uint64_t bobs_seq[1] = {2}; /* seq 2 is bob's AccountCreated */
-    store_ckpt_put_index(c, "alice", 5, bobs_seq, 1);
+    store_ckpt_put_index(c, STORE_INDEX_EVENTS, "alice", 5, bobs_seq, 1);
     cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
     store_ckpt_free(c);
     assert_verify_reports("index: an entry is not an event of its account");
@@ -1117,7 +1117,7 @@ Test(store, verify_detects_index_entry_with_seq_zero) {
     store_ckpt *c = store_ckpt_new();
     cr_assert_not_null(c);
     const uint64_t zero[1] = {0};
-    store_ckpt_put_index(c, "alice", 5, zero, 1);
+    store_ckpt_put_index(c, STORE_INDEX_EVENTS, "alice", 5, zero, 1);
     cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
     store_ckpt_free(c);
     assert_verify_reports("index: a value of no account or failing its checks");
