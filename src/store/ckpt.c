@@ -18,7 +18,9 @@
 #include "store/internal.h"
 
 #define META_SIZE 72
-#define META_VERSION 1
+/* 2: the projection has the 'y' index. A version-1 projection (written before it existed)
+ * is rebuilt from the log by the next read-write open (store.c). */
+#define META_VERSION 2
 
 struct store_ckpt {
     rocksdb_writebatch_t *wb;
@@ -33,7 +35,8 @@ static void chunk_key(char kind, uint32_t chunk, char *key) {
 
 ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m) {
     const unsigned char *p = (const unsigned char *)v;
-    if (vlen != META_SIZE || p[0] != META_VERSION || ws_get_u64le(p + 64) != ws_crc32c(p, 64)) {
+    if (vlen != META_SIZE || (p[0] != 1 && p[0] != META_VERSION) ||
+        ws_get_u64le(p + 64) != ws_crc32c(p, 64)) {
         return WS_CORRUPT;
     }
     *m =
@@ -44,6 +47,17 @@ ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m) 
                           .transfers = ws_get_u64le(p + 48),
                           .refusals = ws_get_u64le(p + 56)};
     return m->next_lsn >= 1 && m->next_seq >= 1 ? WS_OK : WS_CORRUPT;
+}
+
+int store_ckpt_version_(store *st) {
+    char *val;
+    size_t vlen;
+    int v = 0;
+    if (store_get_(st, &st->proj, "m", 1, &val, &vlen) == WS_OK && val && vlen > 0) {
+        v = (unsigned char)val[0];
+    }
+    rocksdb_free(val);
+    return v;
 }
 
 ws_status store_ckpt_meta_get(store *st, store_ckpt_meta *out) {

@@ -41,9 +41,11 @@ typedef struct {
     store_index ix; /* STORE_INDEX_TWO_PHASE: only the events of two-phase records */
     store_event_fn fn;
     void *ctx;
-    /* newest first: the newest limit events of the log after the checkpoint, a ring */
+    /* newest first: the newest limit events of the log after the checkpoint, a ring that
+     * grows (doubling, up to limit) as they come, then wraps */
     ws_event *ring;
-    size_t ring_n; /* events offered to it (the newest ring_n % limit ... are kept) */
+    size_t ring_cap;
+    size_t ring_n; /* events offered to it; the newest min(ring_n, limit) are kept */
 } page;
 
 static bool wanted(const page *pg, const ws_event *e) {
@@ -62,6 +64,23 @@ static ws_status give(page *pg, const ws_event *e) {
     return pg->fn(pg->ctx, e);
 }
 
+/* Keeps e in the ring of a newest-first page. */
+static ws_status keep(page *pg, const ws_event *e) {
+    if (pg->ring_n == pg->ring_cap && pg->ring_cap < pg->limit) {
+        size_t cap = pg->ring_cap ? pg->ring_cap * 2 : 16;
+        cap = cap > pg->limit ? pg->limit : cap;
+        ws_event *r =
+            cap <= SIZE_MAX / sizeof(ws_event) ? realloc(pg->ring, cap * sizeof(ws_event)) : NULL;
+        if (!r) {
+            return WS_INTERNAL;
+        }
+        pg->ring = r;
+        pg->ring_cap = cap;
+    }
+    pg->ring[pg->ring_n++ % pg->limit] = *e;
+    return WS_OK;
+}
+
 /* Offers one event, in seq order, to the page. WS_NOT_FOUND ends the scan: the page is full,
  * or the range is passed. */
 static ws_status offer(page *pg, const ws_event *e) {
@@ -72,8 +91,7 @@ static ws_status offer(page *pg, const ws_event *e) {
         return WS_OK;
     }
     if (pg->reverse) {
-        pg->ring[pg->ring_n++ % pg->limit] = *e; /* the newest are given once all are seen */
-        return WS_OK;
+        return keep(pg, e); /* the newest are given once all are seen */
     }
     return give(pg, e);
 }
@@ -272,10 +290,7 @@ static WS_MUST_USE ws_status scan_account(store *st, page *pg) {
     store_ckpt_meta m;
     ws_status s = meta_of(it, &m);
     block_copy *bc = malloc(sizeof(*bc));
-    if (pg->reverse) {
-        pg->ring = malloc(pg->limit * sizeof(ws_event));
-    }
-    if (!bc || (pg->reverse && !pg->ring)) {
+    if (!bc) {
         s = WS_INTERNAL;
     }
     if (bc) {

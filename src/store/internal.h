@@ -59,6 +59,8 @@ size_t store_seq_key_(uint64_t seq, char *key);
  * before it), or 1 if there is none. */
 WS_MUST_USE ws_status store_block_of_seq_(store *st, uint64_t seq, uint64_t *lsn);
 
+/* The version of the newest checkpoint's meta (0: none): 1 before the 'y' index, else 2. */
+int store_ckpt_version_(store *st);
 /* The checkpoint's meta from its value; WS_CORRUPT if it fails its checks. */
 WS_MUST_USE ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m);
 /* An index key: ix ('x' or 'y') id 0x00 be64(seq), into key (WS_ID_LEN_MAX + 10 bytes); its

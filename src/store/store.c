@@ -222,6 +222,25 @@ static bool ensure_dir(const char *path) {
     return false;
 }
 
+/* A projection of version 1 lacks the 'y' index of the checkpoints it holds: it is
+ * destroyed, and the start replays the whole log and checkpoints it anew. Safe at any
+ * point: the projection is derived from the log alone. */
+static WS_MUST_USE ws_status rebuild_proj(store *st, const char *path) {
+    fprintf(stderr,
+            "wallet-service: the projection in %s predates the two-phase index; "
+            "rebuilding it from the log\n",
+            path);
+    store_db_close_(&st->proj, false, st->flush_options);
+    rocksdb_options_t *o = rocksdb_options_create();
+    char *err = NULL;
+    rocksdb_destroy_db(o, path, &err);
+    rocksdb_options_destroy(o);
+    if (store_take_error_(err, "destroy of the old projection")) {
+        return WS_UNAVAILABLE;
+    }
+    return store_db_open_(st, &st->proj, path, true, false);
+}
+
 /* Opens both databases (proj first: --verify then sees a checkpoint no newer than the log
  * it reads) and the format record, making it on a new log. */
 static WS_MUST_USE ws_status open_dbs(store *st, const char *dir) {
@@ -229,6 +248,9 @@ static WS_MUST_USE ws_status open_dbs(store *st, const char *dir) {
     bool create = !st->read_only;
     snprintf(path, sizeof(path), "%s/proj", dir);
     ws_status s = store_db_open_(st, &st->proj, path, create, false);
+    if (s == WS_OK && !st->read_only && store_ckpt_version_(st) == 1) {
+        s = rebuild_proj(st, path);
+    }
     if (s == WS_OK) {
         snprintf(path, sizeof(path), "%s/log", dir);
         s = store_db_open_(st, &st->log, path, create, true);

@@ -184,7 +184,10 @@ static void check_index(audit *a, store_index ix) {
                                            ws_get_u64be((const unsigned char *)k + klen - 8), seqs,
                                            STORE_INDEX_SEQS_MAX);
         if (n < 0) {
-            problem(a, "index: a value of no account or failing its checks", entries);
+            problem(a,
+                    two_phase ? "two-phase index: a value of no account or failing its checks"
+                              : "index: a value of no account or failing its checks",
+                    entries);
             continue;
         }
         bool same = last_len == id_len && memcmp(last_id, k + 1, id_len) == 0;
@@ -253,7 +256,12 @@ static void check_checkpoint(audit *a) {
                 a->ckpt_entries);
     }
     check_index(a, STORE_INDEX_EVENTS);
-    check_index(a, STORE_INDEX_TWO_PHASE);
+    if (store_ckpt_version_(a->st) == 1) {
+        fprintf(a->out, "verify: note: the checkpoint predates the two-phase index ('y'); the "
+                        "service rebuilds it at its next start\n");
+    } else {
+        check_index(a, STORE_INDEX_TWO_PHASE);
+    }
 }
 
 /* ---- 1. the log -------------------------------------------------------------------------- */

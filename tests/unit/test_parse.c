@@ -1,7 +1,10 @@
-/* Unit tests for core/parse: amounts, IDs and query strings. These parsers are the first
- * thing untrusted input meets, so the tests walk the edges: numeric bounds, every byte class
- * an ID may or may not hold, and every malformed shape a query string can take. */
+/* Unit tests for core/parse: amounts, RFC 3339 times, IDs and query strings. These parsers
+ * are the first thing untrusted input meets, so the tests walk the edges: numeric bounds,
+ * every day of the calendar, every byte class an ID may or may not hold, and every malformed
+ * shape a time or a query string can take. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/parse.h"
@@ -434,4 +437,291 @@ Test(query, decoded_output_fits_input_length) {
     cr_assert_eq(buf[len], '#');
     assert_param(&q, "a", "bc", 2);
     assert_param(&q, "d", "e", 1);
+}
+
+/* ---- RFC 3339 times ------------------------------------------------------------------------
+ * The expected values were computed apart from the parser, with GNU date (date -u -d ...
+ * +%s), and the calendar as a whole is checked by walking every day of years 0000..9999. */
+
+#define SEC 1000000LL
+
+static void assert_time(const char *s, int64_t want_us, bool want_exact) {
+    int64_t us = 12345;
+    bool exact = !want_exact;
+    cr_assert_eq(ws_parse_time(s, strlen(s), &us, &exact), WS_OK, "\"%s\" should parse", s);
+    cr_assert_eq(us, want_us, "\"%s\" parsed as %lld, want %lld", s, (long long)us,
+                 (long long)want_us);
+    cr_assert_eq(exact, want_exact, "\"%s\": exact %d", s, exact);
+}
+
+static void assert_time_rejected_len(const char *s, size_t len) {
+    int64_t us = 12345;
+    bool exact = false;
+    cr_assert_eq(ws_parse_time(s, len, &us, &exact), WS_INVALID_PARAMETER,
+                 "\"%.*s\" should be rejected", (int)len, s);
+    cr_assert_eq(us, 12345, "a rejected time must not write *us");
+}
+
+static void assert_time_rejected(const char *s) { assert_time_rejected_len(s, strlen(s)); }
+
+Test(parse_time, known_values) {
+    assert_time("1970-01-01T00:00:00Z", 0, true);
+    assert_time("2026-12-03T08:47:11.317574Z", 1796287631317574LL, true);
+    assert_time("2026-12-03T08:47:11Z", 1796287631 * SEC, true);
+    assert_time("2026-11-30T23:59:59Z", 1796083199 * SEC, true);
+    assert_time("2026-12-01T00:00:00Z", 1796083200 * SEC, true);
+    assert_time("1000-06-15T12:34:56Z", -30595922704LL * SEC, true);
+    assert_time("1900-02-28T00:00:00Z", -2203977600LL * SEC, true);
+    assert_time("1900-03-01T00:00:00Z", -2203891200LL * SEC, true);
+    assert_time("2100-03-01T00:00:00Z", 4107542400LL * SEC, true);
+}
+
+Test(parse_time, before_the_epoch_is_negative) {
+    assert_time("1969-12-31T23:59:59Z", -1 * SEC, true);
+    assert_time("1969-12-31T23:59:59.5Z", -500000, true);
+    assert_time("1969-12-31T23:59:59.999999Z", -1, true);
+    /* rounded down, towards the past: -0.1 us is -1 us */
+    assert_time("1969-12-31T23:59:59.9999999Z", -1, false);
+    assert_time("1969-12-31T23:59:59.000000001Z", -1 * SEC, false);
+}
+
+Test(parse_time, lower_case_t_and_z) {
+    const int64_t want = 1796287631317574LL;
+    assert_time("2026-12-03t08:47:11.317574Z", want, true);
+    assert_time("2026-12-03T08:47:11.317574z", want, true);
+    assert_time("2026-12-03t08:47:11.317574z", want, true);
+    assert_time("2026-12-03t08:47:11.317574+00:00", want, true);
+}
+
+Test(parse_time, offsets) {
+    /* the header's own example: one hour east of UTC */
+    assert_time("2026-12-01T00:59:59+01:00", 1796083199 * SEC, true);
+    assert_time("2026-11-30T19:00:00-05:00", 1796083200 * SEC, true);
+    assert_time("2026-12-03T14:17:11.317574+05:30", 1796287631317574LL, true);
+    assert_time("2026-12-03T03:02:11.317574-05:45", 1796287631317574LL, true);
+    assert_time("2026-12-03T08:47:11.317574+00:00", 1796287631317574LL, true);
+    assert_time("2026-12-03T08:47:11.317574-00:00", 1796287631317574LL, true);
+    /* the widest offsets */
+    assert_time("2026-12-03T00:00:00+23:59", 1796169660 * SEC, true);
+    assert_time("2026-12-03T00:00:00-23:59", 1796342340 * SEC, true);
+    /* an offset that crosses the epoch */
+    assert_time("1970-01-01T00:30:00+01:00", -1800 * SEC, true);
+    assert_time("1969-12-31T23:30:00-01:00", 1800 * SEC, true);
+}
+
+Test(parse_time, fraction_of_one_to_nine_digits) {
+    const int64_t base = 1796287631 * SEC; /* 2026-12-03T08:47:11Z */
+    assert_time("2026-12-03T08:47:11.3Z", base + 300000, true);
+    assert_time("2026-12-03T08:47:11.31Z", base + 310000, true);
+    assert_time("2026-12-03T08:47:11.317Z", base + 317000, true);
+    assert_time("2026-12-03T08:47:11.3175Z", base + 317500, true);
+    assert_time("2026-12-03T08:47:11.31757Z", base + 317570, true);
+    assert_time("2026-12-03T08:47:11.317574Z", base + 317574, true);
+    assert_time("2026-12-03T08:47:11.3175749Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.31757499Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.317574999Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.0Z", base, true);
+    assert_time("2026-12-03T08:47:11.000000Z", base, true);
+    assert_time("2026-12-03T08:47:11.999999Z", base + 999999, true);
+    assert_time("2026-12-03T08:47:11.999999999Z", base + 999999, false);
+    /* a fraction before an offset */
+    assert_time("2026-12-03T09:47:11.5+01:00", base + 500000, true);
+}
+
+/* exact is false only when a nonzero digit below the microsecond was dropped. */
+Test(parse_time, exact_flag) {
+    const int64_t base = 1796287631 * SEC;
+    assert_time("2026-12-03T08:47:11.3175740Z", base + 317574, true);
+    assert_time("2026-12-03T08:47:11.31757400Z", base + 317574, true);
+    assert_time("2026-12-03T08:47:11.317574000Z", base + 317574, true);
+    assert_time("2026-12-03T08:47:11.317574001Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.317574010Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.317574100Z", base + 317574, false);
+    assert_time("2026-12-03T08:47:11.000000001Z", base, false);
+    assert_time("2026-12-03T08:47:11.000000000Z", base, true);
+    assert_time("2026-12-03T08:47:11Z", base, true);
+}
+
+Test(parse_time, leap_days) {
+    assert_time("2024-02-29T00:00:00Z", 1709164800 * SEC, true);
+    assert_time("2000-02-29T23:59:59Z", 951868799 * SEC, true);
+    assert_time("1600-02-29T00:00:00Z", -11670998400LL * SEC, true);
+    assert_time("2400-02-29T12:00:00Z", 13574606400LL * SEC, true);
+    assert_time("0000-02-29T00:00:00Z", -62162121600LL * SEC, true); /* 0 is a leap year */
+    assert_time("0000-03-01T00:00:00Z", -62162035200LL * SEC, true);
+}
+
+Test(parse_time, first_and_last_years) {
+    assert_time("0000-01-01T00:00:00Z", -62167219200LL * SEC, true);
+    assert_time("9999-12-31T00:00:00Z", 253402214400LL * SEC, true);
+    assert_time("9999-12-31T23:59:59Z", 253402300799LL * SEC, true);
+    assert_time("9999-12-31T23:59:59.999999Z", 253402300799LL * SEC + 999999, true);
+}
+
+/* Second 60 reads as the start of the next second, fraction and all. */
+Test(parse_time, leap_second_is_the_next_seconds_start) {
+    assert_time("2016-12-31T23:59:60Z", 1483228800 * SEC, true);
+    assert_time("2016-12-31T23:59:60.25Z", 1483228800 * SEC + 250000, true);
+    assert_time("2017-01-01T00:59:60+01:00", 1483228800 * SEC, true);
+    int64_t leap = 0;
+    int64_t next = 1;
+    bool exact;
+    cr_assert_eq(ws_parse_time("2016-12-31T23:59:60Z", 20, &leap, &exact), WS_OK);
+    cr_assert_eq(ws_parse_time("2017-01-01T00:00:00Z", 20, &next, &exact), WS_OK);
+    cr_assert_eq(leap, next);
+}
+
+/* Every day of years 0000..9999 at midnight is the day before's plus 86400 s, from the known
+ * first day to the known last; and the day after each month's last is refused. */
+Test(parse_time, every_day_of_the_calendar) {
+    static const unsigned month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t want = -62167219200LL * SEC; /* 0000-01-01 */
+    size_t days = 0;
+    char s[32];
+    for (unsigned y = 0; y <= 9999; y++) {
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        for (unsigned m = 1; m <= 12; m++) {
+            unsigned last = month_days[m - 1] + (m == 2 && leap);
+            for (unsigned d = 1; d <= last; d++) {
+                snprintf(s, sizeof(s), "%04u-%02u-%02uT00:00:00Z", y, m, d);
+                int64_t us = 0;
+                bool exact = false;
+                cr_assert_eq(ws_parse_time(s, 20, &us, &exact), WS_OK, "%s", s);
+                cr_assert_eq(us, want, "%s: %lld, want %lld", s, (long long)us, (long long)want);
+                cr_assert(exact);
+                want += 86400 * SEC;
+                days++;
+            }
+            snprintf(s, sizeof(s), "%04u-%02u-%02uT00:00:00Z", y, m, last + 1);
+            assert_time_rejected(s);
+        }
+    }
+    cr_assert_eq(days, 3652425, "%zu days in 10000 years", days);
+    cr_assert_eq(want, 253402300800LL * SEC, "the day after 9999-12-31");
+}
+
+Test(parse_time, dates_that_do_not_exist) {
+    assert_time_rejected("2023-02-29T00:00:00Z");
+    assert_time_rejected("1900-02-29T00:00:00Z");
+    assert_time_rejected("2100-02-29T00:00:00Z");
+    assert_time_rejected("2024-02-30T00:00:00Z");
+    assert_time_rejected("2026-04-31T00:00:00Z");
+    assert_time_rejected("2026-06-31T00:00:00Z");
+    assert_time_rejected("2026-01-32T00:00:00Z");
+    assert_time_rejected("2026-12-32T00:00:00Z");
+    assert_time_rejected("2026-01-00T00:00:00Z");
+    assert_time_rejected("2026-13-01T00:00:00Z");
+    assert_time_rejected("2026-00-01T00:00:00Z");
+    assert_time_rejected("2026-99-01T00:00:00Z");
+}
+
+Test(parse_time, times_that_do_not_exist) {
+    assert_time_rejected("2026-12-03T24:00:00Z");
+    assert_time_rejected("2026-12-03T99:00:00Z");
+    assert_time_rejected("2026-12-03T08:60:00Z");
+    assert_time_rejected("2026-12-03T08:47:61Z");
+    assert_time_rejected("2026-12-03T08:47:99Z");
+    assert_time_rejected("2026-12-03T08:47:61.5Z");
+}
+
+Test(parse_time, zone_required_and_well_formed) {
+    assert_time_rejected("2026-12-03T08:47:11");        /* no zone */
+    assert_time_rejected("2026-12-03T08:47:11.317574"); /* no zone */
+    assert_time_rejected("2026-12-03T08:47:11+24:00");  /* offset hour */
+    assert_time_rejected("2026-12-03T08:47:11-24:00");  /* offset hour */
+    assert_time_rejected("2026-12-03T08:47:11+01:60");  /* offset minute */
+    assert_time_rejected("2026-12-03T08:47:11+0100");   /* no colon */
+    assert_time_rejected("2026-12-03T08:47:11+01");     /* no minutes */
+    assert_time_rejected("2026-12-03T08:47:11+1:00");   /* short hour */
+    assert_time_rejected("2026-12-03T08:47:11+01:0");   /* short minute */
+    assert_time_rejected("2026-12-03T08:47:11+");       /* a sign alone */
+    assert_time_rejected("2026-12-03T08:47:11 +01:00"); /* a space */
+    assert_time_rejected("2026-12-03T08:47:11UTC");     /* a name */
+    assert_time_rejected("2026-12-03T08:47:11GMT");     /* a name */
+    assert_time_rejected("2026-12-03T08:47:11 Z");      /* a space */
+}
+
+Test(parse_time, separator_is_t) {
+    assert_time_rejected("2026-12-03 08:47:11Z");
+    assert_time_rejected("2026-12-03_08:47:11Z");
+    assert_time_rejected("2026-12-0308:47:11Z");
+    assert_time_rejected("2026/12/03T08:47:11Z");
+    assert_time_rejected("2026-12-03T08.47.11Z");
+    assert_time_rejected("2026-12-03");
+    assert_time_rejected("2026-12-03T");
+    assert_time_rejected("08:47:11Z");
+}
+
+Test(parse_time, fraction_limits) {
+    assert_time_rejected("2026-12-03T08:47:11.3175749999Z"); /* 10 digits */
+    assert_time_rejected("2026-12-03T08:47:11.0000000000Z"); /* 10 zeros */
+    assert_time_rejected("2026-12-03T08:47:11.Z");           /* empty */
+    assert_time_rejected("2026-12-03T12:00:00.Z");           /* empty */
+    assert_time_rejected("2026-12-03T08:47:11.+01:00");      /* empty */
+    assert_time_rejected("2026-12-03T08:47:11.");            /* empty, no zone */
+    assert_time_rejected("2026-12-03T08:47:11,5Z");          /* a comma */
+    assert_time_rejected("2026-12-03T08:47:11.5.5Z");        /* two points */
+    assert_time_rejected("2026-12-03T08:47:11.-5Z");         /* a sign */
+}
+
+Test(parse_time, short_and_long_fields) {
+    assert_time_rejected("226-12-03T08:47:11Z");
+    assert_time_rejected("02026-12-03T08:47:11Z");
+    assert_time_rejected("+2026-12-03T08:47:11Z");
+    assert_time_rejected("-2026-12-03T08:47:11Z");
+    assert_time_rejected("2026-1-03T08:47:11Z");
+    assert_time_rejected("2026-012-03T08:47:11Z");
+    assert_time_rejected("2026-12-3T08:47:11Z");
+    assert_time_rejected("2026-12-003T08:47:11Z");
+    assert_time_rejected("2026-12-03T8:47:11Z");
+    assert_time_rejected("2026-12-03T08:7:11Z");
+    assert_time_rejected("2026-12-03T08:47:1Z");
+    assert_time_rejected("2026-12-03T08:47:111Z");
+    assert_time_rejected("2026-12-03T08:47Z"); /* no seconds */
+    assert_time_rejected("2026-12-03T08Z");
+    assert_time_rejected("2O26-12-03T08:47:11Z"); /* a letter O */
+    assert_time_rejected("2026-12-03T08:4 :11Z");
+}
+
+Test(parse_time, trailing_bytes_and_empty) {
+    assert_time_rejected("");
+    assert_time_rejected_len("", 0);
+    assert_time_rejected("2026-12-03T08:47:11ZZ");
+    assert_time_rejected("2026-12-03T08:47:11Z ");
+    assert_time_rejected("2026-12-03T08:47:11Z\n");
+    assert_time_rejected("2026-12-03T08:47:11+01:00Z");
+    assert_time_rejected("2026-12-03T08:47:11Z+01:00");
+    assert_time_rejected("2026-12-03T08:47:11+01:000");
+    assert_time_rejected(" 2026-12-03T08:47:11Z");
+    /* a NUL byte inside the length */
+    assert_time_rejected_len("2026-12-03T08:47:11Z\0", 21);
+    assert_time_rejected_len("2026-12-03T08:47:11\0Z", 21);
+}
+
+/* The length bounds the parse: every proper prefix of a valid time is refused, and no byte
+ * past the length is read (each prefix sits in a buffer of exactly its size, so that ASan
+ * sees an overread). */
+Test(parse_time, length_is_respected) {
+    const char *s = "2026-12-03T08:47:11.317574Z";
+    size_t full = strlen(s);
+    for (size_t len = 0; len <= full; len++) {
+        char *p = malloc(len + 1);
+        cr_assert_not_null(p);
+        memcpy(p, s, len);
+        if (len < full) {
+            assert_time_rejected_len(p, len);
+        } else {
+            int64_t us = 0;
+            bool exact = false;
+            cr_assert_eq(ws_parse_time(p, len, &us, &exact), WS_OK);
+            cr_assert_eq(us, 1796287631317574LL);
+            cr_assert(exact);
+        }
+        free(p);
+    }
+    /* the same bytes with more after them, cut by the length */
+    int64_t us = 0;
+    bool exact = false;
+    cr_assert_eq(ws_parse_time("2026-12-03T08:47:11ZGARBAGE", 20, &us, &exact), WS_OK);
+    cr_assert_eq(us, 1796287631 * SEC);
 }

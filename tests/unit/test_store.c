@@ -5,7 +5,11 @@
  * first seq and timestamp), and the reads are checked against that model: records by lsn,
  * scans of the log from any lsn, and every events page (after, limit, more; all events or one
  * account's) over the log alone, over checkpoints written by hand the way
- * src/engine/checkpoint.c writes them, and over the log tail after the newest one.
+ * src/engine/checkpoint.c writes them, and over the log tail after the newest one. An
+ * account's history (store_scan_account over every range of seqs, both directions, all events
+ * or those of two-phase records; store_account_last; store_seq_after_time) is checked the same
+ * way over a log of two-phase records the ledger decides, and over what the checkpointer
+ * itself writes (the one test that opens the state machine, to run src/engine/checkpoint.c).
  *
  * The audit (store_verify) must accept all of that with no problem, and report each defect
  * planted on purpose. Defects the store's interface cannot write (a damaged block, a missing
@@ -19,7 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/crc32c.h"
 #include "core/ledger.h"
+#include "engine/checkpoint.h"
+#include "engine/epoch.h"
+#include "engine/sm.h"
 #include "recordutil.h"
 #include "store/store.h"
 #include "testutil.h"
@@ -49,6 +57,10 @@ static uint64_t next_lsn = 1;
 static uint64_t next_seq = 1;
 static ws_event *events; /* the model's events, by seq - 1 */
 static size_t event_n;
+/* The tests of two-phase records decide them through the ledger on this state of the model
+ * (see "two-phase records" below). */
+static ws_ledger hist;
+static bool hist_live;
 
 static void setup(void) {
     tmpdir_make(dir, DIR_TEMPLATE, sizeof(DIR_TEMPLATE));
@@ -69,6 +81,10 @@ static void teardown(void) {
     st = NULL;
     free(model);
     free(events);
+    if (hist_live) {
+        ws_ledger_free(&hist);
+        hist_live = false;
+    }
     tmpdir_remove(dir);
 }
 
@@ -182,18 +198,23 @@ static void replay_model(ws_ledger *l) {
     for (size_t i = 0; i < model_n; i++) {
         ws_effect eff;
         const char *why;
+        l->now_us = model[i].ts; /* the block's clock: a pending transfer's expiry */
         cr_assert_eq(ws_ledger_apply(l, &model[i].r, model[i].lsn, model[i].seq, &eff, &why), WS_OK,
                      "the model does not apply: %s", why);
     }
 }
 
-/* Stages the per-account index of the events from first_seq on, by account then seq. */
-static void stage_index(store_ckpt *c, const ws_ledger *l, uint64_t first_seq) {
+/* Stages per-account index ix of the events from first_seq on (for 'y', only those of
+ * two-phase records), by account then seq. */
+static void stage_index(store_ckpt *c, store_index ix, const ws_ledger *l, uint64_t first_seq) {
     acct_seq *pairs = calloc(event_n + 1, sizeof(*pairs));
     uint64_t *seqs = calloc(event_n + 1, sizeof(uint64_t));
     cr_assert(pairs && seqs);
     size_t np = 0;
     for (size_t i = first_seq - 1; i < event_n; i++) {
+        if (ix == STORE_INDEX_TWO_PHASE && !events[i].two_phase) {
+            continue;
+        }
         uint32_t a = ws_accounts_find(l->accounts, events[i].account, events[i].account_len);
         cr_assert_neq(a, WS_ACCOUNT_NONE);
         pairs[np++] = (acct_seq){a, events[i].seq};
@@ -207,23 +228,24 @@ static void stage_index(store_ckpt *c, const ws_ledger *l, uint64_t first_seq) {
         }
         uint8_t len;
         const char *id = ws_accounts_id(l->accounts, pairs[i].account, &len);
-        store_ckpt_put_index(c, STORE_INDEX_EVENTS, id, len, seqs, j - i);
+        store_ckpt_put_index(c, ix, id, len, seqs, j - i);
         i = j;
     }
     free(seqs);
     free(pairs);
 }
 
-/* Stages the idempotency entries of the records from first_lsn on. */
+/* Stages the idempotency entries of the records from first_lsn on, as the checkpointer does. */
 static void stage_idem(store_ckpt *c, uint64_t first_lsn) {
     uint64_t *fps = calloc(model_n + 1, sizeof(uint64_t));
     uint64_t *lsns = calloc(model_n + 1, sizeof(uint64_t));
     cr_assert(fps && lsns);
     size_t n = 0;
     for (size_t i = first_lsn - 1; i < model_n; i++) {
-        const ws_record *r = &model[i].r;
-        if (r->kind != WS_REC_ACCOUNT_CREATED) {
-            fps[n] = ws_idem_fp(store_fp_key(st), r->txn, r->txn_len);
+        /* an AccountCreated and an expiry (no transferID of its own) have none */
+        uint64_t fp = ws_idem_record_fp(store_fp_key(st), &model[i].r);
+        if (fp != 0) {
+            fps[n] = fp;
             lsns[n++] = model[i].lsn;
         }
     }
@@ -234,9 +256,22 @@ static void stage_idem(store_ckpt *c, uint64_t first_lsn) {
     free(lsns);
 }
 
+/* A checkpoint written without its 'y' values (as one written before the two-phase index
+ * existed would be): the audit must notice. */
+static bool ckpt_skip_two_phase_index;
+
+/* Stages every pending transfer of the ledger as of its end ('q'; each lsn's newest put
+ * replaces the one of an earlier checkpoint, so putting them all again is the same). */
+static void stage_pending(store_ckpt *c, const ws_ledger *l) {
+    for (size_t i = 0; i < ws_pending_count(l->pending); i++) {
+        store_ckpt_put_pending(c, ws_pending_at(l->pending, i));
+    }
+}
+
 /* Writes a checkpoint of everything appended so far, on top of the newest one, the way the
- * checkpointer does: the directory, the balances of every chunk, the per-account index of the
- * events since the previous checkpoint, the idempotency entries of its records, the meta. */
+ * checkpointer does: the directory, the balances of every chunk, the per-account indexes of
+ * the events since the previous checkpoint ('x' all, 'y' those of two-phase records), the
+ * idempotency entries of its records, the pending transfers, the meta. */
 static void write_checkpoint(void) {
     store_ckpt_meta prev;
     cr_assert_eq(store_ckpt_meta_get(st, &prev), WS_OK);
@@ -258,8 +293,12 @@ static void write_checkpoint(void) {
         store_ckpt_put_directory(c, chunk, ids, lens, n);
         store_ckpt_put_balances(c, chunk, bal, n);
     }
-    stage_index(c, &l, prev.next_seq);
+    stage_index(c, STORE_INDEX_EVENTS, &l, prev.next_seq);
+    if (!ckpt_skip_two_phase_index) {
+        stage_index(c, STORE_INDEX_TWO_PHASE, &l, prev.next_seq);
+    }
     stage_idem(c, prev.next_lsn);
+    stage_pending(c, &l);
     store_ckpt_meta m = {.next_lsn = l.next_lsn,
                          .next_seq = l.next_seq,
                          .account_count = count,
@@ -306,6 +345,13 @@ static void assert_event_eq(const ws_event *got, const ws_event *want) {
     cr_assert_eq(memcmp(got->transaction, want->transaction, want->transaction_len), 0);
     cr_assert_eq(got->counterparty_len, want->counterparty_len, "seq %llu: counterparty", seq);
     cr_assert_eq(memcmp(got->counterparty, want->counterparty, want->counterparty_len), 0);
+    cr_assert_eq(got->two_phase, want->two_phase, "seq %llu: two_phase", seq);
+    if (want->two_phase) {
+        cr_assert_eq(got->available, want->available, "seq %llu: available", seq);
+        cr_assert_eq(got->pending_credits, want->pending_credits, "seq %llu: pending credits", seq);
+        cr_assert_eq(got->pending_len, want->pending_len, "seq %llu: pending", seq);
+        cr_assert_eq(memcmp(got->pending, want->pending, want->pending_len), 0, "seq %llu", seq);
+    }
 }
 
 static bool of_account(const ws_event *e, const char *acct) {
@@ -1227,4 +1273,1007 @@ Test(store, verify_detects_stray_seq_entry) {
     raw_close(&log);
     reopen_store();
     assert_verify_reports("seq index: an entry for no block");
+}
+
+/* ---- two-phase records, decided by the ledger --------------------------------------------------
+ * A two-phase record carries the pending totals and the expiry its state gives, so these tests
+ * have the ledger decide their records: hist follows the model, each group commit is decided
+ * record by record on it, then appended. */
+
+#define SEC_US 1000000u
+
+typedef struct {
+    ws_record recs[8];
+    size_t n;
+    uint64_t ts;
+} group;
+
+static group grp;
+
+static void hist_start(void) {
+    cr_assert_not(hist_live);
+    cr_assert_eq(model_n, 0, "hist follows the model from its start");
+    cr_assert_eq(ws_ledger_init(&hist, store_fp_key(st)), WS_OK);
+    hist_live = true;
+}
+
+/* Starts a group commit at time ts. */
+static void group_begin(uint64_t ts) {
+    grp.n = 0;
+    grp.ts = ts;
+    hist.now_us = ts;
+}
+
+/* Applies r to hist as the group's next record. */
+static void group_add(ws_record r) {
+    cr_assert_lt(grp.n, sizeof(grp.recs) / sizeof(grp.recs[0]));
+    ws_effect eff;
+    const char *why = NULL;
+    cr_assert_eq(ws_ledger_apply(&hist, &r, hist.next_lsn, hist.next_seq, &eff, &why), WS_OK,
+                 "apply: %s", why ? why : "-");
+    grp.recs[grp.n++] = r;
+}
+
+static void group_commit(void) {
+    append(grp.recs, grp.n, grp.ts);
+    cr_assert_eq(hist.next_lsn, next_lsn);
+    cr_assert_eq(hist.next_seq, next_seq);
+}
+
+/* Decides q on hist; it must succeed and append a record. */
+static void group_decide(ws_transfer_req q) {
+    ws_decision d;
+    ws_ledger_decide_transfer(&hist, &q, NULL, &d);
+    cr_assert_eq(d.status, WS_OK, "%.*s: %s", (int)q.txn_len, q.txn, ws_status_code(d.status));
+    cr_assert(d.append);
+    group_add(d.rec);
+}
+
+static ws_transfer_req plain_req(const char *from, const char *to, uint64_t amount,
+                                 const char *txn) {
+    return (ws_transfer_req){.from = from,
+                             .from_len = (uint8_t)strlen(from),
+                             .to = to,
+                             .to_len = (uint8_t)strlen(to),
+                             .amount = amount,
+                             .txn = txn,
+                             .txn_len = (uint8_t)strlen(txn),
+                             .txn_given = true};
+}
+
+static void g_transfer(const char *from, const char *to, uint64_t amount, const char *txn) {
+    group_decide(plain_req(from, to, amount, txn));
+}
+
+static void g_pend(const char *from, const char *to, uint64_t amount, const char *txn,
+                   uint32_t timeout_s) {
+    ws_transfer_req q = plain_req(from, to, amount, txn);
+    q.step = WS_STEP_PENDING;
+    q.timeout_s = timeout_s;
+    q.pending = "";
+    group_decide(q);
+}
+
+/* A post (amount 0: all of it) or a void of the pending transfer whose transferID is pending. */
+static void g_resolve(ws_step step, const char *pending, uint64_t amount, const char *txn) {
+    group_decide((ws_transfer_req){.from = "",
+                                   .to = "",
+                                   .amount = amount,
+                                   .txn = txn,
+                                   .txn_len = (uint8_t)strlen(txn),
+                                   .txn_given = true,
+                                   .step = step,
+                                   .pending = pending,
+                                   .pending_len = (uint8_t)strlen(pending)});
+}
+
+/* The expiry of the pending transfer whose transferID is pending (due at the group's time). */
+static void g_expire(const char *pending) {
+    uint8_t len = (uint8_t)strlen(pending);
+    uint64_t lsn = ws_ledger_find_pending(&hist, pending, len);
+    cr_assert_neq(lsn, 0, "no pending transfer %s", pending);
+    const ws_pending_entry *e = ws_pending_get(hist.pending, lsn);
+    cr_assert_not_null(e);
+    ws_record r;
+    ws_ledger_expire(&hist, e, pending, len, &r);
+    group_add(r);
+}
+
+/* The history log, in three parts (a test checkpoints between them or not). Seqs:
+ *   part 1, 1..14:  1 A, 2 B, 3 C, 4 AB created; 5/6 t1 A->B; 7/8 p1 pending A->C;
+ *                   9/10 t2 B->A; 11/12 c1 posts 150 of p1; 13/14 p2 pending B->AB
+ *   part 2, 15..22: 15/16 v2 voids p2; 17/18 t3 AB->A; 19/20 p3 pending C->A; 21/22 t4 A->C
+ *   part 3, 23..37: 23/24 p4 pending A->B (5 s); 25/26 c3 posts all of p3; 27/28 t5 C->B;
+ *                   29/30 t6 B->C and 31/32 p5 pending AB->C in one block; 33/34 p4
+ *                   expires; 35 D created and 36/37 t7 A->D in one block
+ * Every account but D has events in all three parts, two-phase ones among them; "AB" shares
+ * a prefix with "A". The blocks' times are NOW_US + 1..21 s, increasing. */
+static void history_part1(void) {
+    group_begin(NOW_US + 1 * SEC_US);
+    group_add(rec_created("A", 1000));
+    group_add(rec_created("B", 500));
+    group_add(rec_created("C", 0));
+    group_add(rec_created("AB", 10));
+    group_commit();
+    group_begin(NOW_US + 2 * SEC_US);
+    g_transfer("A", "B", 100, "t1");
+    group_commit();
+    group_begin(NOW_US + 3 * SEC_US);
+    g_pend("A", "C", 200, "p1", 0);
+    group_commit();
+    group_begin(NOW_US + 4 * SEC_US);
+    g_transfer("B", "A", 50, "t2");
+    group_commit();
+    group_begin(NOW_US + 5 * SEC_US);
+    g_resolve(WS_STEP_POST, "p1", 150, "c1");
+    group_commit();
+    group_begin(NOW_US + 6 * SEC_US);
+    g_pend("B", "AB", 30, "p2", 0);
+    group_commit();
+    cr_assert_eq(next_seq, 15);
+}
+
+static void history_part2(void) {
+    group_begin(NOW_US + 7 * SEC_US);
+    g_resolve(WS_STEP_VOID, "p2", 0, "v2");
+    group_commit();
+    group_begin(NOW_US + 8 * SEC_US);
+    g_transfer("AB", "A", 5, "t3");
+    group_commit();
+    group_begin(NOW_US + 9 * SEC_US);
+    g_pend("C", "A", 20, "p3", 0);
+    group_commit();
+    group_begin(NOW_US + 10 * SEC_US);
+    g_transfer("A", "C", 1, "t4");
+    group_commit();
+    cr_assert_eq(next_seq, 23);
+}
+
+static void history_part3(void) {
+    group_begin(NOW_US + 11 * SEC_US);
+    g_pend("A", "B", 10, "p4", 5);
+    group_commit();
+    group_begin(NOW_US + 12 * SEC_US);
+    g_resolve(WS_STEP_POST, "p3", 0, "c3");
+    group_commit();
+    group_begin(NOW_US + 13 * SEC_US);
+    g_transfer("C", "B", 7, "t5");
+    group_commit();
+    group_begin(NOW_US + 14 * SEC_US);
+    g_transfer("B", "C", 3, "t6");
+    g_pend("AB", "C", 1, "p5", 0);
+    group_commit();
+    group_begin(NOW_US + 20 * SEC_US);
+    g_expire("p4");
+    group_commit();
+    group_begin(NOW_US + 21 * SEC_US);
+    group_add(rec_created("D", 0));
+    g_transfer("A", "D", 1, "t7");
+    group_commit();
+    cr_assert_eq(next_seq, 38);
+}
+
+/* The whole history log, with a checkpoint after part 1 and another after part 2. */
+static void write_history_with_checkpoints(void) {
+    hist_start();
+    history_part1();
+    write_checkpoint();
+    history_part2();
+    write_checkpoint();
+    history_part3();
+}
+
+/* ---- an account's history against the model ----------------------------------------------------
+ */
+
+/* The model's events of acct in r's range (of two-phase records only if r->two_phase), in r's
+ * order, all of them (the limit aside): their indexes in events[] into idx; their count. */
+static size_t model_range(const char *acct, const store_range *r, size_t *idx) {
+    size_t n = 0;
+    for (size_t i = 0; i < event_n; i++) {
+        const ws_event *e = &events[i];
+        if (e->seq >= r->lo && e->seq < r->hi && of_account(e, acct) &&
+            (!r->two_phase || e->two_phase)) {
+            idx[n++] = i;
+        }
+    }
+    for (size_t i = 0; r->reverse && i < n / 2; i++) {
+        size_t t = idx[i];
+        idx[i] = idx[n - 1 - i];
+        idx[n - 1 - i] = t;
+    }
+    return n;
+}
+
+#define RANGE_FMT "%s [%llu, %llu) limit %zu reverse %d two_phase %d"
+#define RANGE_ARGS(acct, r)                                                                        \
+    (acct), (unsigned long long)(r).lo, (unsigned long long)(r).hi, (r).limit, (r).reverse,        \
+        (r).two_phase
+
+/* One store_scan_account must give exactly what the model says, and say more exactly when
+ * the model has more. */
+static void assert_history(store *s, const char *acct, store_range r) {
+    static ws_event buf[EVENTS_MAX];
+    static size_t idx[EVENTS_MAX];
+    size_t n = model_range(acct, &r, idx);
+    size_t want = n < r.limit ? n : r.limit;
+    bool want_more = n > r.limit;
+    collected c = {.ev = buf, .n = 0, .cap = r.limit < EVENTS_MAX ? r.limit : EVENTS_MAX};
+    bool more = !want_more; /* so that a scan that does not set it fails */
+    ws_status rc = store_scan_account(s, acct, strlen(acct), &r, collect, &c, &more);
+    cr_assert_eq(rc, WS_OK, RANGE_FMT ": %s", RANGE_ARGS(acct, r), ws_status_code(rc));
+    cr_assert_eq(c.n, want, RANGE_FMT ": %zu events, want %zu", RANGE_ARGS(acct, r), c.n, want);
+    for (size_t i = 0; i < want; i++) {
+        cr_assert_eq(buf[i].seq, events[idx[i]].seq, RANGE_FMT ": event %zu is seq %llu, want %llu",
+                     RANGE_ARGS(acct, r), i, (unsigned long long)buf[i].seq,
+                     (unsigned long long)events[idx[i]].seq);
+        assert_event_eq(&buf[i], &events[idx[i]]);
+    }
+    cr_assert_eq(more, want_more, RANGE_FMT ": more %d", RANGE_ARGS(acct, r), more);
+}
+
+static const char *const history_accts[] = {"A", "B", "C", "AB", "D", "nobody", "Z"};
+#define HISTORY_ACCTS (sizeof(history_accts) / sizeof(history_accts[0]))
+
+/* Every range [lo, hi) of seqs 0..next_seq + 2 (and hi = UINT64_MAX), for every account
+ * (and IDs of none), each limit, both directions, all events or the two-phase ones. */
+static void assert_all_histories(store *s) {
+    static const size_t limits[] = {1, 2, 3, 1000};
+    for (size_t a = 0; a < HISTORY_ACCTS; a++) {
+        for (uint64_t lo = 0; lo <= next_seq + 1; lo++) {
+            for (uint64_t hi = lo; hi <= next_seq + 3; hi++) {
+                uint64_t h = hi == next_seq + 3 ? UINT64_MAX : hi;
+                for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+                    for (unsigned v = 0; v < 4; v++) {
+                        store_range r = {.lo = lo,
+                                         .hi = h,
+                                         .limit = limits[k],
+                                         .reverse = v & 1,
+                                         .two_phase = v >> 1};
+                        assert_history(s, history_accts[a], r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Pages of limit walked the way a client does (forward: lo after the last seq given;
+ * newest first: hi at it) until more is false: together exactly the model's events. */
+static void assert_history_walk(store *s, const char *acct, size_t limit, bool reverse,
+                                bool two_phase) {
+    static ws_event buf[EVENTS_MAX];
+    static size_t idx[EVENTS_MAX];
+    store_range all = {
+        .lo = 1, .hi = UINT64_MAX, .limit = limit, .reverse = reverse, .two_phase = two_phase};
+    size_t n = model_range(acct, &all, idx);
+    size_t got = 0;
+    bool more = true;
+    store_range r = all;
+    for (size_t page = 0; more && page <= n + 1; page++) {
+        collected c = {.ev = buf, .n = 0, .cap = limit};
+        cr_assert_eq(store_scan_account(s, acct, strlen(acct), &r, collect, &c, &more), WS_OK);
+        for (size_t i = 0; i < c.n; i++) {
+            cr_assert_lt(got + i, n, RANGE_FMT ": more events than the model", RANGE_ARGS(acct, r));
+            assert_event_eq(&buf[i], &events[idx[got + i]]);
+        }
+        got += c.n;
+        cr_assert(!more || c.n == limit, RANGE_FMT ": more after a short page",
+                  RANGE_ARGS(acct, r));
+        if (c.n > 0) {
+            uint64_t last = buf[c.n - 1].seq;
+            if (reverse) {
+                r.hi = last;
+            } else {
+                r.lo = last + 1;
+            }
+        }
+    }
+    cr_assert_not(more, "%s: the walk did not end", acct);
+    cr_assert_eq(got, n, "%s limit %zu reverse %d two_phase %d: %zu events, want %zu", acct, limit,
+                 reverse, two_phase, got, n);
+}
+
+static void assert_all_walks(store *s) {
+    for (size_t a = 0; a < HISTORY_ACCTS; a++) {
+        for (size_t limit = 1; limit <= 13; limit++) {
+            for (unsigned v = 0; v < 4; v++) {
+                assert_history_walk(s, history_accts[a], limit, v & 1, v >> 1);
+            }
+        }
+    }
+}
+
+/* store_account_last against the model: the newest event of acct below `below`. */
+static void assert_last(store *s, const char *acct, uint64_t below, bool two_phase) {
+    const ws_event *want = NULL;
+    for (size_t i = event_n; i-- > 0;) {
+        if (events[i].seq < below && of_account(&events[i], acct) &&
+            (!two_phase || events[i].two_phase)) {
+            want = &events[i];
+            break;
+        }
+    }
+    ws_event got;
+    memset(&got, 0xAB, sizeof(got));
+    bool found = want == NULL; /* so that a call that does not set it fails */
+    ws_status rc = store_account_last(s, acct, strlen(acct), below, two_phase, &got, &found);
+    cr_assert_eq(rc, WS_OK, "%s below %llu", acct, (unsigned long long)below);
+    cr_assert_eq(found, want != NULL, "%s below %llu two_phase %d: found %d", acct,
+                 (unsigned long long)below, two_phase, found);
+    if (want) {
+        cr_assert_eq(got.seq, want->seq, "%s below %llu two_phase %d: seq %llu, want %llu", acct,
+                     (unsigned long long)below, two_phase, (unsigned long long)got.seq,
+                     (unsigned long long)want->seq);
+        assert_event_eq(&got, want);
+    }
+}
+
+static void assert_all_lasts(store *s) {
+    for (size_t a = 0; a < HISTORY_ACCTS; a++) {
+        for (uint64_t below = 0; below <= next_seq + 2; below++) {
+            assert_last(s, history_accts[a], below, false);
+            assert_last(s, history_accts[a], below, true);
+        }
+        assert_last(s, history_accts[a], UINT64_MAX, false);
+        assert_last(s, history_accts[a], UINT64_MAX, true);
+    }
+}
+
+/* The first seq whose event is later than t, by the model; the next seq if none is. */
+static uint64_t model_seq_after(uint64_t t) {
+    for (size_t i = 0; i < event_n; i++) {
+        if (events[i].timestamp_us > t) {
+            return events[i].seq;
+        }
+    }
+    return next_seq;
+}
+
+static void assert_seq_after(store *s, uint64_t t) {
+    uint64_t got = 0;
+    cr_assert_eq(store_seq_after_time(s, t, &got), WS_OK, "t %llu", (unsigned long long)t);
+    uint64_t want = model_seq_after(t);
+    cr_assert_eq(got, want, "t NOW_US%+lld: seq %llu, want %llu", (long long)(t - NOW_US),
+                 (unsigned long long)got, (unsigned long long)want);
+}
+
+/* Every time from before the first block to after the last, each microsecond around each
+ * block's timestamp. */
+static void assert_all_seq_after(store *s) {
+    assert_seq_after(s, 0);
+    assert_seq_after(s, UINT64_MAX);
+    for (size_t i = 0; i < model_n; i++) {
+        for (int d = -1; d <= 1; d++) {
+            assert_seq_after(s, (uint64_t)((int64_t)model[i].ts + d));
+        }
+    }
+}
+
+/* ---- an account's history: tests ----------------------------------------------------------------
+ */
+
+/* The model itself, as the comment on history_part1 lays it out: the tests below lean on
+ * these seqs. */
+Test(store, history_log_is_as_described) {
+    write_history_with_checkpoints();
+    cr_assert_eq(event_n, 37);
+    const struct {
+        uint64_t seq;
+        const char *acct;
+        ws_event_type type;
+        bool two_phase;
+    } want[] = {
+        {1, "A", WS_EVENT_ACCOUNT_CREATED, false}, {7, "A", WS_EVENT_PENDING_DEBIT, true},
+        {8, "C", WS_EVENT_PENDING_CREDIT, true},   {10, "A", WS_EVENT_CREDIT, false},
+        {11, "A", WS_EVENT_DEBIT, true},           {12, "C", WS_EVENT_CREDIT, true},
+        {15, "B", WS_EVENT_PENDING_VOIDED, true},  {16, "AB", WS_EVENT_PENDING_VOIDED, true},
+        {20, "A", WS_EVENT_PENDING_CREDIT, true},  {26, "A", WS_EVENT_CREDIT, true},
+        {31, "AB", WS_EVENT_PENDING_DEBIT, true},  {33, "A", WS_EVENT_PENDING_EXPIRED, true},
+        {34, "B", WS_EVENT_PENDING_EXPIRED, true}, {35, "D", WS_EVENT_ACCOUNT_CREATED, false},
+        {37, "D", WS_EVENT_CREDIT, false},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const ws_event *e = &events[want[i].seq - 1];
+        cr_assert_eq(e->seq, want[i].seq);
+        cr_assert(of_account(e, want[i].acct), "seq %llu", (unsigned long long)e->seq);
+        cr_assert_eq(e->type, want[i].type, "seq %llu: type %d", (unsigned long long)e->seq,
+                     e->type);
+        cr_assert_eq(e->two_phase, want[i].two_phase, "seq %llu", (unsigned long long)e->seq);
+    }
+    store_ckpt_meta m;
+    cr_assert_eq(store_ckpt_meta_get(st, &m), WS_OK);
+    cr_assert_eq(m.next_seq, 23);
+    assert_verify_ok(st);
+}
+
+/* A few pages spelled out, so that a wrong oracle cannot hide a wrong store: A's events are
+ * 1 5 7 10 11 18 20 21 | 23 26 33 36 (the bar: the second checkpoint). */
+Test(store, history_of_one_account_spelled_out) {
+    write_history_with_checkpoints();
+    static ws_event buf[64];
+    struct {
+        store_range r;
+        uint64_t seqs[16];
+        size_t n;
+        bool more;
+    } cases[] = {
+        {{1, UINT64_MAX, 100, false, false}, {1, 5, 7, 10, 11, 18, 20, 21, 23, 26, 33, 36}, 12, 0},
+        {{1, UINT64_MAX, 100, true, false}, {36, 33, 26, 23, 21, 20, 18, 11, 10, 7, 5, 1}, 12, 0},
+        {{6, 24, 3, false, false}, {7, 10, 11}, 3, 1},
+        {{6, 24, 3, true, false}, {23, 21, 20}, 3, 1},
+        {{15, 34, 100, false, false}, {18, 20, 21, 23, 26, 33}, 6, 0},
+        {{15, 34, 4, true, false}, {33, 26, 23, 21}, 4, 1},
+        {{1, UINT64_MAX, 100, false, true}, {7, 11, 20, 23, 26, 33}, 6, 0},
+        {{1, UINT64_MAX, 2, true, true}, {33, 26}, 2, 1},
+        {{12, 26, 100, false, true}, {20, 23}, 2, 0},
+        {{12, 26, 1, true, true}, {23}, 1, 1},
+        {{21, 23, 100, false, false}, {21}, 1, 0},
+        {{23, 24, 100, true, false}, {23}, 1, 0},
+        {{12, 18, 100, false, false}, {0}, 0, 0},
+        {{37, UINT64_MAX, 100, true, false}, {0}, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        collected c = {.ev = buf, .n = 0, .cap = 64};
+        bool more = !cases[i].more;
+        cr_assert_eq(store_scan_account(st, "A", 1, &cases[i].r, collect, &c, &more), WS_OK);
+        cr_assert_eq(c.n, cases[i].n, "case %zu: %zu events", i, c.n);
+        for (size_t k = 0; k < c.n; k++) {
+            cr_assert_eq(buf[k].seq, cases[i].seqs[k], "case %zu event %zu: seq %llu", i, k,
+                         (unsigned long long)buf[k].seq);
+        }
+        cr_assert_eq(more, cases[i].more, "case %zu: more %d", i, more);
+    }
+}
+
+/* Every range over the log alone (no checkpoint): all of it is the tail. */
+Test(store, history_over_the_log_alone) {
+    hist_start();
+    history_part1();
+    history_part2();
+    history_part3();
+    assert_all_histories(st);
+    assert_all_walks(st);
+    assert_all_lasts(st);
+}
+
+/* Every range over two checkpoints (two 'x' and 'y' values per account) and the log after:
+ * lo and hi inside the first checkpoint's events, the second's, the tail, and on each
+ * boundary; then the same after a restart, and read-only beside the writer. */
+Test(store, history_across_checkpoints_and_tail) {
+    write_history_with_checkpoints();
+    assert_all_histories(st);
+    assert_all_walks(st);
+    assert_all_lasts(st);
+    assert_verify_ok(st);
+    close_store();
+    reopen_store();
+    cr_assert_eq(store_open(dir, true, &st_ro), WS_OK);
+    assert_all_walks(st_ro);
+    assert_all_lasts(st_ro);
+}
+
+/* A checkpoint over the whole log: an empty tail, every event from the indexes. */
+Test(store, history_with_empty_tail) {
+    write_history_with_checkpoints();
+    write_checkpoint();
+    assert_all_histories(st);
+    assert_all_walks(st);
+    assert_all_lasts(st);
+    assert_verify_ok(st);
+}
+
+/* One checkpoint only, in the middle of part 2's events being in the tail. */
+Test(store, history_with_one_checkpoint) {
+    hist_start();
+    history_part1();
+    history_part2();
+    write_checkpoint();
+    history_part3();
+    assert_all_walks(st);
+    assert_all_lasts(st);
+    static const size_t limits[] = {1, 2, 5, 100};
+    for (uint64_t lo = 0; lo <= next_seq + 1; lo++) {
+        for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+            for (unsigned v = 0; v < 4; v++) {
+                store_range r = {lo, UINT64_MAX, limits[k], v & 1, v >> 1};
+                assert_history(st, "A", r);
+                assert_history(st, "C", r);
+                r.hi = lo + 7;
+                assert_history(st, "B", r);
+                assert_history(st, "AB", r);
+            }
+        }
+    }
+    assert_verify_ok(st);
+}
+
+/* Every limit from 1 to past the account's count over the whole range: more exactly while
+ * the limit is below the count. */
+Test(store, history_limits_one_to_n) {
+    write_history_with_checkpoints();
+    for (size_t a = 0; a < HISTORY_ACCTS; a++) {
+        for (size_t limit = 1; limit <= 14; limit++) {
+            for (unsigned v = 0; v < 4; v++) {
+                store_range r = {1, UINT64_MAX, limit, v & 1, v >> 1};
+                assert_history(st, history_accts[a], r);
+                r.lo = 6;  /* inside the first checkpoint */
+                r.hi = 30; /* inside the tail */
+                assert_history(st, history_accts[a], r);
+            }
+        }
+    }
+}
+
+/* An empty range or a limit of 0 gives nothing and no more; lo 0 reads as 1. */
+Test(store, history_empty_ranges) {
+    write_history_with_checkpoints();
+    static ws_event buf[4];
+    const store_range empty[] = {
+        {5, 5, 10, false, false},          {23, 23, 10, true, false},
+        {30, 10, 10, false, false},        {30, 10, 10, true, true},
+        {1, 100, 0, false, false},         {1, 100, 0, true, false},
+        {0, 0, 10, false, false},          {0, 1, 10, true, false},
+        {38, UINT64_MAX, 10, true, false}, {UINT64_MAX, UINT64_MAX, 10, false, false},
+    };
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        collected c = {.ev = buf, .n = 0, .cap = 0};
+        bool more = true;
+        cr_assert_eq(store_scan_account(st, "A", 1, &empty[i], collect, &c, &more), WS_OK);
+        cr_assert_eq(c.n, 0, "range %zu", i);
+        cr_assert_not(more, "range %zu: more", i);
+    }
+    store_range zero = {0, 6, 10, false, false};
+    assert_history(st, "A", zero); /* seqs 1 and 5 */
+    zero.reverse = true;
+    assert_history(st, "A", zero);
+}
+
+/* The callback's status stops the scan and is returned, from the indexes and from the tail,
+ * in both directions. */
+Test(store, history_stops_at_callback_status) {
+    write_history_with_checkpoints();
+    static ws_event buf[64];
+    const store_range ranges[] = {
+        {1, 23, 100, false, false},   {1, 23, 100, true, false},   /* indexes */
+        {23, 100, 100, false, false}, {23, 100, 100, true, false}, /* tail */
+        {1, 100, 100, false, true},   {1, 100, 100, true, true},
+    };
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        collected c = {.ev = buf, .n = 0, .cap = 64, .stop_after = 2};
+        bool more = false;
+        cr_assert_eq(store_scan_account(st, "A", 1, &ranges[i], collect, &c, &more), WS_INTERNAL,
+                     "range %zu", i);
+        cr_assert_eq(c.n, 2, "range %zu: %zu events after the stop", i, c.n);
+    }
+}
+
+/* More events of one account in one checkpoint than one index value holds: ranges that start
+ * and end in either value and across the split, both directions. */
+Test(store, history_across_split_index_values) {
+    hist_start();
+    group_begin(NOW_US);
+    group_add(rec_created("A", 1000000));
+    group_add(rec_created("B", 0));
+    group_commit();
+    enum { T = 1100 };
+    for (unsigned i = 0; i < T; i++) {
+        char txn[16];
+        snprintf(txn, sizeof(txn), "t%u", i);
+        if (i % 8 == 0) {
+            group_begin(NOW_US + 1 + i);
+        }
+        if (i % 100 == 7) {
+            g_pend("A", "B", 1, txn, 0); /* some two-phase events, in both values */
+        } else {
+            g_transfer("A", "B", 1, txn);
+        }
+        if (i % 8 == 7 || i + 1 == T) {
+            group_commit();
+        }
+    }
+    write_checkpoint();
+    group_begin(NOW_US + 5000);
+    g_transfer("B", "A", 5, "back");
+    g_pend("B", "A", 2, "pb", 0);
+    group_commit();
+    /* A's events: 1, then every other seq 3, 5, ... 2201; the split after 1024 of them */
+    const uint64_t los[] = {0, 1, 2, 1000, 2045, 2046, 2047, 2048, 2049, 2201, 2202, 2203, 2205};
+    const uint64_t his[] = {2, 2046, 2047, 2048, 2049, 2202, 2203, 2204, 2205, 2206, UINT64_MAX};
+    const size_t limits[] = {1, 3, 1100, 5000};
+    for (size_t i = 0; i < sizeof(los) / sizeof(los[0]); i++) {
+        for (size_t j = 0; j < sizeof(his) / sizeof(his[0]); j++) {
+            for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+                for (unsigned v = 0; v < 4; v++) {
+                    store_range r = {los[i], his[j], limits[k], v & 1, v >> 1};
+                    assert_history(st, "A", r);
+                    assert_history(st, "B", r);
+                }
+            }
+        }
+    }
+    for (uint64_t below = 2040; below <= next_seq + 1; below++) {
+        assert_last(st, "A", below, false);
+        assert_last(st, "A", below, true);
+        assert_last(st, "B", below, true);
+    }
+    assert_history_walk(st, "A", 1000, false, false);
+    assert_history_walk(st, "A", 1000, true, false);
+    assert_history_walk(st, "B", 7, true, true);
+    assert_verify_ok(st);
+}
+
+/* A newest-first page's limit bounds what it gives, not what it may allocate: a limit far
+ * above the account's events gives them all, as it does oldest first. */
+Test(store, history_newest_first_with_huge_limit) {
+    write_history_with_checkpoints();
+    store_range r = {1, UINT64_MAX, SIZE_MAX / 2, false, false};
+    assert_history(st, "A", r);
+    r.reverse = true;
+    assert_history(st, "A", r);
+}
+
+/* store_account_last at spelled-out points: A's newest event below each. */
+Test(store, account_last_spelled_out) {
+    write_history_with_checkpoints();
+    const struct {
+        uint64_t below;
+        bool two_phase;
+        bool found;
+        uint64_t seq;
+        int64_t balance;
+    } cases[] = {
+        {0, false, false, 0, 0},
+        {1, false, false, 0, 0},
+        {2, false, true, 1, 1000},
+        {7, false, true, 5, 900},
+        {7, true, false, 0, 0},
+        {8, true, true, 7, 900},
+        {12, false, true, 11, 800},
+        {15, false, true, 11, 800},
+        {23, false, true, 21, 804},
+        {23, true, true, 20, 805},
+        {24, false, true, 23, 804},
+        {33, true, true, 26, 824},
+        {UINT64_MAX, false, true, 36, 823},
+        {UINT64_MAX, true, true, 33, 824},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ws_event e;
+        memset(&e, 0, sizeof(e));
+        bool found = !cases[i].found;
+        cr_assert_eq(store_account_last(st, "A", 1, cases[i].below, cases[i].two_phase, &e, &found),
+                     WS_OK);
+        cr_assert_eq(found, cases[i].found, "case %zu", i);
+        if (found) {
+            cr_assert_eq(e.seq, cases[i].seq, "case %zu: seq %llu", i, (unsigned long long)e.seq);
+            cr_assert_eq(e.balance, cases[i].balance, "case %zu: balance %lld", i,
+                         (long long)e.balance);
+        }
+    }
+    ws_event e;
+    bool found = true;
+    cr_assert_eq(store_account_last(st, "nobody", 6, UINT64_MAX, false, &e, &found), WS_OK);
+    cr_assert_not(found);
+    found = true;
+    cr_assert_eq(store_account_last(st, "D", 1, UINT64_MAX, true, &e, &found), WS_OK);
+    cr_assert_not(found, "D has no two-phase event");
+    found = true;
+    cr_assert_eq(store_account_last(st, "D", 1, 35, false, &e, &found), WS_OK);
+    cr_assert_not(found, "D's first event is 35");
+}
+
+/* ---- the first seq after a time -----------------------------------------------------------------
+ */
+
+Test(store, seq_after_time_on_empty_log) {
+    const uint64_t ts[] = {0, 1, NOW_US, UINT64_MAX};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        uint64_t seq = 99;
+        cr_assert_eq(store_seq_after_time(st, ts[i], &seq), WS_OK);
+        cr_assert_eq(seq, 1);
+    }
+}
+
+/* Blocks at distinct times, spelled out: 1..3 at T+10, (a block of refusals only at T+15),
+ * 4..5 at T+20, 6 at T+30, 7..8 at T+40. */
+Test(store, seq_after_time_spelled_out) {
+    const uint64_t t = NOW_US;
+    ws_record b1[2] = {rec_created("A", 10), rec_created("B", 0)};
+    append(b1, 2, t + 10);
+    append1(rec_created("C", 0), t + 10); /* another block at the same time */
+    append1(rec_refused(WS_ACCOUNT_NOT_FOUND, 2, "A", "X", "r1", 1), t + 15);
+    append1(rec_transfer("A", "B", "t2", 1, 9, 1), t + 20);
+    append1(rec_created("D", 0), t + 30);
+    append1(rec_transfer("A", "B", "t3", 1, 8, 2), t + 40);
+    cr_assert_eq(next_seq, 9);
+    const struct {
+        uint64_t t;
+        uint64_t seq;
+    } cases[] = {
+        {0, 1},      {t, 1},      {t + 9, 1},  {t + 10, 4},     {t + 11, 4},
+        {t + 15, 4}, {t + 19, 4}, {t + 20, 6}, {t + 29, 6},     {t + 30, 7},
+        {t + 39, 7}, {t + 40, 9}, {t + 41, 9}, {UINT64_MAX, 9},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t seq = 0;
+        cr_assert_eq(store_seq_after_time(st, cases[i].t, &seq), WS_OK);
+        cr_assert_eq(seq, cases[i].seq, "T%+lld: seq %llu, want %llu", (long long)(cases[i].t - t),
+                     (unsigned long long)seq, (unsigned long long)cases[i].seq);
+    }
+    assert_all_seq_after(st);
+    write_checkpoint(); /* the checkpoint does not change the answer */
+    assert_all_seq_after(st);
+}
+
+/* Many blocks, some sharing a time, some of refusals only, a group commit cut into several
+ * blocks: every time around every block's. */
+Test(store, seq_after_time_over_many_blocks) {
+    append1(rec_created("A", 1000000), NOW_US);
+    append1(rec_created("B", 0), NOW_US);
+    static ws_record recs[150];
+    int64_t a = 1000000;
+    int64_t b = 0;
+    uint64_t ts = NOW_US;
+    for (unsigned k = 0; k < 40; k++) {
+        size_t n = k % 7 == 3 ? 150 : 1 + k % 5; /* 150: cut into three blocks */
+        for (size_t i = 0; i < n; i++) {
+            char txn[24];
+            snprintf(txn, sizeof(txn), "t%u.%zu", k, i);
+            if (k % 9 == 4) {
+                recs[i] = rec_refused(WS_ACCOUNT_NOT_FOUND, 2, "A", "X", txn, 1);
+            } else {
+                a--;
+                b++;
+                recs[i] = rec_transfer("A", "B", txn, 1, a, b);
+            }
+        }
+        ts += k % 4 == 1 ? 0 : 1 + k * 3; /* some groups share the previous one's time */
+        append(recs, n, ts);
+    }
+    assert_all_seq_after(st);
+    assert_verify_ok(st);
+}
+
+/* Over the history log, with its checkpoints. */
+Test(store, seq_after_time_over_history) {
+    write_history_with_checkpoints();
+    assert_all_seq_after(st);
+}
+
+/* ---- the two-phase index in the audit -----------------------------------------------------------
+ * A's two-phase events below the second checkpoint: 7 and 11 (the first checkpoint's 'y' value
+ * at 7), 20 (the second's, at 20). Seq 1 is A's AccountCreated, 10 its Credit of t2, 8 C's
+ * PendingCredit of p1. */
+
+static void put_two_phase(const char *acct, const uint64_t *seqs, size_t n) {
+    store_ckpt *c = store_ckpt_new();
+    cr_assert_not_null(c);
+    store_ckpt_put_index(c, STORE_INDEX_TWO_PHASE, acct, strlen(acct), seqs, n);
+    cr_assert_eq(store_ckpt_commit(st, c), WS_OK);
+    store_ckpt_free(c);
+}
+
+/* The model's seqs as the comment above says: the tests below plant defects by them. */
+static void assert_a_two_phase_events(void) {
+    cr_assert(of_account(&events[6], "A") && events[6].two_phase);
+    cr_assert(of_account(&events[10], "A") && events[10].two_phase);
+    cr_assert(of_account(&events[19], "A") && events[19].two_phase);
+    cr_assert(of_account(&events[0], "A") && !events[0].two_phase);
+    cr_assert(of_account(&events[9], "A") && !events[9].two_phase);
+    cr_assert(of_account(&events[7], "C") && events[7].two_phase);
+}
+
+Test(store, verify_accepts_two_phase_index) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    assert_verify_ok(st);
+    write_checkpoint();
+    assert_verify_ok(st);
+}
+
+/* A 'y' entry of one of the account's events that is not of a two-phase record, the count
+ * kept right (A's value at 7 lists 7 and 10 instead of 7 and 11): only the kind is wrong. */
+Test(store, verify_detects_two_phase_entry_of_plain_event) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    const uint64_t seqs[2] = {7, 10};
+    put_two_phase("A", seqs, 2);
+    assert_verify_reports("two-phase index: an entry is not a two-phase event of its account");
+}
+
+/* A 'y' value naming the account's AccountCreated. */
+Test(store, verify_detects_two_phase_entry_of_account_created) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    const uint64_t seqs[1] = {1};
+    put_two_phase("A", seqs, 1);
+    assert_verify_reports("two-phase index: an entry is not a two-phase event of its account");
+}
+
+/* A 'y' value naming another account's two-phase event (C's PendingCredit at 8). */
+Test(store, verify_detects_two_phase_entry_of_another_account) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    const uint64_t seqs[1] = {8};
+    put_two_phase("A", seqs, 1);
+    assert_verify_reports("two-phase index: an entry is not a two-phase event of its account");
+}
+
+/* A 'y' value that lists fewer events than there are (A's at 7 without 11). */
+Test(store, verify_detects_two_phase_index_short) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    const uint64_t seqs[1] = {7};
+    put_two_phase("A", seqs, 1);
+    assert_verify_reports("two-phase index: the entry count differs from the two-phase events "
+                          "below the checkpoint");
+}
+
+/* A checkpoint with no 'y' values at all, as one written before the two-phase index was. */
+Test(store, verify_detects_missing_two_phase_index) {
+    hist_start();
+    history_part1();
+    ckpt_skip_two_phase_index = true;
+    write_checkpoint();
+    ckpt_skip_two_phase_index = false;
+    assert_verify_reports("two-phase index: the entry count differs from the two-phase events "
+                          "below the checkpoint");
+}
+
+/* A 'y' value that is not a valid index value. */
+Test(store, verify_detects_two_phase_value_failing_its_checks) {
+    write_history_with_checkpoints();
+    const uint64_t zero[1] = {0};
+    put_two_phase("A", zero, 1);
+    assert_verify_reports("two-phase index: a value of no account or failing its checks");
+}
+
+/* A 'y' value under an ID of no account. */
+Test(store, verify_detects_two_phase_value_of_no_account) {
+    write_history_with_checkpoints();
+    const uint64_t seqs[1] = {7};
+    put_two_phase("ghost", seqs, 1);
+    assert_verify_reports("two-phase index: a value of no account or failing its checks");
+}
+
+/* The same defects leave the 'x' index alone: the plain index's problems are not reported
+ * for a 'y' defect. */
+Test(store, verify_two_phase_defect_is_not_an_index_defect) {
+    write_history_with_checkpoints();
+    const uint64_t seqs[1] = {7};
+    put_two_phase("A", seqs, 1);
+    store_verify_report rep;
+    char text[8192];
+    cr_assert_eq(verify(st, &rep, text, sizeof(text)), WS_CORRUPT, "%s", text);
+    cr_assert_eq(rep.problems, 1, "%s", text);
+    cr_assert_null(strstr(text, "problem: index:"), "%s", text);
+}
+
+/* ---- the checkpointer's two-phase index ---------------------------------------------------------
+ * src/engine/checkpoint.c, run once over the log as at a stop (as test_sm.c runs it): the 'y'
+ * values it writes are what store_scan_account reads below the checkpoint, and what the audit
+ * accepts. */
+
+static int ckpt_failures;
+
+static void on_ckpt_failure(void *ctx) {
+    (void)ctx;
+    ckpt_failures++;
+}
+
+static void run_checkpointer(void) {
+    sm *m = NULL;
+    cr_assert_eq(sm_open(st, 64, &m), WS_OK);
+    epoch *e = epoch_new();
+    cr_assert_not_null(e);
+    ws_accounts_set_retire(sm_accounts(m), epoch_retire_hook, e);
+    store_ckpt_meta newest;
+    cr_assert_eq(store_ckpt_meta_get(st, &newest), WS_OK);
+    ckpt_config cc = {.st = st,
+                      .accounts = sm_accounts(m),
+                      .epoch = e,
+                      .committed = sm_committed(m),
+                      .from = newest,
+                      .interval_ms = CKPT_INTERVAL_MS_MAX,
+                      .on_failure = on_ckpt_failure,
+                      .ctx = NULL};
+    ckpt *c = NULL;
+    cr_assert_eq(ckpt_start(&cc, &c), WS_OK);
+    ckpt_stop(c);
+    cr_assert_eq(ckpt_count(c), 1);
+    ckpt_free(c);
+    ws_accounts_set_retire(sm_accounts(m), NULL, NULL);
+    epoch_free(e);
+    sm_free(m);
+    cr_assert_eq(ckpt_failures, 0, "the checkpoint failed");
+    store_ckpt_meta now;
+    cr_assert_eq(store_ckpt_meta_get(st, &now), WS_OK);
+    cr_assert_eq(now.next_lsn, next_lsn);
+    cr_assert_eq(now.next_seq, next_seq);
+}
+
+Test(store, checkpointer_writes_two_phase_index) {
+    hist_start();
+    history_part1();
+    run_checkpointer();
+    history_part2();
+    run_checkpointer();
+    /* everything from the indexes, of two checkpoints */
+    for (size_t a = 0; a < HISTORY_ACCTS; a++) {
+        for (unsigned v = 0; v < 4; v++) {
+            store_range r = {1, UINT64_MAX, 1000, v & 1, v >> 1};
+            assert_history(st, history_accts[a], r);
+        }
+    }
+    /* A's two-phase events 7, 11 and 20, read from 'y' values */
+    static ws_event buf[8];
+    collected c = {.ev = buf, .n = 0, .cap = 8};
+    bool more = true;
+    store_range r = {1, UINT64_MAX, 8, false, true};
+    cr_assert_eq(store_scan_account(st, "A", 1, &r, collect, &c, &more), WS_OK);
+    cr_assert_eq(c.n, 3);
+    cr_assert_eq(buf[0].seq, 7);
+    cr_assert_eq(buf[1].seq, 11);
+    cr_assert_eq(buf[2].seq, 20);
+    cr_assert_not(more);
+    assert_verify_ok(st);
+    /* and with a tail after them, then covered by a third checkpoint */
+    history_part3();
+    assert_all_walks(st);
+    assert_all_lasts(st);
+    run_checkpointer();
+    assert_all_walks(st);
+    assert_all_lasts(st);
+    assert_verify_ok(st);
+}
+
+/* ---- a projection from before the two-phase index ----------------------------------------------
+ */
+
+/* Turns the checkpoint's meta back into version 1 (written before 'y' existed), its CRC
+ * mended, and removes A's 'y' value at 7, as such a projection would lack it. */
+static void make_projection_version_1(void) {
+    close_store();
+    raw_db r = raw_open("proj");
+    size_t vlen;
+    char *v = raw_get(&r, "m", 1, &vlen);
+    cr_assert(v && vlen == 72 && v[0] == 2, "a version-2 meta");
+    v[0] = 1;
+    ws_put_u64le((unsigned char *)v + 64, ws_crc32c(v, 64));
+    raw_put(&r, "m", 1, v, vlen);
+    free(v);
+    char key[WS_ID_LEN_MAX + 10];
+    key[0] = 'y';
+    key[1] = 'A';
+    key[2] = '\0';
+    ws_put_u64be((unsigned char *)key + 3, 7);
+    raw_delete(&r, key, 11);
+    raw_close(&r);
+}
+
+/* --verify (read-only) notes the old projection instead of reporting its missing 'y' values;
+ * a read-write open rebuilds it from the log: no checkpoint left, the history still whole. */
+Test(store, projection_before_the_two_phase_index_is_rebuilt) {
+    write_history_with_checkpoints();
+    assert_a_two_phase_events();
+    make_projection_version_1();
+    cr_assert_eq(store_open(dir, true, &st_ro), WS_OK);
+    store_verify_report rep;
+    char text[8192];
+    cr_assert_eq(verify(st_ro, &rep, text, sizeof(text)), WS_OK, "%s", text);
+    cr_assert_not_null(strstr(text, "predates the two-phase index"), "%s", text);
+    store_close(st_ro);
+    st_ro = NULL;
+    reopen_store();
+    store_ckpt_meta m;
+    cr_assert_eq(store_ckpt_meta_get(st, &m), WS_OK);
+    cr_assert_eq(m.next_lsn, 1, "the old checkpoint is gone");
+    ws_event last;
+    bool found;
+    cr_assert_eq(store_account_last(st, "A", 1, 12, true, &last, &found), WS_OK);
+    cr_assert(found && last.seq == 11, "A's two-phase event at 11 from the log: %d %llu", found,
+              (unsigned long long)last.seq);
+    write_checkpoint();
+    assert_verify_ok(st);
 }
