@@ -49,6 +49,13 @@ struct ckpt {
     uint64_t *fps;
     uint64_t *lsns;
     size_t idem_count, idem_cap;
+    /* the pending transfers made in the range (lsn order), each as of the range's end, and
+     * the resolutions of those made before it: one put each */
+    ws_pending_entry *made;
+    size_t made_count, made_cap;
+    ws_pending_entry *older;
+    size_t older_count, older_cap;
+    uint64_t range_lsn; /* the range's first lsn */
     uint64_t target_lsn;
     const char *problem;
 };
@@ -78,6 +85,44 @@ static void add_idem(ckpt *c, const ws_record *r, uint64_t lsn) {
     c->lsns = grow(c->lsns, &c->idem_cap, c->idem_count + 1, sizeof(uint64_t));
     c->fps[c->idem_count] = ws_idem_record_fp(store_fp_key(c->cfg.st), r);
     c->lsns[c->idem_count++] = lsn;
+}
+
+/* A pending transfer made (made) or resolved in the range. A resolution of one made in the
+ * range updates its entry there (found by lsn: they were made in lsn order), so a pending
+ * transfer made and posted in one range is put once, posted. */
+static void stage_pending(ckpt *c, const ws_pending_entry *e, bool made) {
+    if (made) {
+        c->made = grow(c->made, &c->made_cap, c->made_count + 1, sizeof(*e));
+        c->made[c->made_count++] = *e;
+        return;
+    }
+    if (e->lsn >= c->range_lsn) {
+        size_t lo = 0;
+        size_t hi = c->made_count;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->made[mid].lsn < e->lsn) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (lo < c->made_count && c->made[lo].lsn == e->lsn) {
+            c->made[lo] = *e; /* as the put of the resolution replaced the first */
+            return;
+        }
+    }
+    c->older = grow(c->older, &c->older_cap, c->older_count + 1, sizeof(*e));
+    c->older[c->older_count++] = *e;
+}
+
+static void put_pending(ckpt *c) {
+    for (size_t i = 0; i < c->made_count; i++) {
+        store_ckpt_put_pending(c->out, &c->made[i]);
+    }
+    for (size_t i = 0; i < c->older_count; i++) {
+        store_ckpt_put_pending(c->out, &c->older[i]);
+    }
 }
 
 /* ---- 1. collect ---------------------------------------------------------------------------- */
@@ -141,7 +186,7 @@ static ws_status collect(void *ctx, const ws_record *r, uint64_t lsn, uint64_t s
                                         : r->step == WS_STEP_POST ? WS_PENDING_POSTED
                                         : r->step == WS_STEP_VOID ? WS_PENDING_VOIDED
                                                                   : WS_PENDING_EXPIRED};
-        store_ckpt_put_pending(c->out, &e);
+        stage_pending(c, &e, pending);
         m->transfers++;
     } else {
         add_idem(c, r, lsn); /* a TransferRefused, StepRefused or RequestKey */
@@ -299,6 +344,9 @@ static WS_MUST_USE ws_status checkpoint(ckpt *c) {
     store_ckpt_meta before = c->meta;
     c->event_count = 0;
     c->idem_count = 0;
+    c->made_count = 0;
+    c->older_count = 0;
+    c->range_lsn = before.next_lsn;
     c->problem = NULL;
     epoch_enter(c->cfg.epoch, c->reader);
     ws_status s = store_scan_log(c->cfg.st, before.next_lsn, collect, c);
@@ -314,6 +362,7 @@ static WS_MUST_USE ws_status checkpoint(ckpt *c) {
     epoch_exit(c->cfg.epoch, c->reader);
     if (s == WS_OK) {
         stage_idem(c, before.next_lsn);
+        put_pending(c);
         store_ckpt_put_meta(c->out, &c->meta);
         s = store_ckpt_commit(c->cfg.st, c->out);
     }
@@ -418,6 +467,8 @@ void ckpt_free(ckpt *c) {
     pthread_cond_destroy(&c->cv);
     store_ckpt_free(c->out);
     free(c->events);
+    free(c->made);
+    free(c->older);
     free(c->sorted);
     free(c->counts);
     free(c->fps);
