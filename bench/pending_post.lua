@@ -28,12 +28,13 @@ request = function()
         '","toAccount":"acc' .. b .. '","amount":1,"pending":true}')
 end
 
+-- Plain finds rather than a pattern: this runs for every answer, on the same two cores as
+-- the service. An answer begins {"transactionID":" (18 bytes), then the ID.
+local find, sub = string.find, string.sub
 response = function(status, hdrs, body)
-    if status == 200 then
-        local id = string.match(body, '^{"transactionID":"([^"]+)".-"status":"pending"')
-        if id then
-            tail = tail + 1
-            ready[tail] = id
-        end
+    if status == 200 and find(body, '"status":"pending"', 19, true) then
+        local close = find(body, '"', 19, true)
+        tail = tail + 1
+        ready[tail] = sub(body, 19, close - 1)
     end
 end
