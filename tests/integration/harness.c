@@ -559,6 +559,29 @@ void ws_client_use_tls(ws_client *c, const char *ca_file) {
     snprintf(c->ca_file, sizeof c->ca_file, "%s", ca_file != NULL ? ca_file : "");
 }
 
+/* A new client to c's server with c's timeout, headers and TLS settings, for a helper
+ * thread; NULL on failure. */
+static ws_client *client_clone(const ws_client *c) {
+    ws_client *d = calloc(1, sizeof *d);
+    CURL *curl = d != NULL ? curl_easy_init() : NULL;
+    if (curl == NULL) {
+        free(d);
+        return NULL;
+    }
+    *d = (ws_client){.curl = curl, .timeout_ms = c->timeout_ms, .tls = c->tls};
+    snprintf(d->url, sizeof d->url, "%s", c->url);
+    snprintf(d->ca_file, sizeof d->ca_file, "%s", c->ca_file);
+    bool ok = true;
+    for (const struct curl_slist *h = c->headers; h != NULL && ok; h = h->next) {
+        ok = ws_client_add_header(d, h->data);
+    }
+    if (!ok) {
+        ws_client_free(d);
+        return NULL;
+    }
+    return d;
+}
+
 void ws_response_free(ws_response *r) {
     free(r->body);
     memset(r, 0, sizeof *r);
@@ -1528,7 +1551,7 @@ void ws_state_free(ws_state *s) {
         goto done;                                                                                 \
     } while (0)
 
-static bool same_event(const ws_event_rec *a, const ws_event_rec *b) {
+bool ws_event_equal(const ws_event_rec *a, const ws_event_rec *b) {
     return a->seq == b->seq && strcmp(a->type, b->type) == 0 &&
            strcmp(a->account, b->account) == 0 && a->amount == b->amount &&
            a->balance == b->balance && strcmp(a->txn, b->txn) == 0 && a->txn_null == b->txn_null &&
@@ -1554,7 +1577,7 @@ static bool check_account_filters(ws_client *c, const ws_expect *e, const ws_eve
             if (strcmp(all->items[i].account, e->accounts[a]) != 0) {
                 continue;
             }
-            if (k >= mine.count || !same_event(&mine.items[k], &all->items[i])) {
+            if (k >= mine.count || !ws_event_equal(&mine.items[k], &all->items[i])) {
                 FAIL("events?accountID=%s: entry %zu differs from seq %llu of the full log",
                      e->accounts[a], k, (unsigned long long)all->items[i].seq);
             }
@@ -1649,8 +1672,7 @@ static bool copy_id(char *dst, uint8_t *dst_len, const char *src) {
     return true;
 }
 
-/* An event's timestamp, "2026-12-02T15:17:18.797843Z", in microseconds since the epoch. */
-static bool timestamp_us(const char *ts, uint64_t *out) {
+bool ws_timestamp_us(const char *ts, uint64_t *out) {
     struct tm tm = {0};
     int us = 0;
     int used = 0;
@@ -1740,7 +1762,7 @@ static bool apply_event(ws_ledger *l, const ws_event_rec *ev, const ws_event_rec
     if (!cr) {
         ws_record_set_params(r, NULL); /* the oracle's accounts have the defaults */
     }
-    if (!timestamp_us(ev->timestamp, &l->now_us)) {
+    if (!ws_timestamp_us(ev->timestamp, &l->now_us)) {
         *why = "a malformed timestamp";
         return false;
     }
@@ -1836,6 +1858,270 @@ static bool check_account_figures(ws_client *c, const ws_ledger *l, const char *
     return ok;
 }
 
+/* ---- an account's history: GET /accounts/{id}/events and /accounts/{id}/balance?at= ---- */
+
+/* The replay's figures of an event's account right after the event's record. */
+typedef struct {
+    int64_t balance;
+    int64_t available;
+    uint64_t pending_credits;
+} replay_figures;
+
+static replay_figures figures_of(const ws_ledger *l, const char *id) {
+    uint32_t idx = ws_accounts_find(l->accounts, id, strlen(id));
+    if (idx == WS_ACCOUNT_NONE) {
+        return (replay_figures){0};
+    }
+    int64_t balance = ws_accounts_balance(l->accounts, idx);
+    return (replay_figures){.balance = balance,
+                            .available =
+                                balance - (int64_t)ws_accounts_pending_debits(l->accounts, idx),
+                            .pending_credits = ws_accounts_pending_credits(l->accounts, idx)};
+}
+
+#define HISTORY_ACCOUNTS_MAX 64 /* accounts whose history a check reads (a sample past it) */
+#define HISTORY_AT_MAX 16       /* balance?at= probes per account */
+#define HISTORY_AT_TOTAL 128    /* and per check (each one can scan the log after the checkpoint) */
+#define HISTORY_PAGE 1000
+#define HISTORY_PAGES_MAX 10000
+
+/* One account's events in the full log: their positions in it, oldest first. */
+typedef struct {
+    const char *id;
+    const ws_event_list *all;
+    size_t *pos; /* malloc'd */
+    size_t count;
+} account_events;
+
+static const ws_event_rec *nth(const account_events *ae, size_t k) {
+    return &ae->all->items[ae->pos[k]];
+}
+
+/* Walks every page of accounts/ID/events with limit 1000, oldest first or newest first, and
+ * checks they hold exactly the account's events of the full log, in that order: each page
+ * in order, at most full, full and with `next` its last seq when it is not the last, and
+ * `next` null on the last. The log may have grown since it was read: events past its last
+ * seq are skipped (forward: at the end, reverse: at the start). */
+static bool check_history_pages(ws_client *c, const account_events *ae, bool reverse, char *err,
+                                size_t err_size) {
+    const char *dir = reverse ? "reverse" : "forward";
+    uint64_t last = ae->all->items[ae->all->count - 1].seq;
+    ws_response r = WS_RESPONSE_INIT;
+    ws_event_list page = {0};
+    bool ok = false;
+    size_t matched = 0;
+    uint64_t prev = 0;
+    bool has_after = false;
+    uint64_t after = 0;
+    for (int n = 0; n < HISTORY_PAGES_MAX; n++) {
+        char cursor[40] = "";
+        if (has_after) {
+            snprintf(cursor, sizeof cursor, "&after=%llu", (unsigned long long)after);
+        }
+        ws_event_list_free(&page);
+        long st = ws_get(c, &r, "/api/1.0/wallet/accounts/%s/events?limit=%d%s%s", ae->id,
+                         HISTORY_PAGE, reverse ? "&reverse=true" : "", cursor);
+        if (st != 200 || !ws_events_parse(r.body, &page)) {
+            FAIL("accounts/%s/events %s%s: %ld %.300s", ae->id, dir, cursor, st,
+                 r.body != NULL ? r.body : "");
+        }
+        if (page.count > HISTORY_PAGE || (page.has_next && page.count != HISTORY_PAGE) ||
+            (page.has_next && page.next != page.items[page.count - 1].seq) ||
+            (has_after && page.count == 0)) {
+            FAIL("accounts/%s/events %s%s: %zu events with next %s%llu: not a full page ending "
+                 "at next, or nothing after a next",
+                 ae->id, dir, cursor, page.count, page.has_next ? "" : "null ",
+                 (unsigned long long)page.next);
+        }
+        for (size_t i = 0; i < page.count; i++) {
+            const ws_event_rec *ev = &page.items[i];
+            if ((n > 0 || i > 0) && (reverse ? ev->seq >= prev : ev->seq <= prev)) {
+                FAIL("accounts/%s/events %s%s: seq %llu after %llu", ae->id, dir, cursor,
+                     (unsigned long long)ev->seq, (unsigned long long)prev);
+            }
+            prev = ev->seq;
+            if (ev->seq > last) {
+                continue; /* appended after the full log was read */
+            }
+            const ws_event_rec *want =
+                matched < ae->count ? nth(ae, reverse ? ae->count - 1 - matched : matched) : NULL;
+            if (want == NULL || !ws_event_equal(ev, want)) {
+                FAIL("accounts/%s/events %s%s: entry %zu (seq %llu) is not the account's event "
+                     "seq %llu of the full log",
+                     ae->id, dir, cursor, matched, (unsigned long long)ev->seq,
+                     want != NULL ? (unsigned long long)want->seq : 0ull);
+            }
+            matched++;
+        }
+        if (!page.has_next) {
+            if (matched != ae->count) {
+                FAIL("accounts/%s/events %s: %zu events, the full log has %zu", ae->id, dir,
+                     matched, ae->count);
+            }
+            ok = true;
+            goto done;
+        }
+        has_after = true;
+        after = page.next;
+    }
+    FAIL("accounts/%s/events %s: more than %d pages", ae->id, dir, HISTORY_PAGES_MAX);
+done:
+    ws_event_list_free(&page);
+    ws_response_free(&r);
+    return ok;
+}
+
+/* The seqs probed with balance?at= for one of `accounts` accounts: the one before its first
+ * event (it did not exist yet), its first and last events, a seq between two of its events
+ * when there is one, the full log's last seq, and events of it spread between, up to
+ * HISTORY_AT_MAX probes and HISTORY_AT_TOTAL over all accounts (at least 6 each). */
+static size_t history_probes(const account_events *ae, size_t accounts, uint64_t *at) {
+    size_t want = HISTORY_AT_TOTAL / accounts;
+    want = want < 6 ? 6 : want > HISTORY_AT_MAX ? HISTORY_AT_MAX : want;
+    size_t n = 0;
+    at[n++] = nth(ae, 0)->seq - 1;
+    at[n++] = nth(ae, 0)->seq;
+    at[n++] = nth(ae, ae->count - 1)->seq;
+    at[n++] = ae->all->items[ae->all->count - 1].seq;
+    for (size_t k = ae->count / 2; k > 0 && k < ae->count; k++) {
+        if (nth(ae, k)->seq - 1 > nth(ae, k - 1)->seq) {
+            at[n++] = nth(ae, k)->seq - 1;
+            break;
+        }
+    }
+    size_t spread = want - n; /* events strictly between the first and the last */
+    for (size_t k = 1; k <= spread && ae->count > 2; k++) {
+        at[n++] = nth(ae, 1 + (k - 1) * (ae->count - 2) / spread)->seq;
+    }
+    return n;
+}
+
+/* balance?at=S for the probes: as of the account's last event at or before S, with the
+ * replay's figures after it and its seq and timestamp; 404 before the account existed. */
+static bool check_history_balances(ws_client *c, const account_events *ae, size_t accounts,
+                                   const replay_figures *figs, char *err, size_t err_size) {
+    uint64_t at[HISTORY_AT_MAX];
+    size_t n = history_probes(ae, accounts, at);
+    ws_response r = WS_RESPONSE_INIT;
+    bool ok = false;
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = ae->count; /* the account's events at or before at[i]: [0, lo) */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (nth(ae, mid)->seq <= at[i]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        long st = ws_get(c, &r, "/api/1.0/wallet/accounts/%s/balance?at=%llu", ae->id,
+                         (unsigned long long)at[i]);
+        const char *body = r.body != NULL ? r.body : "";
+        if (lo == 0) {
+            char msg[256];
+            ws_json_error_message(body, msg, sizeof msg);
+            if (st != 404 || !ws_json_is_error(body, "account_not_found") ||
+                strstr(msg, "did not exist yet") == NULL) {
+                FAIL("accounts/%s/balance?at=%llu, before its first event: %ld %.300s", ae->id,
+                     (unsigned long long)at[i], st, body);
+            }
+            continue;
+        }
+        const ws_event_rec *ev = nth(ae, lo - 1);
+        const replay_figures *f = &figs[ae->pos[lo - 1]];
+        char want[512];
+        snprintf(
+            want, sizeof want,
+            "{\"accountID\":\"%s\",\"balance\":%lld,\"available\":%lld,\"pendingCredits\":%llu,"
+            "\"seq\":%llu,\"timestamp\":\"%s\"}",
+            ae->id, (long long)f->balance, (long long)f->available,
+            (unsigned long long)f->pending_credits, (unsigned long long)ev->seq, ev->timestamp);
+        if (st != 200 || strcmp(body, want) != 0) {
+            FAIL("accounts/%s/balance?at=%llu: %ld %.300s; the replay gives %s", ae->id,
+                 (unsigned long long)at[i], st, body, want);
+        }
+    }
+    ok = true;
+done:
+    ws_response_free(&r);
+    return ok;
+}
+
+/* The history checks of one part of the accounts: the sample's k-th account for every k with
+ * k % parts == part (a sample of HISTORY_ACCOUNTS_MAX past that many, every n/64-th). */
+typedef struct {
+    ws_client *c;
+    const ws_expect *e;
+    const ws_event_list *all;
+    const replay_figures *figs; /* one per event of all */
+    size_t part, parts;
+    bool ok;
+    char err[1024];
+} history_job;
+
+static void *history_run(void *arg) {
+    history_job *j = arg;
+    char *err = j->err;
+    size_t err_size = sizeof j->err;
+    size_t n = j->e->account_count;
+    size_t sample = n < HISTORY_ACCOUNTS_MAX ? n : HISTORY_ACCOUNTS_MAX;
+    account_events ae = {.all = j->all, .pos = malloc((j->all->count + 1) * sizeof(size_t))};
+    j->ok = false;
+    if (ae.pos == NULL) {
+        FAIL("out of memory");
+    }
+    for (size_t k = j->part; k < sample; k += j->parts) {
+        ae.id = j->e->accounts[k * n / sample];
+        ae.count = 0;
+        for (size_t i = 0; i < j->all->count; i++) {
+            if (strcmp(j->all->items[i].account, ae.id) == 0) {
+                ae.pos[ae.count++] = i;
+            }
+        }
+        if (ae.count == 0) {
+            FAIL("account %s has no events", ae.id);
+        }
+        if (!check_history_pages(j->c, &ae, false, err, err_size) ||
+            !check_history_pages(j->c, &ae, true, err, err_size) ||
+            !check_history_balances(j->c, &ae, sample, j->figs, err, err_size)) {
+            goto done;
+        }
+    }
+    j->ok = true;
+done:
+    free(ae.pos);
+    return NULL;
+}
+
+/* The history routes of the accounts against the full log and the replay's figures. Each
+ * walk costs the server about what /events?accountID= does (reading the index costs it a few
+ * microseconds an event), so the accounts are split over two connections, one on a helper
+ * thread (the server has two I/O threads), which takes a quarter off the wall time on two
+ * cores. On the calling thread alone if the helper cannot start. */
+static bool check_account_history(ws_client *c, const ws_expect *e, const ws_event_list *all,
+                                  const replay_figures *figs, char *err, size_t err_size) {
+    history_job jobs[2] = {{.c = c, .e = e, .all = all, .figs = figs, .part = 0, .parts = 2},
+                           {.e = e, .all = all, .figs = figs, .part = 1, .parts = 2}};
+    pthread_t helper;
+    jobs[1].c = client_clone(c);
+    bool threaded = jobs[1].c != NULL && pthread_create(&helper, NULL, history_run, &jobs[1]) == 0;
+    if (!threaded) {
+        jobs[0].parts = 1;
+    }
+    history_run(&jobs[0]);
+    if (threaded) {
+        pthread_join(helper, NULL);
+    }
+    ws_client_free(jobs[1].c);
+    for (size_t i = 0; i < 2; i++) {
+        if (i < (threaded ? 2u : 1u) && !jobs[i].ok) {
+            snprintf(err, err_size, "%s", jobs[i].err);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, char *err,
                              size_t err_size);
 
@@ -1869,7 +2155,8 @@ static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, ch
     bool oom = false;
     size_t pending_count = 0, expired_count = 0;
     txn_ref *pendings = NULL, *expired = NULL;
-    uint64_t *lsn_at = NULL; /* the oracle's lsn of the PendingDebit at each position */
+    uint64_t *lsn_at = NULL;     /* the oracle's lsn of the PendingDebit at each position */
+    replay_figures *figs = NULL; /* the replay's figures after each event, of its account */
     bool *created = calloc(n + 1, sizeof *created);
     size_t *ack_debit = calloc(e->acked_count + 1, sizeof *ack_debit);
     size_t *maybe_debits = calloc(e->maybe_count + 1, sizeof *maybe_debits);
@@ -1909,7 +2196,8 @@ static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, ch
     pendings = index_events(&all, "PendingDebit", &pending_count, &oom);
     expired = index_events(&all, "PendingExpired", &expired_count, &oom);
     lsn_at = calloc(all.count + 1, sizeof *lsn_at);
-    if (oom || lsn_at == NULL) {
+    figs = calloc(all.count + 1, sizeof *figs);
+    if (oom || lsn_at == NULL || figs == NULL) {
         FAIL("out of memory");
     }
     /* The log is replayed through the service's own state machine (core/ledger.h), which
@@ -1945,6 +2233,7 @@ static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, ch
             if (!apply_event(&ledger, ev, NULL, PAIR_NONE, &ctx, &rec, &why)) {
                 FAIL("AccountCreated seq %llu: %s", (unsigned long long)ev->seq, why);
             }
+            figs[i] = figures_of(&ledger, ev->account);
             continue;
         }
         pair_kind kind = pair_of(ev);
@@ -1967,6 +2256,8 @@ static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, ch
             FAIL("%s %s at seq %llu: %s", kind == PAIR_TRANSFER ? "transfer" : ev->type, ev->txn,
                  (unsigned long long)ev->seq, why);
         }
+        figs[i - 1] = figures_of(&ledger, ev->account);
+        figs[i] = figures_of(&ledger, cr->account);
         if (kind == PAIR_PENDING) {
             lsn_at[i - 1] = lsn;
         }
@@ -2030,7 +2321,8 @@ static bool check_state_once(ws_client *c, const ws_expect *e, ws_state *out, ch
             goto done;
         }
     }
-    if (!check_account_filters(c, e, &all, err, err_size)) {
+    if (!check_account_filters(c, e, &all, err, err_size) ||
+        (all.count > 0 && !check_account_history(c, e, &all, figs, err, err_size))) {
         goto done;
     }
     ok = true;
@@ -2048,6 +2340,7 @@ done:
     free(pendings);
     free(expired);
     free(lsn_at);
+    free(figs);
     return ok;
 }
 

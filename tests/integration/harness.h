@@ -245,6 +245,13 @@ bool ws_events_parse(const char *json, ws_event_list *l);
  * limit=1000, at most 10000 pages. False on any non-200 or malformed page. */
 bool ws_events_fetch_all(ws_client *c, const char *acct, ws_event_list *out);
 
+/* True if the two events are the same in every field. */
+bool ws_event_equal(const ws_event_rec *a, const ws_event_rec *b);
+
+/* An event's timestamp as the server writes it ("2026-12-02T15:17:18.797843Z": UTC, six
+ * digits of fraction) into microseconds since the epoch; false for anything else. */
+bool ws_timestamp_us(const char *ts, uint64_t *out);
+
 /* Balance of acct via get_balance; false unless 200 with a well-formed body. */
 bool ws_balance(ws_client *c, const char *acct, uint64_t *out);
 
@@ -400,9 +407,20 @@ typedef struct {
  * each resolves an open pending transfer once, an expiry not sooner than 1 s, the least
  * timeout, after its pending transfer) reproduces every event's balance, available and
  * pendingCredits, every get_balance, and GET /accounts/X's balance, available and
- * pendingCredits; /events?accountID=X returns exactly X's events of the full log. The
- * accounts must have no overdraft (balances are read unsigned). On failure returns false
- * with a description in err. Free out with ws_state_free. */
+ * pendingCredits; /events?accountID=X returns exactly X's events of the full log. For each
+ * account (a deterministic sample of 64 when there are more: every n/64-th), its history
+ * routes: GET /accounts/X/events in pages of 1000, oldest first and newest first
+ * (reverse=true), following `next`, gives exactly X's events of the full log in that order
+ * (each page full with `next` its last seq but the last, whose `next` is null); and
+ * GET /accounts/X/balance?at=S for at most 16 seqs S (13 of X's events spread from its
+ * first to its last, the full log's last seq, a seq between two of X's events) answers the
+ * balance, available and pendingCredits of the replay right after X's last event at or
+ * before S, with that event's seq and timestamp; at the seq before X's first event, 404
+ * account_not_found "did not exist yet". The writer may append expiries during the check:
+ * events past the full log's last seq are ignored, and a check that fails while the log
+ * grew is run again (at most 3 times in all). The accounts must have no overdraft (balances
+ * are read unsigned). On failure returns false with a description in err. Free out with
+ * ws_state_free. */
 bool ws_check_state(ws_client *c, const ws_expect *e, ws_state *out, char *err, size_t err_size);
 void ws_state_free(ws_state *s);
 

@@ -610,7 +610,6 @@ Test(json, accounts, .fini = teardown, .timeout = 120) {
     static const char *const bad_ids[] = {
         "bad!id",
         "a%20b",
-        "A/B",
         "A%00",
         "iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii", /* 65 */
     };
@@ -625,6 +624,10 @@ Test(json, accounts, .fini = teardown, .timeout = 120) {
     expect_error("a query on GET /accounts/{id}", 400, "invalid_parameter");
     ws_get(cli, &R, API "accounts/");
     expect_error("no ID after /accounts/", 404, "not_found");
+    ws_get(cli, &R, API "accounts/A/B");
+    expect_error("a path under /accounts/{id} that is not a route", 404, "not_found");
+    ws_get(cli, &R, API "accounts/bad!id/events");
+    expect_error("a bad ID before /events", 400, "invalid_parameter");
 
     /* Refusals of a creation. */
     uint64_t end = log_end();
