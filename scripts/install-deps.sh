@@ -16,6 +16,7 @@ packages=(
     clang libclang-rt-14-dev
     wrk
     fuse3 libfuse3-dev
+    prometheus
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(postgresql-15 postgresql-client-15 redis-server redis-tools)
@@ -39,5 +40,26 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
+
+# prometheus is wanted only for promtool (tests/integration/test_metrics.c checks GET /metrics
+# with `promtool check metrics`). Its postinst starts a Prometheus server (listening on :9090
+# on every interface) and enables it at boot. While it is installed, service starts are
+# denied through /usr/sbin/policy-rc.d (invoke-rc.d(8); deb-systemd-invoke honours it too),
+# unless the machine already has a policy of its own (container images usually deny), and
+# the unit is disabled afterwards, so no server runs now or after a reboot.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [[ " ${missing[*]} " == *" prometheus "* && ! -e $policy ]]; then
+    own_policy=$policy
+    trap '"${sudo_cmd[@]}" rm -f "$own_policy"' EXIT
+    printf '#!/bin/sh\n# install-deps.sh: no service starts while it installs\nexit 101\n' |
+        "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+fi
+
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --quiet prometheus.service 2>/dev/null || true
+fi

@@ -1,11 +1,15 @@
 /* wallet-service: flags, start, signals, orderly stop.
  *
  * Start: bind the listeners (a bad address or a taken port fails here, before any data is
- * touched), open the store, load and check the state (service_start), serve (http_serve),
- * print "listening on ADDR:PORT". Stop on SIGINT/SIGTERM: close the listeners,
- * let the writer finish and sync every queued command, flush the last answers, close the
- * store, exit 0. Signals are blocked in every thread and taken by sigwait here, so no
- * handler runs in the middle of anything. */
+ * touched), start the I/O threads (http_serve: from here /health, /ready and /metrics answer,
+ * /ready with 503 "starting", and every other route 503 unavailable), open the store, load
+ * and check the state (service_start: the newest checkpoint and the log after it, the long
+ * part of a start), hand the service to the I/O threads (http_attach: every route is served
+ * from here), print "listening on ADDR:PORT". A start that fails after http_serve stops the
+ * I/O threads again before it exits. Stop on SIGINT/SIGTERM: close the listeners, let the
+ * writer finish and sync every queued command, flush the last answers, close the store,
+ * exit 0. Signals are blocked in every thread and taken by sigwait here, so no handler runs
+ * in the middle of anything (a signal during the start is taken once it is done). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,7 +56,7 @@ static void usage(FILE *out) {
             "                    A-Z and 0-9                  (WALLET_DEFAULT_CURRENCY, XXX)\n"
             "  --api-key-file PATH\n"
             "                    API keys, one per line, file mode 0600: every endpoint but\n"
-            "                    /health then needs 'Authorization: Bearer <key>'\n"
+            "                    /health and /ready then needs 'Authorization: Bearer <key>'\n"
             "                    (WALLET_API_KEY_FILE, none)\n"
             "  --tls-cert PATH   PEM certificate chain: serve HTTPS     (WALLET_TLS_CERT, none)\n"
             "  --tls-key PATH    its PEM private key; both or neither  (WALLET_TLS_KEY, none)\n"
@@ -308,6 +312,50 @@ static int run_verify(const options *o) {
     return s == WS_OK ? 0 : 1;
 }
 
+#ifdef WS_FAULT_INJECTION
+/* wallet-service-faulty only (the test twin, see store/fault.c): WS_FAULT_START_DELAY_MS=D
+ * makes the start wait D ms after the I/O threads serve and before the data directory is
+ * opened, so that a test can watch a start that takes a while (/ready answering
+ * "starting"). */
+static void fault_start_delay(void) {
+    const char *v = getenv("WS_FAULT_START_DELAY_MS");
+    uint64_t ms;
+    if (v == NULL || v[0] == '\0') {
+        return;
+    }
+    if (!parse_count("WS_FAULT_START_DELAY_MS", v, 1, 60000, &ms)) {
+        abort(); /* a misconfigured fault test must not pass by testing nothing */
+    }
+    fprintf(stderr, "wallet-service: fault injection: the start waits %llu ms\n",
+            (unsigned long long)ms);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+#endif
+
+/* The address as printed: [v6]:port or v4:port. */
+static void print_address(FILE *out, const options *o, const http_server *http) {
+    bool v6 = strchr(o->http.bind, ':') != NULL;
+    fprintf(out, "%s%s%s:%u", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
+            (unsigned)http_port(http));
+}
+
+/* Opens the store and loads the state; false (after saying why) if it cannot. */
+static bool start_service(const options *o, store **st, service **svc) {
+    if (store_open(o->data_dir, false, st) != WS_OK) {
+        fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
+        return false;
+    }
+    ws_status s = service_start(*st, &o->service, svc);
+    if (s != WS_OK) {
+        fprintf(stderr, "wallet-service: cannot start: %s\n", ws_status_message(s));
+        store_close(*st);
+        return false;
+    }
+    return true;
+}
+
 static int serve(const options *o) {
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
@@ -330,31 +378,34 @@ static int serve(const options *o) {
     if (s != WS_OK) {
         return s == WS_INVALID_PARAMETER ? EXIT_USAGE : 1;
     }
-    if (store_open(o->data_dir, false, &st) != WS_OK) {
-        fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
+    if (http_serve(http) != WS_OK) {
         return 1;
     }
-    s = service_start(st, &o->service, &svc);
-    if (s != WS_OK) {
-        fprintf(stderr, "wallet-service: cannot start: %s\n", ws_status_message(s));
-        store_close(st);
+    fprintf(stderr, "wallet-service: starting on ");
+    print_address(stderr, o, http);
+    fprintf(stderr, ": loading the state; until then only /health, /ready and /metrics "
+                    "answer\n");
+#ifdef WS_FAULT_INJECTION
+    fault_start_delay();
+#endif
+    if (!start_service(o, &st, &svc)) {
+        http_stop_accepting(http);
+        http_stop(http);
         return 1;
     }
-    if (http_serve(http, svc, st) != WS_OK) {
-        return 1;
-    }
+    http_attach(http, svc, st);
     if (o->http.auth != NULL) {
         fprintf(stderr,
-                "wallet-service: API keys required on every endpoint but /health (%zu "
+                "wallet-service: API keys required on every endpoint but /health and /ready (%zu "
                 "key(s) loaded)\n",
                 auth_key_count(o->http.auth));
     }
     if (o->http.tls_cert_path != NULL) {
         fprintf(stderr, "wallet-service: serving HTTPS (TLS 1.2 or later, HTTP/1.1)\n");
     }
-    bool v6 = strchr(o->http.bind, ':') != NULL;
-    printf("listening on %s%s%s:%u\n", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
-           (unsigned)http_port(http));
+    printf("listening on ");
+    print_address(stdout, o, http);
+    printf("\n");
     fflush(stdout);
 
     int sig = 0;

@@ -2,9 +2,9 @@
  * checkpointer thread behind it, and the committed view that readers query without a lock.
  *
  * Threads: service_start, service_stop and service_free on the main thread; service_submit,
- * service_read_only and service_reader_new from any thread; a service_reader by the thread
- * that made it. Every submitted group gets exactly one done() call, on the writer thread,
- * after its commands' outcomes are durable (or final, for refusals). */
+ * service_read_only, service_metrics_read and service_reader_new from any thread; a
+ * service_reader by the thread that made it. Every submitted group gets exactly one done() call, on
+ * the writer thread, after its commands' outcomes are durable (or final, for refusals). */
 #ifndef WS_ENGINE_SERVICE_H
 #define WS_ENGINE_SERVICE_H
 
@@ -13,6 +13,7 @@
 
 #include "core/command.h"
 #include "engine/checkpoint.h"
+#include "engine/stats.h"
 #include "store/store.h"
 
 #define SERVICE_QUEUE_MAX_DEFAULT 65536
@@ -49,6 +50,33 @@ void service_stop(service *svc);
 
 /* Frees a stopped service, once no thread can call service_submit or read any more. */
 void service_free(service *svc);
+
+/* ---- metrics (GET /metrics) ----------------------------------------------------------------- */
+
+/* What the writer counts and the state's gauges, as of one read. The writer keeps its
+ * counters and histograms single-writer (engine/stats.h), so reading them takes no lock and
+ * costs the writer nothing but the relaxed stores it makes anyway. */
+typedef struct {
+    /* Commands decided by the writer, by outcome: WS_OK and WS_CREATED for successes, a
+     * refusal's code, WS_UNAVAILABLE for a command of a batch whose commit failed or that
+     * arrived once the service was read-only. Commands refused before they reach the
+     * writer (a full queue, a stopping service) are not counted here. */
+    uint64_t commands[WS_STATUS_COUNT_];
+    uint64_t replays;                    /* of those, answered with an earlier outcome */
+    stats_histogram_view batch_commands; /* commands per group commit */
+    stats_histogram_view commit_ns;      /* each group commit's synced write (store_commit) */
+    uint64_t queue_depth;                /* commands waiting for the writer */
+    uint64_t accounts;                   /* accounts committed */
+    uint64_t last_seq;                   /* the newest committed event's seq (0: none) */
+    uint64_t last_lsn;                   /* the newest committed record's lsn (0: none) */
+    uint64_t checkpoint_lag;             /* committed records the newest checkpoint lacks */
+    uint64_t pending_open;               /* open pending transfers, as of the last commit */
+    bool read_only;
+} service_metrics;
+
+/* Any thread, while the service is allocated. Takes the queue's mutex once (for its depth)
+ * and no other lock. */
+void service_metrics_read(service *svc, service_metrics *out);
 
 /* ---- reads from committed memory ------------------------------------------------------------ */
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct sm {
     store *st;
@@ -28,7 +29,17 @@ struct sm {
     size_t touched_count;
     size_t records_max;
     uint64_t clock_us; /* the newest block's timestamp: the log's clock never runs back */
+    /* For GET /metrics, read by the writer after each sm_apply: the open pending transfers
+     * of the working state (a TransferPending record opens one, a PendingResolved closes
+     * one), and how long the last sm_apply's store_commit took. */
+    int64_t pending_open;
+    uint64_t last_commit_ns;
 };
+
+/* How a record changes the number of open pending transfers: +1, -1 or 0. */
+static int pending_delta(const ws_record *r) {
+    return r->kind == WS_REC_PENDING ? 1 : r->kind == WS_REC_RESOLVED ? -1 : 0;
+}
 
 /* The most expiries one batch appends (the rest wait for the next). */
 #define EXPIRIES_MAX 1024
@@ -67,7 +78,8 @@ static ws_status load_idem(void *ctx, uint64_t fp, uint64_t lsn) {
 /* A pending transfer of the checkpoint: into the table, and if open into its accounts'
  * pending totals (published: no reader is in the table yet). */
 static ws_status load_pending(void *ctx, const ws_pending_entry *e) {
-    ws_ledger *l = ctx;
+    sm *m = ctx;
+    ws_ledger *l = &m->ledger;
     size_t n = ws_pending_count(l->pending);
     if (e->from >= ws_accounts_count(l->accounts) || e->to >= ws_accounts_count(l->accounts) ||
         (n > 0 && ws_pending_at(l->pending, n - 1)->lsn >= e->lsn) || e->lsn >= l->next_lsn) {
@@ -77,6 +89,7 @@ static ws_status load_pending(void *ctx, const ws_pending_entry *e) {
     if (s != WS_OK || e->status != WS_PENDING_OPEN) {
         return s;
     }
+    m->pending_open++;
     ws_accounts *t = l->accounts;
     if (ws_accounts_reserve_pending(t, e->from) != WS_OK ||
         ws_accounts_reserve_pending(t, e->to) != WS_OK) {
@@ -95,6 +108,7 @@ typedef struct {
     ws_ledger *l;
     const char *why;
     uint64_t lsn;
+    int64_t *pending_open;
 } replay_ctx;
 
 static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
@@ -106,6 +120,9 @@ static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint
     ws_status s = ws_ledger_apply(rc->l, r, lsn, seq, &eff, &rc->why);
     for (unsigned i = 0; s == WS_OK && i < eff.count; i++) {
         ws_accounts_publish(rc->l->accounts, eff.touched[i]);
+    }
+    if (s == WS_OK) {
+        *rc->pending_open += pending_delta(r);
     }
     return s;
 }
@@ -132,7 +149,7 @@ static WS_MUST_USE ws_status load(sm *m) {
     }
     l->next_lsn = c->next_lsn;
     if (s == WS_OK) {
-        s = store_ckpt_load_pending(m->st, load_pending, l);
+        s = store_ckpt_load_pending(m->st, load_pending, m);
     }
     if (s != WS_OK) {
         return s == WS_CORRUPT ? inconsistent("the checkpoint fails its checks", c->next_lsn) : s;
@@ -145,7 +162,7 @@ static WS_MUST_USE ws_status load(sm *m) {
     if (!ws_ledger_money_conserved(l)) {
         return inconsistent("the checkpoint's balances do not add up to its money", c->next_lsn);
     }
-    replay_ctx rc = {l, "", c->next_lsn};
+    replay_ctx rc = {l, "", c->next_lsn, &m->pending_open};
     s = store_scan_log(m->st, c->next_lsn, replay_record, &rc);
     if (s == WS_CORRUPT) {
         return inconsistent(rc.why[0] ? rc.why : "a block fails its checks or is missing", rc.lsn);
@@ -280,6 +297,7 @@ static bool apply_record(sm *m, const ws_record *r) {
     WS_ASSERT(s == WS_OK); /* decide just produced it from this very state */
     WS_ASSERT(m->record_count < m->records_max);
     m->records[m->record_count++] = *r;
+    m->pending_open += pending_delta(r);
     for (unsigned i = 0; i < eff.count; i++) {
         m->touched[m->touched_count++] = eff.touched[i];
     }
@@ -536,6 +554,7 @@ static void decide_chain(sm *m, ws_command *cmds, size_t k, bool open) {
     while (m->record_count > records_at) {
         m->record_count--;
         ws_ledger_undo(&m->ledger, &m->records[m->record_count], m->ledger.next_lsn - 1);
+        m->pending_open -= pending_delta(&m->records[m->record_count]);
     }
     m->touched_count = touched_at;
     for (size_t i = 0; i < k; i++) {
@@ -649,10 +668,16 @@ bool sm_validate(sm *m, ws_group **groups, size_t n, uint64_t now_us) {
 /* ---- APPLY and PUBLISH ---------------------------------------------------------------- */
 
 ws_status sm_apply(sm *m, ws_group **groups, size_t n) {
+    m->last_commit_ns = 0;
     if (store_batch_count(m->batch) == 0) {
         return WS_OK;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     ws_status s = store_commit(m->st, m->batch);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    m->last_commit_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+                        (uint64_t)t0.tv_nsec;
     if (s != WS_OK) {
         atomic_store(&m->read_only, true);
         fprintf(stderr,
@@ -694,5 +719,12 @@ const sm_position *sm_committed(const sm *m) { return &m->committed; }
 const store_ckpt_meta *sm_loaded_checkpoint(const sm *m) { return &m->loaded; }
 
 size_t sm_account_count(const sm *m) { return ws_accounts_count(m->ledger.accounts); }
+
+uint64_t sm_pending_open(const sm *m) {
+    WS_ASSERT(m->pending_open >= 0);
+    return (uint64_t)m->pending_open;
+}
+
+uint64_t sm_last_commit_ns(const sm *m) { return m->last_commit_ns; }
 
 ws_u128 sm_total_money(const sm *m) { return m->ledger.total_money; }

@@ -77,6 +77,12 @@ const sm_position *sm_committed(const sm *m);
 /* The checkpoint the state was loaded from. */
 const store_ckpt_meta *sm_loaded_checkpoint(const sm *m);
 size_t sm_account_count(const sm *m);
+/* The open pending transfers of the writer's state (after a successful sm_apply, those of
+ * the committed state). */
+uint64_t sm_pending_open(const sm *m);
+/* How long the last sm_apply's synced write (store_commit) took, in ns; 0 if it wrote
+ * nothing. */
+uint64_t sm_last_commit_ns(const sm *m);
 /* The sum of all balances as the writer sees it (for invariant checks). */
 ws_u128 sm_total_money(const sm *m);
 

@@ -15,11 +15,15 @@ json_buf http_pool_buf(h2o_req_t *req, size_t cap) {
 }
 
 void http_send_body(h2o_req_t *req, int status, json_buf *body) {
+    http_send_typed(req, status, "application/json", body);
+}
+
+void http_send_typed(h2o_req_t *req, int status, const char *content_type, json_buf *body) {
     req->res.status = status;
     req->res.reason = ws_http_reason(status);
     req->res.content_length = body->len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type",
-                   H2O_STRLIT("application/json"));
+                   content_type, strlen(content_type));
     h2o_start_response(req, &no_generator);
     /* A response to HEAD has the headers of the GET answer but no body; h2o 2.2 would send
      * whatever it is given, and a keep-alive client would read the body as the next answer. */

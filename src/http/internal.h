@@ -8,14 +8,30 @@
 #include <stdatomic.h>
 
 #include "core/parse.h"
+#include "engine/stats.h"
 #include "http/json.h"
 #include "http/server.h"
 
 typedef struct io_thread io_thread;
 
+/* ---- the request counters of GET /metrics (metrics.c) ---- */
+/* Route labels: router.c's table. */
+#define HTTP_ROUTE_LABELS 13
+/* HTTP statuses counted one by one: 100..599 (h2o sends no other). */
+#define HTTP_STATUS_FIRST 100
+#define HTTP_STATUS_SLOTS 500
+/* One I/O thread's responses by route label and status; written by that thread only
+ * (single-writer counters, engine/stats.h), read by any thread serving /metrics. */
+typedef struct {
+    stats_counter responses[HTTP_ROUTE_LABELS][HTTP_STATUS_SLOTS];
+} http_thread_stats;
+
 struct io_thread {
     http_server *srv;
-    service_reader *reader; /* reads committed balances; made on this thread */
+    /* Reads committed balances; made on this thread by its first request after the service
+     * is up (http_service_up), NULL before. */
+    service_reader *reader;
+    http_thread_stats *stats; /* cache-line aligned, its own allocation; freed never (exit) */
     /* This loop's own h2o configuration: h2o 2.2 keeps one request-body limit a
      * configuration and applies it before any handler runs, so each loop sets its own from
      * the path of the request whose head was just parsed (limit.c). */
@@ -64,8 +80,12 @@ typedef struct {
 
 struct http_server {
     http_config cfg;
+    /* Set by http_attach once the state is loaded, then published by attached (release):
+     * a loop thread reads them only after it has seen attached true (acquire). */
     service *svc;
     store *st;
+    atomic_bool attached;
+    atomic_bool stopping; /* http_stop_accepting was called */
     io_thread *threads;
     size_t thread_count;
     uint16_t port;
@@ -75,6 +95,14 @@ struct http_server {
 
 /* The tracked connection of a request, or NULL. Loop thread. */
 http_conn *http_conn_of(h2o_req_t *req);
+/* The I/O thread whose loop serves req. */
+io_thread *http_thread_of(h2o_req_t *req);
+/* Whether the service is up (http_attach); srv->svc and srv->st may be used after true.
+ * Any thread. */
+bool http_attached(http_server *srv);
+/* The same, seen by the request's loop thread, which makes its committed-view reader the
+ * first time. The hot path's cost once up: one thread-local pointer test. */
+bool http_service_up(h2o_req_t *req);
 
 /* The handler h2o calls, carrying the server. */
 typedef struct {
@@ -86,6 +114,20 @@ typedef struct {
 
 /* ---- router.c: the h2o handler for every path (limits, auth, route, method). ---- */
 int http_handle(h2o_handler_t *self, h2o_req_t *req);
+/* The label of each route (index 0: "other", every path no route takes). */
+extern const char *const http_route_labels[HTTP_ROUTE_LABELS];
+/* The route label of a request (of its normalized path, or of the path as sent when h2o
+ * refused the request before routing it). */
+size_t http_route_label(const h2o_req_t *req);
+
+/* ---- metrics.c: GET /metrics and the request counters. ---- */
+int http_metrics(http_server *srv, h2o_req_t *req, const ws_query *q);
+/* Adds the filter that counts every response h2o sends through a path (its status as sent,
+ * h2o's own refusals included). Setup, on the loop's thread. */
+void http_register_metrics_filter(h2o_pathconf_t *path);
+/* Counts a response written straight to the socket (the 408 of a request timeout), with no
+ * request to take a route from: label "other". Loop thread of t. */
+void http_count_raw_response(io_thread *t, int status);
 
 /* ---- limit.c: the request-body limit of each path. ---- */
 /* The body limit of a request for path (the batch route's own, or the small one). */
@@ -100,6 +142,8 @@ size_t http_loop_body_limit(const char *path, size_t len);
 json_buf http_pool_buf(h2o_req_t *req, size_t cap);
 /* Sends body with status (its reason phrase from the status table), as application/json. */
 void http_send_body(h2o_req_t *req, int status, json_buf *body);
+/* The same with another Content-Type. */
+void http_send_typed(h2o_req_t *req, int status, const char *content_type, json_buf *body);
 /* Answers the error body of s and a printf-style message; 0 for the handler to return. */
 int http_send_error(h2o_req_t *req, ws_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

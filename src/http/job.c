@@ -100,5 +100,7 @@ void http_on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 }
 
 service_reader *http_reader(h2o_req_t *req) {
-    return H2O_STRUCT_FROM_MEMBER(io_thread, ctx, req->conn->ctx)->reader;
+    service_reader *r = http_thread_of(req)->reader;
+    WS_ASSERT(r != NULL); /* made by http_service_up, which the router asks first */
+    return r;
 }

@@ -1,6 +1,12 @@
 /* The one h2o handler: a request passes the connection, size and framing limits
  * (framing.c), must have a path for a target, passes the API key check (before anything
- * about routes is revealed), then is routed by path and method and its query parsed. */
+ * about routes is revealed), then is routed by path and method and its query parsed. Until
+ * the service is up (the state loaded, http_attach), only the operations routes (/health,
+ * /ready, /metrics) are served; a request for any other route is answered 503 unavailable
+ * ("starting"), since it would need the state.
+ *
+ * The route table also names the route label of the request counters (metrics.c), so a
+ * label is exactly a route of this table. */
 #include <string.h>
 
 #include "http/internal.h"
@@ -14,22 +20,87 @@ static int health(http_server *srv, h2o_req_t *req, const ws_query *q) {
     return 0;
 }
 
+/* Readiness: whether writes are accepted now. Starting (the state is still loading),
+ * stopping, or read-only after a failed commit or checkpoint: 503 unavailable with the
+ * reason. Reads three flags and no storage: load balancers may probe it as often as they
+ * like. */
+static int ready(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    (void)q;
+    if (!http_attached(srv)) {
+        return http_send_error(req, WS_UNAVAILABLE,
+                               "starting: the state (the newest checkpoint and the log after it) "
+                               "is still loading");
+    }
+    if (atomic_load_explicit(&srv->stopping, memory_order_relaxed)) {
+        return http_send_error(req, WS_UNAVAILABLE, "stopping: writes are no longer accepted");
+    }
+    if (service_read_only(srv->svc)) {
+        return http_send_error(req, WS_UNAVAILABLE,
+                               "read-only: a commit or a checkpoint failed, so writes are refused "
+                               "until the service is restarted (reads still work)");
+    }
+    static const char ok[] = "{\"status\":\"ready\"}";
+    json_buf body = {(char *)ok, sizeof(ok) - 1, sizeof(ok) - 1};
+    http_send_body(req, 200, &body);
+    return 0;
+}
+
 typedef struct {
     const char *path;
     bool prefix; /* the path is a prefix followed by an ID (/accounts/{id}) */
     const char *method;
     http_route_fn fn;
+    bool ops;      /* served while the service starts (uses the service only once attached) */
+    uint8_t label; /* its request counters' label, http_route_labels[label] */
 } route;
 
+/* Index 0 is every request no route takes. The accounts/{id} route has three labels: the
+ * account, its events and its balance at a point (history.c). */
+enum {
+    LABEL_OTHER,
+    LABEL_CREATE_ACCOUNT,
+    LABEL_BALANCE_TRANSFER,
+    LABEL_GET_BALANCE,
+    LABEL_EVENTS,
+    LABEL_HEALTH,
+    LABEL_READY,
+    LABEL_METRICS,
+    LABEL_ACCOUNTS,
+    LABEL_ACCOUNT,
+    LABEL_ACCOUNT_EVENTS,
+    LABEL_ACCOUNT_BALANCE,
+    LABEL_TRANSFERS,
+    LABEL_COUNT_
+};
+_Static_assert(LABEL_COUNT_ == HTTP_ROUTE_LABELS, "one label per route");
+
+const char *const http_route_labels[HTTP_ROUTE_LABELS] = {
+    [LABEL_OTHER] = "other",
+    [LABEL_CREATE_ACCOUNT] = API "create_account",
+    [LABEL_BALANCE_TRANSFER] = API "balance_transfer",
+    [LABEL_GET_BALANCE] = API "get_balance",
+    [LABEL_EVENTS] = API "events",
+    [LABEL_HEALTH] = "/health",
+    [LABEL_READY] = "/ready",
+    [LABEL_METRICS] = "/metrics",
+    [LABEL_ACCOUNTS] = API "accounts",
+    [LABEL_ACCOUNT] = API "accounts/{id}",
+    [LABEL_ACCOUNT_EVENTS] = API "accounts/{id}/events",
+    [LABEL_ACCOUNT_BALANCE] = API "accounts/{id}/balance",
+    [LABEL_TRANSFERS] = API "transfers",
+};
+
 static const route routes[] = {
-    {API "create_account", false, "GET", http_create_account},
-    {API "balance_transfer", false, "GET", http_balance_transfer},
-    {API "get_balance", false, "GET", http_get_balance},
-    {API "events", false, "GET", http_events},
-    {"/health", false, "GET", health},
-    {API "accounts", false, "POST", http_post_account},
-    {API "accounts/", true, "GET", http_get_account},
-    {API "transfers", false, "POST", http_post_transfers},
+    {API "create_account", false, "GET", http_create_account, false, LABEL_CREATE_ACCOUNT},
+    {API "balance_transfer", false, "GET", http_balance_transfer, false, LABEL_BALANCE_TRANSFER},
+    {API "get_balance", false, "GET", http_get_balance, false, LABEL_GET_BALANCE},
+    {API "events", false, "GET", http_events, false, LABEL_EVENTS},
+    {"/health", false, "GET", health, true, LABEL_HEALTH},
+    {"/ready", false, "GET", ready, true, LABEL_READY},
+    {"/metrics", false, "GET", http_metrics, true, LABEL_METRICS},
+    {API "accounts", false, "POST", http_post_account, false, LABEL_ACCOUNTS},
+    {API "accounts/", true, "GET", http_get_account, false, LABEL_ACCOUNT},
+    {API "transfers", false, "POST", http_post_transfers, false, LABEL_TRANSFERS},
 };
 
 static const route *find_route(h2o_iovec_t path) {
@@ -43,6 +114,36 @@ static const route *find_route(h2o_iovec_t path) {
     return NULL;
 }
 
+/* The label of path under the accounts/{id} route, as http_get_account splits it: the ID,
+ * then nothing, "/events" or "/balance" (anything else is no route). */
+static size_t account_label(h2o_iovec_t path) {
+    size_t prefix = sizeof(API "accounts/") - 1;
+    const char *slash = memchr(path.base + prefix, '/', path.len - prefix);
+    if (slash == NULL) {
+        return LABEL_ACCOUNT;
+    }
+    size_t rest = path.len - (size_t)(slash + 1 - path.base);
+    return h2o_memis(slash + 1, rest, H2O_STRLIT("events"))    ? LABEL_ACCOUNT_EVENTS
+           : h2o_memis(slash + 1, rest, H2O_STRLIT("balance")) ? LABEL_ACCOUNT_BALANCE
+                                                               : LABEL_OTHER;
+}
+
+size_t http_route_label(const h2o_req_t *req) {
+    h2o_iovec_t path = req->path_normalized;
+    if (path.base == NULL) {
+        /* h2o refused the request before routing it (413, 400, 417): no normalized path;
+         * the path as sent, without its query, names the route just as well */
+        path = req->input.path;
+        const char *q = path.base != NULL ? memchr(path.base, '?', path.len) : NULL;
+        path.len = q != NULL ? (size_t)(q - path.base) : path.len;
+    }
+    const route *r = path.base != NULL ? find_route(path) : NULL;
+    if (r == NULL) {
+        return LABEL_OTHER;
+    }
+    return r->prefix ? account_label(path) : r->label;
+}
+
 /* Answers 401 unauthorized with the challenge RFC 6750 asks for. */
 static int unauthorized(h2o_req_t *req, const char *why) {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, "WWW-Authenticate",
@@ -50,13 +151,17 @@ static int unauthorized(h2o_req_t *req, const char *why) {
     return http_send_error(req, WS_UNAUTHORIZED, "%s", why);
 }
 
-/* With API keys configured, every path but /health needs "Authorization: Bearer <key>".
- * Checked before the path, method or query is looked at, so a 401 says nothing about what
- * exists, and nothing of a refused request reaches the store or the writer. The messages
- * never repeat what the client sent. Answers and returns false when refused. */
+/* With API keys configured, every path but /health and /ready needs "Authorization: Bearer
+ * <key>" (/metrics too: it shows traffic and the size of the ledger). The two probes stay
+ * open so that load balancers and orchestrators can ask without a key; they tell nothing
+ * about accounts. Checked before the path, method or query is looked at, so a 401 says
+ * nothing about what exists, and nothing of a refused request reaches the store or the
+ * writer. The messages never repeat what the client sent. Answers and returns false when
+ * refused. */
 static bool authorized(const http_server *srv, h2o_req_t *req) {
-    if (srv->cfg.auth == NULL ||
-        h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/health"))) {
+    h2o_iovec_t path = req->path_normalized;
+    if (srv->cfg.auth == NULL || h2o_memis(path.base, path.len, H2O_STRLIT("/health")) ||
+        h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
         return true;
     }
     ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
@@ -143,6 +248,10 @@ int http_handle(h2o_handler_t *self, h2o_req_t *req) {
     }
     if (!h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method))) {
         return method_not_allowed(req, r);
+    }
+    if (!r->ops && !http_service_up(req)) {
+        return http_send_error(req, WS_UNAVAILABLE,
+                               "starting: the state is still loading; see GET /ready");
     }
     return dispatch(srv, req, r);
 }

@@ -31,6 +31,7 @@
 /* h2o's own request timer runs from when a connection is ready for a request; it is only a
  * backstop behind the sweep's separate idle and request timeouts. */
 #define H2O_TIMER_SLACK_MS 1000
+#define STATS_LINE 64
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 
@@ -110,10 +111,11 @@ static void on_accept(h2o_socket_t *listener, const char *err) {
 }
 
 /* Answers a request that did not arrive in time with 408, written straight to the socket:
- * h2o is only reading it (nothing else is being written), and with TLS nothing is written. */
-static void send_request_timeout(h2o_socket_t *sock) {
+ * h2o is only reading it (nothing else is being written), and with TLS nothing is written.
+ * Returns whether the answer was handed to the socket. */
+static bool send_request_timeout(h2o_socket_t *sock) {
     if (sock->ssl != NULL || h2o_socket_is_writing(sock)) {
-        return;
+        return false;
     }
     char body[256];
     json_buf j = {body, sizeof(body), 0};
@@ -124,9 +126,8 @@ static void send_request_timeout(h2o_socket_t *sock) {
                      "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%.*s",
                      j.len, (int)j.len, body);
-    if (n > 0 && (size_t)n < sizeof(res)) {
-        (void)send(h2o_socket_get_fd(sock), res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
+    return n > 0 && (size_t)n < sizeof(res) &&
+           send(h2o_socket_get_fd(sock), res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) > 0;
 }
 
 /* One connection's timeouts. The phase is read from the socket: h2o reads an HTTP/1
@@ -162,8 +163,8 @@ static void sweep_conn(http_conn *c, uint64_t now, const http_config *cfg) {
     if (limit == 0 || c->closing || now - c->phase_since_ms < limit) {
         return;
     }
-    if (phase == CONN_RECEIVING) {
-        send_request_timeout(sock);
+    if (phase == CONN_RECEIVING && send_request_timeout(sock)) {
+        http_count_raw_response(c->owner, 408);
     }
     shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
     c->closing = true;
@@ -183,6 +184,27 @@ http_conn *http_conn_of(h2o_req_t *req) {
                              ? req->conn->callbacks->get_socket(req->conn)
                              : NULL;
     return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
+}
+
+io_thread *http_thread_of(h2o_req_t *req) {
+    return H2O_STRUCT_FROM_MEMBER(io_thread, ctx, req->conn->ctx);
+}
+
+bool http_attached(http_server *srv) {
+    return atomic_load_explicit(&srv->attached, memory_order_acquire);
+}
+
+bool http_service_up(h2o_req_t *req) {
+    io_thread *t = http_thread_of(req);
+    if (t->reader != NULL) {
+        return true;
+    }
+    if (!http_attached(t->srv)) {
+        return false;
+    }
+    t->reader = service_reader_new(t->srv->svc);
+    WS_ASSERT(t->reader != NULL); /* HTTP_IO_THREADS_MAX < EPOCH_READERS_MAX */
+    return true;
 }
 
 static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages) {
@@ -208,8 +230,6 @@ static void init_loop(io_thread *t);
 
 static void *io_main(void *arg) {
     io_thread *t = arg;
-    t->reader = service_reader_new(t->srv->svc);
-    WS_ASSERT(t->reader != NULL); /* HTTP_IO_THREADS_MAX < EPOCH_READERS_MAX */
     init_loop(t);
     sem_post(&t->ready);
     while (!atomic_load(&t->exiting)) {
@@ -369,7 +389,11 @@ static void setup_config(io_thread *t) {
     h->super.on_req = http_handle;
     h->srv = srv;
     /* h2o's own refusals (413, 400, 417 before a request reaches the handler) are sent
-     * through the host's fallback path: the filter there turns them into JSON errors. */
+     * through the host's fallback path: the filter there turns them into JSON errors. The
+     * metrics filter, registered first, counts every response as it starts, after every
+     * handler and filter has set its status. */
+    http_register_metrics_filter(path);
+    http_register_metrics_filter(&host->fallback_path);
     http_register_error_filter(path);
     http_register_error_filter(&host->fallback_path);
     http_limit_thread(gc, &srv->cfg);
@@ -440,6 +464,13 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
     srv->ssl_ctx = ssl_ctx;
     srv->threads = calloc(cfg->io_threads, sizeof(io_thread));
     WS_ASSERT(srv->threads);
+    for (size_t i = 0; i < cfg->io_threads; i++) {
+        /* on lines of their own: a neighbour's counters are written by another thread */
+        size_t size = (sizeof(http_thread_stats) + STATS_LINE - 1) / STATS_LINE * STATS_LINE;
+        srv->threads[i].stats = aligned_alloc(STATS_LINE, size);
+        WS_ASSERT(srv->threads[i].stats);
+        memset(srv->threads[i].stats, 0, size);
+    }
     /* The first socket picks the port when 0 was asked for; the rest join it. */
     srv->port = cfg->port;
     for (size_t i = 0; i < cfg->io_threads; i++) {
@@ -457,9 +488,7 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
     return WS_OK;
 }
 
-ws_status http_serve(http_server *srv, service *svc, store *st) {
-    srv->svc = svc;
-    srv->st = st;
+ws_status http_serve(http_server *srv) {
     for (size_t i = 0; i < srv->cfg.io_threads; i++) {
         sem_init(&srv->threads[i].ready, 0, 0);
         ws_status s = start_thread(srv, &srv->threads[i]);
@@ -471,9 +500,17 @@ ws_status http_serve(http_server *srv, service *svc, store *st) {
     return WS_OK;
 }
 
+void http_attach(http_server *srv, service *svc, store *st) {
+    WS_ASSERT(!atomic_load(&srv->attached));
+    srv->svc = svc;
+    srv->st = st;
+    atomic_store_explicit(&srv->attached, true, memory_order_release);
+}
+
 uint16_t http_port(const http_server *srv) { return srv->port; }
 
 void http_stop_accepting(http_server *srv) {
+    atomic_store_explicit(&srv->stopping, true, memory_order_relaxed);
     for (size_t i = 0; i < srv->thread_count; i++) {
         io_thread *t = &srv->threads[i];
         h2o_multithread_send_message(&t->control, &t->stop_accepting_msg);

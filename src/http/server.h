@@ -66,11 +66,17 @@ typedef struct {
  * certificate or key cannot be loaded or do not match, or bind is not a numeric address.
  * WS_UNAVAILABLE: the port is in use or cannot be bound. */
 WS_MUST_USE ws_status http_listen(const http_config *cfg, http_server **out);
-/* Starts the I/O threads on the bound listeners. The service and store must outlive it. */
-WS_MUST_USE ws_status http_serve(http_server *srv, service *svc, store *st);
+/* Starts the I/O threads on the bound listeners, before the state is loaded: from now on
+ * /health, /ready (503 "starting") and /metrics are answered, and every other route is
+ * answered 503 unavailable until http_attach. */
+WS_MUST_USE ws_status http_serve(http_server *srv);
+/* The service is up: every route is served from now on. The service and store must outlive
+ * the server. Once, after http_serve. */
+void http_attach(http_server *srv, service *svc, store *st);
 /* The port actually bound. */
 uint16_t http_port(const http_server *srv);
-/* Closes the listeners; open connections are still served. */
+/* Closes the listeners; open connections are still served (/ready answers 503
+ * "stopping"). */
 void http_stop_accepting(http_server *srv);
 /* Call after service_stop: gives the loops a moment to flush the last answers, then stops
  * and joins the I/O threads. */

@@ -9,8 +9,9 @@
  * sending. Checks: every accepted group gets exactly one done(), after its outcome is in the
  * log; refused ones get none; retries replay the first answer; a chain is applied whole or
  * not at all; readers never see an unknown account or an impossible balance; after a restart
- * money is conserved and the log verifies with every applied transfer once. Every wait is
- * bounded. */
+ * money is conserved and the log verifies with every applied transfer once. The readers
+ * also read the writer's metrics (service_metrics_read) all along: they only grow. Every wait
+ * is bounded. */
 #include <ftw.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -363,11 +364,37 @@ static size_t check_batchers(batcher *bats, bool stopped_early) {
 static atomic_bool readers_stop;
 static atomic_size_t reads_found;
 
+/* What GET /metrics reads, read while the writer counts: every counter only grows, and a
+ * histogram's count is its +Inf bucket. */
+static void read_metrics(service_metrics *prev) {
+    service_metrics m;
+    service_metrics_read(svc, &m);
+    uint64_t total = 0, total_prev = 0;
+    for (int i = 0; i < WS_STATUS_COUNT_; i++) {
+        CHECK(m.commands[i] >= prev->commands[i], "commands[%d] went back", i);
+        total += m.commands[i];
+        total_prev += prev->commands[i];
+    }
+    CHECK(total >= total_prev && m.replays >= prev->replays, "commands went back");
+    const stats_histogram_view *h = &m.commit_ns, *hp = &prev->commit_ns;
+    CHECK(h->cumulative[h->bounds->count] >= hp->cumulative[hp->bounds->count],
+          "commits went back");
+    CHECK(m.last_seq >= prev->last_seq && m.last_lsn >= prev->last_lsn, "the log went back");
+    CHECK(m.accounts <= ACCOUNTS + GROWTH_ACCOUNTS, "%llu accounts",
+          (unsigned long long)m.accounts);
+    *prev = m;
+}
+
 static void *read_balances(void *arg) {
     size_t index = (size_t)(uintptr_t)arg;
     service_reader *r = service_reader_new(svc);
     CHECK(r != NULL, "no reader slot");
+    service_metrics seen;
+    service_metrics_read(svc, &seen);
     for (size_t n = 0; !atomic_load(&readers_stop) && n < 50000000; n++) {
+        if (n % 1024 == 0) {
+            read_metrics(&seen);
+        }
         char id[24];
         int64_t b;
         if (n % 3 == 2) {
