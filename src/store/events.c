@@ -6,13 +6,31 @@
 
 #include "store/internal.h"
 
-/* A copy of one block and a cursor over it. */
+/* A copy of one block and a cursor over it, and the iterator over the log it is read
+ * through (made at the first read: one per page, not one per event). */
 typedef struct {
     unsigned char buf[WS_BLOCK_SIZE_MAX];
     size_t len;
     ws_block_header h;
     ws_block_cursor c;
+    rocksdb_iterator_t *it;
 } block_copy;
+
+static block_copy *copy_new(void) {
+    block_copy *bc = malloc(sizeof(*bc));
+    if (bc) {
+        bc->len = 0;
+        bc->it = NULL;
+    }
+    return bc;
+}
+
+static void copy_free(block_copy *bc) {
+    if (bc && bc->it) {
+        rocksdb_iter_destroy(bc->it);
+    }
+    free(bc);
+}
 
 static WS_MUST_USE ws_status open_copy(block_copy *bc, const char *val, size_t vlen,
                                        uint64_t key_lsn) {
@@ -146,18 +164,31 @@ static WS_MUST_USE ws_status load_block(store *st, uint64_t seq, block_copy *bc)
     if (bc->len != 0 && seq >= bc->h.first_seq && seq < bc->h.first_seq + bc->h.events) {
         return WS_OK;
     }
-    uint64_t lsn;
-    ws_status s = store_block_of_seq_(st, seq, &lsn);
+    if (!bc->it) {
+        bc->it = rocksdb_create_iterator(st->log.db, st->read_options);
+    }
+    /* the 'S' entry of the block (the last at or before seq), then the block it names */
     char key[9];
-    char *val = NULL;
+    size_t klen;
     size_t vlen;
-    if (s == WS_OK) {
-        s = store_get_(st, &st->log, key, store_block_key_(lsn, key), &val, &vlen);
+    ws_status s = WS_CORRUPT;
+    rocksdb_iter_seek_for_prev(bc->it, key, store_seq_key_(seq, key));
+    if (rocksdb_iter_valid(bc->it)) {
+        const char *k = rocksdb_iter_key(bc->it, &klen);
+        const char *v = rocksdb_iter_value(bc->it, &vlen);
+        if (klen == 9 && k[0] == 'S' && vlen == 8) {
+            uint64_t lsn = ws_get_u64be((const unsigned char *)v);
+            rocksdb_iter_seek(bc->it, key, store_block_key_(lsn, key));
+            if (rocksdb_iter_valid(bc->it) &&
+                (k = rocksdb_iter_key(bc->it, &klen), klen == 9 && memcmp(k, key, 9) == 0)) {
+                v = rocksdb_iter_value(bc->it, &vlen);
+                s = open_copy(bc, v, vlen, lsn);
+            }
+        }
     }
-    if (s == WS_OK) {
-        s = val ? open_copy(bc, val, vlen, lsn) : WS_CORRUPT;
+    if (s == WS_CORRUPT && store_iter_status_(bc->it) != WS_OK) {
+        s = WS_UNAVAILABLE; /* not a bad block: RocksDB failed to read */
     }
-    rocksdb_free(val);
     if (s == WS_OK && (seq < bc->h.first_seq || seq >= bc->h.first_seq + bc->h.events)) {
         s = WS_CORRUPT; /* the seq index names a block that does not hold the event */
     }
@@ -289,12 +320,9 @@ static WS_MUST_USE ws_status scan_account(store *st, page *pg) {
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->proj.db, st->read_options);
     store_ckpt_meta m;
     ws_status s = meta_of(it, &m);
-    block_copy *bc = malloc(sizeof(*bc));
+    block_copy *bc = copy_new();
     if (!bc) {
         s = WS_INTERNAL;
-    }
-    if (bc) {
-        bc->len = 0;
     }
     if (s == WS_OK && !pg->reverse) {
         s = scan_index(st, pg, m.next_seq, it, bc);
@@ -313,7 +341,7 @@ static WS_MUST_USE ws_status scan_account(store *st, page *pg) {
         }
     }
     rocksdb_iter_destroy(it);
-    free(bc);
+    copy_free(bc);
     free(pg->ring);
     return s == WS_NOT_FOUND ? WS_OK : s;
 }
@@ -382,11 +410,10 @@ ws_status store_seq_after_time(store *st, uint64_t t_us, uint64_t *out) {
     ws_status s = store_log_end(st, &next_lsn, &hi, NULL);
     /* Invariant: the events below lo are at or before t_us, those from hi on after it. Each
      * step reads the block holding the middle event: all of its events share its time. */
-    block_copy *bc = malloc(sizeof(*bc));
+    block_copy *bc = copy_new();
     if (!bc) {
         return WS_INTERNAL;
     }
-    bc->len = 0;
     while (s == WS_OK && lo < hi) {
         s = load_block(st, lo + (hi - lo) / 2, bc);
         if (s == WS_OK && bc->h.timestamp_us > t_us) {
@@ -395,7 +422,7 @@ ws_status store_seq_after_time(store *st, uint64_t t_us, uint64_t *out) {
             lo = bc->h.first_seq + bc->h.events;
         }
     }
-    free(bc);
+    copy_free(bc);
     *out = lo;
     return s;
 }
