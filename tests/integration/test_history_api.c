@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 #define API "/api/1.0/wallet/"
@@ -25,8 +26,6 @@
 /* Checkpoints only at a clean stop. */
 static const char *const no_checkpoints[] = {"--checkpoint-interval", "3600000", NULL};
 
-static ws_server *srv;
-static ws_client *cli;
 static ws_response R = WS_RESPONSE_INIT;
 
 /* What the oracle is told: the accounts made and every acknowledgement. */
@@ -48,41 +47,6 @@ static void teardown(void) {
 }
 
 TestSuite(history_api, .fini = teardown, .timeout = 60);
-
-static void start(const char *const *args) {
-    srv = ws_server_new(args);
-    cr_assert_not_null(srv, "could not prepare a server (is WS_BINARY set?)");
-    cr_assert(ws_server_start(srv), "server did not start");
-    cli = ws_client_new(srv);
-    cr_assert_not_null(cli);
-}
-
-/* Stops the server (kill -9, or SIGTERM: a checkpoint) and starts it on the same data. */
-static void restart(bool kill9) {
-    ws_client_free(cli);
-    cli = NULL;
-    if (kill9) {
-        cr_assert(ws_server_kill9(srv), "kill -9");
-    } else {
-        cr_assert_eq(ws_server_stop(srv), 0, "clean stop");
-    }
-    cr_assert(ws_server_start(srv), "server did not start again");
-    cli = ws_client_new(srv);
-    cr_assert_not_null(cli);
-}
-
-/* s with every ' turned into ", in one of a few rotating static buffers. */
-static const char *dq(const char *s) {
-    static char bufs[4][4096];
-    static int slot;
-    char *b = bufs[slot++ % 4];
-    size_t n = strlen(s);
-    cr_assert(n < sizeof(bufs[0]));
-    for (size_t i = 0; i <= n; i++) {
-        b[i] = s[i] == '\'' ? '"' : s[i];
-    }
-    return b;
-}
 
 static void expect_error(const char *what, long status, const char *code) {
     cr_assert_eq(R.status, status, "%s: expected %ld %s, got %ld %s", what, status, code, R.status,

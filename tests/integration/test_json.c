@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 #define API "/api/1.0/wallet/"
@@ -25,29 +26,11 @@
 #define ACCOUNTS_MAX 64
 #define RECORD_PAGES_MAX 200
 
-static ws_server *srv;
-static ws_client *cli;
 static ws_response R = WS_RESPONSE_INIT;
 
 #define BODY (R.body != NULL ? R.body : "(none)")
 
 /* ---- text ------------------------------------------------------------------------------- */
-
-/* s with every ' turned into " and every ` into ', in one of a few rotating static buffers. */
-#define DQ_SLOTS 4
-#define DQ_MAX (64u << 10)
-static const char *dq(const char *s) {
-    static char bufs[DQ_SLOTS][DQ_MAX];
-    static int next;
-    char *b = bufs[next];
-    next = (next + 1) % DQ_SLOTS;
-    size_t n = strlen(s);
-    cr_assert_lt(n, DQ_MAX, "test text too long");
-    for (size_t i = 0; i <= n; i++) {
-        b[i] = s[i] == '\'' ? '"' : s[i] == '`' ? '\'' : s[i];
-    }
-    return b;
-}
 
 /* A growing string. */
 typedef struct {
@@ -96,28 +79,6 @@ static void teardown(void) {
     ws_transfer_list_free(&acked);
     acct_n = 0;
     ws_cleanup_all();
-}
-
-static void start(const char *const *args) {
-    srv = ws_server_new(args);
-    cr_assert_not_null(srv, "could not prepare a server (is WS_BINARY set?)");
-    cr_assert(ws_server_start(srv), "server did not start");
-    cli = ws_client_new(srv);
-    cr_assert_not_null(cli);
-}
-
-/* Stops the server (kill -9 or SIGTERM) and starts it again on the same data. */
-static void restart(bool kill9) {
-    ws_client_free(cli);
-    cli = NULL;
-    if (kill9) {
-        cr_assert(ws_server_kill9(srv), "kill -9");
-    } else {
-        cr_assert_eq(ws_server_stop(srv), 0, "clean stop");
-    }
-    cr_assert(ws_server_start(srv), "server did not start again");
-    cli = ws_client_new(srv);
-    cr_assert_not_null(cli);
 }
 
 /* ---- requests and answers --------------------------------------------------------------- */
@@ -608,9 +569,7 @@ Test(json, accounts, .fini = teardown, .timeout = 120) {
                 "exist'}}");
     cr_assert(ws_json_is_error(R.body, "account_not_found"));
     static const char *const bad_ids[] = {
-        "bad!id",
-        "a%20b",
-        "A%00",
+        "bad!id", "a%20b", "A%00",
         "iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii", /* 65 */
     };
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {

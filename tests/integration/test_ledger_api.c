@@ -7,13 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "harness.h"
 
 #define API "/api/1.0/wallet/"
 #define JSON "application/json"
 
-static ws_server *srv;
-static ws_client *cli;
 static ws_response R = WS_RESPONSE_INIT;
 
 #define BODY (R.body != NULL ? R.body : "(none)")
@@ -23,19 +22,6 @@ static void teardown(void) {
     cli = NULL;
     ws_response_free(&R);
     ws_cleanup_all();
-}
-
-/* s with every ' turned into ", in one of a few rotating static buffers. */
-static const char *dq(const char *s) {
-    static char bufs[4][4096];
-    static int slot;
-    char *b = bufs[slot++ % 4];
-    size_t n = strlen(s);
-    cr_assert(n < sizeof(bufs[0]));
-    for (size_t i = 0; i <= n; i++) {
-        b[i] = s[i] == '\'' ? '"' : s[i];
-    }
-    return b;
 }
 
 static long post(const char *path, const char *body, const char *header) {
@@ -70,20 +56,6 @@ static void transfer(const char *what, const char *from, const char *to, const c
     } else {
         expect_error(what, status, body_or_code);
     }
-}
-
-/* Stops the server (kill -9 or SIGTERM) and starts it on the same data, with a new client. */
-static void restart(bool kill9) {
-    ws_client_free(cli);
-    cli = NULL;
-    if (kill9) {
-        cr_assert(ws_server_kill9(srv), "kill -9");
-    } else {
-        cr_assert_eq(ws_server_stop(srv), 0, "clean stop");
-    }
-    cr_assert(ws_server_start(srv), "server did not start again");
-    cli = ws_client_new(srv);
-    cr_assert_not_null(cli);
 }
 
 static const char *const usd1 = "{'accountID':'usd1','balance':-50,'available':-50,'pendingCredits'"
@@ -121,10 +93,7 @@ static void check_accounts(const char *when) {
 Test(ledger_api, currencies_and_limits, .fini = teardown, .timeout = 120) {
     static const char *const args[] = {"--default-currency", "EUR", "--checkpoint-interval", "50",
                                        NULL};
-    srv = ws_server_new(args);
-    cr_assert_not_null(srv, "could not prepare a server (is WS_BINARY set?)");
-    cr_assert(ws_server_start(srv));
-    cli = ws_client_new(srv);
+    start(args);
 
     /* Accounts without a currency get the default; the seed's route answers as it did. */
     post(API "accounts", "{'accountID':'eur1','startAmount':100}", NULL);
