@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZERS = fuzz_query fuzz_amount_id fuzz_event fuzz_transfer fuzz_block fuzz_request
 
-.PHONY: all deps build run test test-asan test-tsan test-fuzz fuzz-build fuzz bench clean
+.PHONY: all deps build run test test-asan test-tsan test-fuzz fuzz-build fuzz bench install clean
 
 all: build
 
@@ -74,6 +74,14 @@ bench:
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWS_BUILD_TESTS=OFF >/dev/null
 	@cmake --build build-release -j $(JOBS) --target wallet-service wallet-bench-writer >/dev/null
 	@bash bench/run.sh build-release/wallet-service
+
+# The binary (a Release build of its own), the systemd unit, a `wallet` user and
+# /var/lib/wallet-service (scripts/install.sh; run as root). PREFIX=/usr/local and DESTDIR
+# (a staging root: files only) as usual.
+install: deps
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWS_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-release -j $(JOBS) --target wallet-service >/dev/null
+	@bash scripts/install.sh build-release/wallet-service
 
 clean:
 	rm -rf $(BUILD_DIR) build-release build-asan build-tsan build-fuzz

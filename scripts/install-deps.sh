@@ -16,6 +16,7 @@ packages=(
     clang libclang-rt-14-dev
     wrk
     fuse3 libfuse3-dev
+    systemd
     prometheus
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -292,6 +292,9 @@ static int parse_args(options *o, int argc, char **argv) {
 
 static int run_verify(const options *o) {
     store *st = NULL;
+    if (isatty(STDERR_FILENO)) {
+        store_set_progress(stderr); /* the replay's progress, on a terminal only */
+    }
     ws_status open_status = store_open(o->data_dir, true, &st);
     for (int i = 1;
          i < VERIFY_OPEN_ATTEMPTS && open_status != WS_OK && open_status != WS_INVALID_PARAMETER;
@@ -343,6 +346,9 @@ static void print_address(FILE *out, const options *o, const http_server *http) 
 
 /* Opens the store and loads the state; false (after saying why) if it cannot. */
 static bool start_service(const options *o, store **st, service **svc) {
+    if (isatty(STDERR_FILENO)) {
+        store_set_progress(stderr); /* a format-1 migration's progress, on a terminal only */
+    }
     if (store_open(o->data_dir, false, st) != WS_OK) {
         fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
         return false;

@@ -52,6 +52,22 @@ bool store_is_format1_(const char *dir);
 /* Removes what is left of a format-1 database in dir once the format-2 log is complete. */
 void store_remove_format1_(const char *dir);
 
+/* Progress of a long operation (progress.c): shown on the terminal main named with
+ * store_set_progress, else nothing. total 0: unknown (no time left shown). */
+typedef struct {
+    FILE *out;
+    const char *what;
+    const char *unit;
+    uint64_t total;
+    uint64_t t0_us;
+    uint64_t next_us;
+    bool shown;
+} store_progress_;
+void store_progress_begin_(store_progress_ *p, const char *what, const char *unit, uint64_t total);
+/* done units so far: cheap enough to call for each one. */
+void store_progress_tick_(store_progress_ *p, uint64_t done);
+void store_progress_end_(store_progress_ *p, uint64_t done);
+
 /* The log's keys: 'L' be64(lsn) and 'S' be64(seq), into key (9 bytes); their length. */
 size_t store_block_key_(uint64_t lsn, char *key);
 size_t store_seq_key_(uint64_t seq, char *key);

@@ -163,8 +163,12 @@ static WS_MUST_USE ws_status migrate_events(migration *m) {
     rocksdb_iterator_t *it = rocksdb_create_iterator(m->old, m->old_read);
     ws_status s = WS_OK;
     ws_event debit = {0};
+    store_progress_ progress;
+    store_progress_begin_(&progress, "migrating format 1", "events", 0);
+    uint64_t done = 0;
     for (rocksdb_iter_seek(it, "e", 1); s == WS_OK && rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
+        store_progress_tick_(&progress, ++done);
         size_t klen;
         size_t vlen;
         const char *k = rocksdb_iter_key(it, &klen);
@@ -199,6 +203,7 @@ static WS_MUST_USE ws_status migrate_events(migration *m) {
             fail(m, "a Debit without its matching Credit", e.seq);
         }
     }
+    store_progress_end_(&progress, done);
     if (s == WS_OK && debit.seq != 0) {
         fail(m, "a Debit without its Credit at the end of the log", debit.seq);
         s = WS_CORRUPT;

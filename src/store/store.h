@@ -204,6 +204,11 @@ WS_MUST_USE ws_status store_ckpt_commit(store *st, store_ckpt *c);
 
 /* ---- the audit ---------------------------------------------------------------------- */
 
+/* Where the long operations (--verify's replay, the format-1 migration) show their progress
+ * (done, rate, time left), rewritten in place: a terminal, or NULL (the default) for none.
+ * Main thread, before any store_open. */
+void store_set_progress(FILE *out);
+
 /* Offline audit: replays the whole log from empty through the ledger's state machine and
  * checks the log's own structure, then the newest checkpoint against the replay (every
  * account, balance, index entry and idempotency entry). Prints a summary (and the first

@@ -35,6 +35,7 @@ typedef struct {
     uint8_t *two_phase;        /* bit seq - 1: that event is of a two-phase record */
     uint64_t two_phase_events; /* below the checkpoint */
     uint64_t ckpt_entries;     /* idempotency entries loaded from the checkpoint */
+    store_progress_ progress;
 } audit;
 
 static void problem(audit *a, const char *what, uint64_t at) {
@@ -290,6 +291,7 @@ static void check_unique(audit *a, const ws_record *r, uint64_t lsn) {
 static ws_status replay_one(void *ctx, const ws_record *r, uint64_t lsn, uint64_t seq,
                             uint64_t timestamp_us) {
     audit *a = ctx;
+    store_progress_tick_(&a->progress, lsn);
     if (lsn == a->ckpt.next_lsn && !a->ckpt_checked) {
         check_checkpoint(a);
     }
@@ -373,7 +375,14 @@ ws_status store_verify(store *st, FILE *out, store_verify_report *report) {
     a.event_account = calloc(a.ckpt.next_seq, sizeof(uint32_t));
     a.two_phase = calloc(a.ckpt.next_seq / 8 + 1, 1);
     WS_ASSERT(a.event_account && a.two_phase);
+    uint64_t end_lsn = 1;
+    uint64_t end_seq;
+    if (store_log_end(st, &end_lsn, &end_seq, NULL) != WS_OK) {
+        end_lsn = 1; /* the replay reports the log unreadable */
+    }
+    store_progress_begin_(&a.progress, "verify", "records", end_lsn - 1);
     ws_status s = store_scan_log(st, 1, replay_one, &a);
+    store_progress_end_(&a.progress, a.ledger.next_lsn - 1);
     if (s != WS_OK && s != WS_CORRUPT) {
         problem(&a, "the log is unreadable", a.ledger.next_lsn);
     } else if (s == WS_CORRUPT && report->problems == 0) {
