@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "http/server.h"
 
 #define EXIT_USAGE 2
@@ -32,47 +33,52 @@ typedef struct {
 } options;
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: wallet-service [flags]\n"
-            "  --port N          listen port, 0 for any free one   (WALLET_PORT, 18080)\n"
-            "  --bind ADDR       numeric IP address to listen on   (WALLET_BIND, 127.0.0.1)\n"
-            "  --data-dir DIR    RocksDB data directory            (WALLET_DATA_DIR, ./data)\n"
-            "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores - 1)\n"
-            "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
-            "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
-            "  --checkpoint-interval MS  projections written behind the log, %u..%u ms\n"
-            "                    (WALLET_CHECKPOINT_INTERVAL, %u)\n"
-            "  limits (past one: 503, 414, 431, 413 or 408 with a JSON error; docs/api.md):\n"
-            "  --max-connections N   open connections, 1..%u     (WALLET_MAX_CONNECTIONS, %u)\n"
-            "  --max-request-line N  request line bytes, %u..%u  (WALLET_MAX_REQUEST_LINE, %u)\n"
-            "  --max-header-bytes N  header bytes, %u..%u       (WALLET_MAX_HEADER_BYTES, %u)\n"
-            "  --max-body-bytes N    body bytes, 0..%u          (WALLET_MAX_BODY_BYTES, %u)\n"
-            "  --max-batch-body-bytes N  POST /transfers body bytes, 1024..%u\n"
-            "                        (WALLET_MAX_BATCH_BODY_BYTES, %u)\n"
-            "  --request-timeout MS  a request's first to last byte (WALLET_REQUEST_TIMEOUT, %u)\n"
-            "  --idle-timeout MS     connection with no request  (WALLET_IDLE_TIMEOUT, %u)\n"
-            "                        (timeouts %u..%u ms)\n"
-            "  --default-currency CODE  currency of accounts created without one, 3-12 of\n"
-            "                    A-Z and 0-9                  (WALLET_DEFAULT_CURRENCY, XXX)\n"
-            "  --api-key-file PATH\n"
-            "                    API keys, one per line, file mode 0600: every endpoint but\n"
-            "                    /health and /ready then needs 'Authorization: Bearer <key>'\n"
-            "                    (WALLET_API_KEY_FILE, none)\n"
-            "  --tls-cert PATH   PEM certificate chain: serve HTTPS     (WALLET_TLS_CERT, none)\n"
-            "  --tls-key PATH    its PEM private key; both or neither  (WALLET_TLS_KEY, none)\n"
-            "  --verify          replay the event log against the data and exit\n"
-            "                    (0 consistent, 1 not, 2 usage or cannot open)\n"
-            "  --help, --version\n"
-            "Flags override the environment.\n",
-            HTTP_IO_THREADS_MAX, SERVICE_QUEUE_MAX_LIMIT, SERVICE_QUEUE_MAX_DEFAULT,
-            SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT, CKPT_INTERVAL_MS_MIN,
-            CKPT_INTERVAL_MS_MAX, CKPT_INTERVAL_MS_DEFAULT, HTTP_MAX_CONNECTIONS_LIMIT,
-            HTTP_MAX_CONNECTIONS_DEFAULT, HTTP_MAX_REQUEST_LINE_MIN, HTTP_MAX_REQUEST_LINE_LIMIT,
-            HTTP_MAX_REQUEST_LINE_DEFAULT, HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT,
-            HTTP_MAX_HEADER_BYTES_DEFAULT, HTTP_MAX_BODY_BYTES_LIMIT, HTTP_MAX_BODY_BYTES_DEFAULT,
-            HTTP_MAX_BATCH_BODY_BYTES_LIMIT, HTTP_MAX_BATCH_BODY_BYTES_DEFAULT,
-            HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MIN,
-            HTTP_TIMEOUT_MS_MAX);
+    fprintf(
+        out,
+        "usage: wallet-service [flags]\n"
+        "  --port N          listen port, 0 for any free one   (WALLET_PORT, 18080)\n"
+        "  --bind ADDR       numeric IP address to listen on   (WALLET_BIND, 127.0.0.1)\n"
+        "  --data-dir DIR    RocksDB data directory            (WALLET_DATA_DIR, ./data)\n"
+        "  --io-threads N    HTTP threads, 1..%d               (WALLET_IO_THREADS, cores - 1)\n"
+        "  --queue-max N     queued writes before 503, 1..%u   (WALLET_QUEUE_MAX, %d)\n"
+        "  --batch-max N     writes per group commit, 1..%u    (WALLET_BATCH_MAX, %d)\n"
+        "  --checkpoint-interval MS  projections written behind the log, %u..%u ms\n"
+        "                    (WALLET_CHECKPOINT_INTERVAL, %u)\n"
+        "  limits (past one: 503, 414, 431, 413 or 408 with a JSON error; docs/api.md):\n"
+        "  --max-connections N   open connections, 1..%u     (WALLET_MAX_CONNECTIONS, %u)\n"
+        "  --max-request-line N  request line bytes, %u..%u  (WALLET_MAX_REQUEST_LINE, %u)\n"
+        "  --max-header-bytes N  header bytes, %u..%u       (WALLET_MAX_HEADER_BYTES, %u)\n"
+        "  --max-body-bytes N    body bytes, 0..%u          (WALLET_MAX_BODY_BYTES, %u)\n"
+        "  --max-batch-body-bytes N  POST /transfers body bytes, 1024..%u\n"
+        "                        (WALLET_MAX_BATCH_BODY_BYTES, %u)\n"
+        "  --request-timeout MS  a request's first to last byte (WALLET_REQUEST_TIMEOUT, %u)\n"
+        "  --idle-timeout MS     connection with no request  (WALLET_IDLE_TIMEOUT, %u)\n"
+        "                        (timeouts %u..%u ms)\n"
+        "  --default-currency CODE  currency of accounts created without one, 3-12 of\n"
+        "                    A-Z and 0-9                  (WALLET_DEFAULT_CURRENCY, XXX)\n"
+        "  --log-format F    text or json: one line per event on stderr, json as\n"
+        "                    {timestamp, level, message, fields}  (WALLET_LOG_FORMAT, text)\n"
+        "  --log-stats-interval MS  the writer's batch statistics, logged at most this\n"
+        "                    often while it works, 0: never  (WALLET_LOG_STATS_INTERVAL, 60000)\n"
+        "  --api-key-file PATH\n"
+        "                    API keys, one per line, file mode 0600: every endpoint but\n"
+        "                    /health and /ready then needs 'Authorization: Bearer <key>'\n"
+        "                    (WALLET_API_KEY_FILE, none)\n"
+        "  --tls-cert PATH   PEM certificate chain: serve HTTPS     (WALLET_TLS_CERT, none)\n"
+        "  --tls-key PATH    its PEM private key; both or neither  (WALLET_TLS_KEY, none)\n"
+        "  --verify          replay the event log against the data and exit\n"
+        "                    (0 consistent, 1 not, 2 usage or cannot open)\n"
+        "  --help, --version\n"
+        "Flags override the environment.\n",
+        HTTP_IO_THREADS_MAX, SERVICE_QUEUE_MAX_LIMIT, SERVICE_QUEUE_MAX_DEFAULT,
+        SERVICE_BATCH_MAX_LIMIT, SERVICE_BATCH_MAX_DEFAULT, CKPT_INTERVAL_MS_MIN,
+        CKPT_INTERVAL_MS_MAX, CKPT_INTERVAL_MS_DEFAULT, HTTP_MAX_CONNECTIONS_LIMIT,
+        HTTP_MAX_CONNECTIONS_DEFAULT, HTTP_MAX_REQUEST_LINE_MIN, HTTP_MAX_REQUEST_LINE_LIMIT,
+        HTTP_MAX_REQUEST_LINE_DEFAULT, HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT,
+        HTTP_MAX_HEADER_BYTES_DEFAULT, HTTP_MAX_BODY_BYTES_LIMIT, HTTP_MAX_BODY_BYTES_DEFAULT,
+        HTTP_MAX_BATCH_BODY_BYTES_LIMIT, HTTP_MAX_BATCH_BODY_BYTES_DEFAULT,
+        HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MIN,
+        HTTP_TIMEOUT_MS_MAX);
 }
 
 static bool parse_count(const char *name, const char *value, uint64_t min, uint64_t max,
@@ -160,6 +166,18 @@ static bool apply(options *o, const char *name, const char *value) {
             return false;
         }
         o->service.checkpoint_interval_ms = v;
+    } else if (strcmp(name, "--log-stats-interval") == 0) {
+        if (!parse_count(name, value, 0, 86400000, &v)) {
+            return false;
+        }
+        o->service.stats_log_interval_ms = v;
+    } else if (strcmp(name, "--log-format") == 0) {
+        if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
+            fprintf(stderr, "wallet-service: --log-format must be 'text' or 'json', not '%s'\n",
+                    value);
+            return false;
+        }
+        ws_log_set_format(strcmp(value, "json") == 0 ? WS_LOG_JSON : WS_LOG_TEXT);
     } else if (strcmp(name, "--default-currency") == 0) {
         if (!ws_currency_valid(value, strlen(value))) {
             fprintf(stderr,
@@ -197,6 +215,8 @@ static bool apply_env(options *o) {
         {"WALLET_BATCH_MAX", "--batch-max"},
         {"WALLET_CHECKPOINT_INTERVAL", "--checkpoint-interval"},
         {"WALLET_DEFAULT_CURRENCY", "--default-currency"},
+        {"WALLET_LOG_FORMAT", "--log-format"},
+        {"WALLET_LOG_STATS_INTERVAL", "--log-stats-interval"},
         /* limits */
         {"WALLET_MAX_CONNECTIONS", "--max-connections"},
         {"WALLET_MAX_REQUEST_LINE", "--max-request-line"},
@@ -226,21 +246,21 @@ static int parse_args(options *o, int argc, char **argv) {
      * 1 I/O thread served 3-13% more get_balance requests than 2, with p99 1.9 ms instead of
      * 4.4-5.2 ms, and transfers at 44 us of server CPU instead of 48-52 (docs/performance.md). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (options){
-        .http = {.bind = "127.0.0.1",
-                 .port = 18080,
-                 .io_threads = cores <= 2                        ? 1
-                               : cores - 1 > HTTP_IO_THREADS_MAX ? HTTP_IO_THREADS_MAX
-                                                                 : (size_t)cores - 1,
-                 .max_body_bytes = HTTP_MAX_BODY_BYTES_DEFAULT,
-                 .max_batch_body_bytes = HTTP_MAX_BATCH_BODY_BYTES_DEFAULT,
-                 .request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
-                 .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS_DEFAULT,
-                 .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
-                 .max_request_line_bytes = HTTP_MAX_REQUEST_LINE_DEFAULT,
-                 .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT},
-        .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT, CKPT_INTERVAL_MS_DEFAULT},
-        .data_dir = "./data"};
+    *o = (options){.http = {.bind = "127.0.0.1",
+                            .port = 18080,
+                            .io_threads = cores <= 2                        ? 1
+                                          : cores - 1 > HTTP_IO_THREADS_MAX ? HTTP_IO_THREADS_MAX
+                                                                            : (size_t)cores - 1,
+                            .max_body_bytes = HTTP_MAX_BODY_BYTES_DEFAULT,
+                            .max_batch_body_bytes = HTTP_MAX_BATCH_BODY_BYTES_DEFAULT,
+                            .request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
+                            .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS_DEFAULT,
+                            .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
+                            .max_request_line_bytes = HTTP_MAX_REQUEST_LINE_DEFAULT,
+                            .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT},
+                   .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT,
+                               CKPT_INTERVAL_MS_DEFAULT, SERVICE_STATS_LOG_INTERVAL_MS_DEFAULT},
+                   .data_dir = "./data"};
     if (!apply_env(o)) {
         return EXIT_USAGE;
     }
@@ -299,13 +319,14 @@ static int run_verify(const options *o) {
     for (int i = 1;
          i < VERIFY_OPEN_ATTEMPTS && open_status != WS_OK && open_status != WS_INVALID_PARAMETER;
          i++) {
-        fprintf(stderr, "wallet-service: --verify: trying the open again\n");
+        ws_log(WS_LOG_WARN, WS_NO_FIELDS, "--verify: trying the open again");
         nanosleep(&(struct timespec){0, VERIFY_OPEN_PAUSE_MS * 1000000L}, NULL);
         open_status = store_open(o->data_dir, true, &st);
     }
     if (open_status != WS_OK) {
         if (open_status != WS_INVALID_PARAMETER) {
-            fprintf(stderr, "wallet-service: cannot open %s for --verify\n", o->data_dir);
+            ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("data_dir", o->data_dir)),
+                   "cannot open %s for --verify", o->data_dir);
         }
         return EXIT_USAGE;
     }
@@ -337,11 +358,13 @@ static void fault_start_delay(void) {
 }
 #endif
 
-/* The address as printed: [v6]:port or v4:port. */
-static void print_address(FILE *out, const options *o, const http_server *http) {
+/* The address as printed: [v6]:port or v4:port, into out (ADDRESS_MAX bytes). */
+#define ADDRESS_MAX 80
+static const char *address(char *out, const options *o, const http_server *http) {
     bool v6 = strchr(o->http.bind, ':') != NULL;
-    fprintf(out, "%s%s%s:%u", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
-            (unsigned)http_port(http));
+    snprintf(out, ADDRESS_MAX, "%s%s%s:%u", v6 ? "[" : "", o->http.bind, v6 ? "]" : "",
+             (unsigned)http_port(http));
+    return out;
 }
 
 /* Opens the store and loads the state; false (after saying why) if it cannot. */
@@ -350,12 +373,13 @@ static bool start_service(const options *o, store **st, service **svc) {
         store_set_progress(stderr); /* a format-1 migration's progress, on a terminal only */
     }
     if (store_open(o->data_dir, false, st) != WS_OK) {
-        fprintf(stderr, "wallet-service: cannot open the data directory %s\n", o->data_dir);
+        ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("data_dir", o->data_dir)),
+               "cannot open the data directory %s", o->data_dir);
         return false;
     }
     ws_status s = service_start(*st, &o->service, svc);
     if (s != WS_OK) {
-        fprintf(stderr, "wallet-service: cannot start: %s\n", ws_status_message(s));
+        ws_log(WS_LOG_ERROR, WS_NO_FIELDS, "cannot start: %s", ws_status_message(s));
         store_close(*st);
         return false;
     }
@@ -387,10 +411,14 @@ static int serve(const options *o) {
     if (http_serve(http) != WS_OK) {
         return 1;
     }
-    fprintf(stderr, "wallet-service: starting on ");
-    print_address(stderr, o, http);
-    fprintf(stderr, ": loading the state; until then only /health, /ready and /metrics "
-                    "answer\n");
+    char addr[ADDRESS_MAX];
+    address(addr, o, http);
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "starting"), WS_LOG_STR("address", addr),
+                     WS_LOG_STR("data_dir", o->data_dir), WS_LOG_STR("version", WS_VERSION)),
+           "starting on %s: loading the state; until then only /health, /ready and /metrics "
+           "answer",
+           addr);
 #ifdef WS_FAULT_INJECTION
     fault_start_delay();
 #endif
@@ -401,29 +429,29 @@ static int serve(const options *o) {
     }
     http_attach(http, svc, st);
     if (o->http.auth != NULL) {
-        fprintf(stderr,
-                "wallet-service: API keys required on every endpoint but /health and /ready (%zu "
-                "key(s) loaded)\n",
-                auth_key_count(o->http.auth));
+        ws_log(WS_LOG_INFO, WS_FIELDS(WS_LOG_NUM("api_keys", auth_key_count(o->http.auth))),
+               "API keys required on every endpoint but /health and /ready (%zu key(s) loaded)",
+               auth_key_count(o->http.auth));
     }
     if (o->http.tls_cert_path != NULL) {
-        fprintf(stderr, "wallet-service: serving HTTPS (TLS 1.2 or later, HTTP/1.1)\n");
+        ws_log(WS_LOG_INFO, WS_NO_FIELDS, "serving HTTPS (TLS 1.2 or later, HTTP/1.1)");
     }
-    printf("listening on ");
-    print_address(stdout, o, http);
-    printf("\n");
+    ws_log(WS_LOG_INFO, WS_FIELDS(WS_LOG_STR("event", "listening"), WS_LOG_STR("address", addr)),
+           "listening on %s", addr);
+    printf("listening on %s\n", addr); /* stdout: what scripts wait for */
     fflush(stdout);
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    fprintf(stderr, "wallet-service: %s received, stopping\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const char *signame = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    ws_log(WS_LOG_INFO, WS_FIELDS(WS_LOG_STR("event", "stopping"), WS_LOG_STR("signal", signame)),
+           "%s received, stopping", signame);
     http_stop_accepting(http);
     service_stop(svc); /* every queued write is decided, synced and answered */
     http_stop(http);   /* no thread can submit any more */
     service_free(svc);
     store_close(st);
-    fprintf(stderr, "wallet-service: stopped cleanly\n");
+    ws_log(WS_LOG_INFO, WS_FIELDS(WS_LOG_STR("event", "stopped")), "stopped cleanly");
     return 0;
 }
 

@@ -9,6 +9,7 @@
  *      previous checkpoint's chunk, patched), the index values, the idempotency parts and
  *      the meta; write them in one write and flush. */
 #include "engine/checkpoint.h"
+#include "core/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -367,9 +368,13 @@ static WS_MUST_USE ws_status checkpoint(ckpt *c) {
         s = store_ckpt_commit(c->cfg.st, c->out);
     }
     if (s != WS_OK) {
-        fprintf(stderr, "wallet-service: checkpoint of lsn %llu..%llu failed: %s\n",
-                (unsigned long long)before.next_lsn, (unsigned long long)c->target_lsn - 1,
-                c->problem ? c->problem : ws_status_message(s));
+        const char *why = c->problem ? c->problem : ws_status_message(s);
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("event", "checkpoint_failed"),
+                         WS_LOG_NUM("from_lsn", before.next_lsn),
+                         WS_LOG_NUM("to_lsn", c->target_lsn - 1), WS_LOG_STR("why", why)),
+               "checkpoint of lsn %llu..%llu failed: %s", (unsigned long long)before.next_lsn,
+               (unsigned long long)c->target_lsn - 1, why);
         c->meta = before;
         return s;
     }

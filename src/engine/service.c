@@ -8,6 +8,7 @@
  * take back. After each batch the writer frees what readers can no longer hold (epoch.h)
  * and tells the checkpointer how far the log has grown. */
 #include "engine/service.h"
+#include "core/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,7 +67,8 @@ struct service {
     /* Written by the writer only; read after it is joined. */
     uint64_t batches;
     uint64_t commands;
-    uint64_t commits; /* batches that had something to write (one fsync each) */
+    uint64_t commits;               /* batches that had something to write (one fsync each) */
+    uint64_t stats_log_interval_us; /* 0: no periodic statistics */
 };
 
 static uint64_t now_us(void) {
@@ -102,8 +104,58 @@ static void answer(ws_group **groups, size_t n) {
     }
 }
 
+/* The writer's statistics since its last periodic log line. */
+typedef struct {
+    uint64_t since_us;
+    uint64_t batches;
+    uint64_t commands;
+    uint64_t commits;
+    uint64_t commit_ns_total;
+    uint64_t commit_ns_max;
+} period;
+
+/* Counts one batch into p and logs p once the interval has passed since its start: from
+ * the writer, after a batch, so an idle writer logs nothing. */
+static void period_batch(service *svc, period *p, uint64_t commands, bool committed) {
+    if (svc->stats_log_interval_us == 0) {
+        return;
+    }
+    uint64_t now = now_us();
+    if (p->since_us == 0) {
+        p->since_us = now;
+    }
+    p->batches++;
+    p->commands += commands;
+    if (committed) {
+        uint64_t ns = sm_last_commit_ns(svc->machine);
+        p->commits++;
+        p->commit_ns_total += ns;
+        p->commit_ns_max = ns > p->commit_ns_max ? ns : p->commit_ns_max;
+    }
+    if (now < p->since_us || now - p->since_us < svc->stats_log_interval_us) {
+        return;
+    }
+    double secs = (double)(now - p->since_us) / 1e6;
+    double mean_ms = p->commits ? (double)p->commit_ns_total / 1e6 / (double)p->commits : 0;
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "batch_stats"),
+                     WS_LOG_NUM("period_ms", (int64_t)((now - p->since_us) / 1000)),
+                     WS_LOG_NUM("batches", p->batches), WS_LOG_NUM("commands", p->commands),
+                     WS_LOG_NUM("commits", p->commits),
+                     WS_LOG_NUM("commit_us_mean", (int64_t)(mean_ms * 1000)),
+                     WS_LOG_NUM("commit_us_max", p->commit_ns_max / 1000),
+                     WS_LOG_NUM("queue_depth", mq_depth(svc->queue))),
+           "writer: %llu commands in %llu batches in %.1f s (%.1f per batch, %.0f/s), commit "
+           "%.2f ms on average, %.2f ms the longest",
+           (unsigned long long)p->commands, (unsigned long long)p->batches, secs,
+           p->batches ? (double)p->commands / (double)p->batches : 0.0,
+           secs > 0 ? (double)p->commands / secs : 0.0, mean_ms, (double)p->commit_ns_max / 1e6);
+    *p = (period){.since_us = now};
+}
+
 static void *writer_main(void *arg) {
     service *svc = arg;
+    period stats_period = {0};
     writer_state state = STATE_LISTEN;
     size_t n = 0;
     uint64_t commands = 0; /* of the current batch */
@@ -129,6 +181,7 @@ static void *writer_main(void *arg) {
             } else {
                 count_outcomes(svc->stats, svc->batch, n);
                 answer(svc->batch, n);
+                period_batch(svc, &stats_period, commands, false);
                 state = STATE_LISTEN;
             }
             break;
@@ -143,6 +196,7 @@ static void *writer_main(void *arg) {
             stats_observe(&svc->stats->commit_ns, sm_last_commit_ns(svc->machine));
             count_outcomes(svc->stats, svc->batch, n);
             answer(svc->batch, n);
+            period_batch(svc, &stats_period, commands, true);
             epoch_reclaim(svc->epoch);
             ckpt_poke(svc->checkpointer, atomic_load_explicit(&sm_committed(svc->machine)->next_lsn,
                                                               memory_order_relaxed));
@@ -160,7 +214,9 @@ static void on_checkpoint_failure(void *ctx) {
     service *svc = ctx;
     atomic_store(&svc->read_only, true);
     sm_set_read_only(svc->machine);
-    fprintf(stderr, "wallet-service: a checkpoint failed; now read-only until restart\n");
+    ws_log(WS_LOG_ERROR,
+           WS_FIELDS(WS_LOG_STR("event", "read_only"), WS_LOG_STR("cause", "checkpoint")),
+           "a checkpoint failed; now read-only until restart");
 }
 
 static WS_MUST_USE ws_status start_threads(service *svc, store *st, const service_config *cfg) {
@@ -192,6 +248,7 @@ ws_status service_start(store *st, const service_config *cfg, service **out) {
         return WS_INTERNAL;
     }
     svc->batch_max = cfg->batch_max;
+    svc->stats_log_interval_us = cfg->stats_log_interval_ms * 1000;
     svc->batch = calloc(cfg->batch_max, sizeof(*svc->batch));
     size_t stats_size = (sizeof(service_stats) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
     svc->stats = aligned_alloc(CACHE_LINE, stats_size);
@@ -240,19 +297,25 @@ void service_stop(service *svc) {
     mq_close(svc->queue);
     pthread_join(svc->writer, NULL);
     ckpt_stop(svc->checkpointer);
-    fprintf(stderr,
-            "wallet-service: writer: %llu commands in %llu batches (%.1f per batch), %llu "
-            "synced commits\n",
-            (unsigned long long)svc->commands, (unsigned long long)svc->batches,
-            svc->batches ? (double)svc->commands / (double)svc->batches : 0.0,
-            (unsigned long long)svc->commits);
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "writer_stats"), WS_LOG_NUM("commands", svc->commands),
+                     WS_LOG_NUM("batches", svc->batches), WS_LOG_NUM("commits", svc->commits)),
+           "writer: %llu commands in %llu batches (%.1f per batch), %llu synced commits",
+           (unsigned long long)svc->commands, (unsigned long long)svc->batches,
+           svc->batches ? (double)svc->commands / (double)svc->batches : 0.0,
+           (unsigned long long)svc->commits);
     uint64_t n = ckpt_count(svc->checkpointer);
-    fprintf(stderr,
-            "wallet-service: checkpointer: %llu checkpoints, the newest up to lsn %llu, "
-            "%.1f ms each on average, %.1f ms the longest\n",
-            (unsigned long long)n, (unsigned long long)ckpt_next_lsn(svc->checkpointer) - 1,
-            n ? (double)ckpt_us_total(svc->checkpointer) / 1000.0 / (double)n : 0.0,
-            (double)ckpt_us_max(svc->checkpointer) / 1000.0);
+    uint64_t newest = ckpt_next_lsn(svc->checkpointer) - 1;
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "checkpointer_stats"), WS_LOG_NUM("checkpoints", n),
+                     WS_LOG_NUM("lsn", newest),
+                     WS_LOG_NUM("us_total", ckpt_us_total(svc->checkpointer)),
+                     WS_LOG_NUM("us_max", ckpt_us_max(svc->checkpointer))),
+           "checkpointer: %llu checkpoints, the newest up to lsn %llu, %.1f ms each on average, "
+           "%.1f ms the longest",
+           (unsigned long long)n, (unsigned long long)newest,
+           n ? (double)ckpt_us_total(svc->checkpointer) / 1000.0 / (double)n : 0.0,
+           (double)ckpt_us_max(svc->checkpointer) / 1000.0);
 }
 
 void service_free(service *svc) {

@@ -18,6 +18,7 @@
 
 #define SERVICE_QUEUE_MAX_DEFAULT 65536
 #define SERVICE_BATCH_MAX_DEFAULT 4096
+#define SERVICE_STATS_LOG_INTERVAL_MS_DEFAULT 60000
 #define SERVICE_QUEUE_MAX_LIMIT (1u << 24)
 #define SERVICE_BATCH_MAX_LIMIT (1u << 16)
 
@@ -27,6 +28,8 @@ typedef struct {
     size_t queue_max; /* commands waiting; past it, submit is refused with WS_OVERLOADED */
     size_t batch_max; /* commands per group commit */
     uint64_t checkpoint_interval_ms; /* 0: CKPT_INTERVAL_MS_DEFAULT */
+    /* how often the writer logs its batch statistics while it has work (0: never) */
+    uint64_t stats_log_interval_ms;
 } service_config;
 
 /* Loads the state (sm_open: the newest checkpoint and the log after it) and starts the

@@ -5,6 +5,7 @@
  * touched-account list and the store batch are reused, so the hot path does not allocate
  * per command. */
 #include "engine/sm.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,8 +129,10 @@ static ws_status replay_record(void *ctx, const ws_record *r, uint64_t lsn, uint
 }
 
 static WS_MUST_USE ws_status inconsistent(const char *what, uint64_t lsn) {
-    fprintf(stderr, "wallet-service: data is inconsistent: %s (lsn %llu); run --verify\n", what,
-            (unsigned long long)lsn);
+    ws_log(WS_LOG_ERROR,
+           WS_FIELDS(WS_LOG_STR("event", "inconsistent"), WS_LOG_STR("what", what),
+                     WS_LOG_NUM("lsn", lsn)),
+           "data is inconsistent: %s (lsn %llu); run --verify", what, (unsigned long long)lsn);
     return WS_CORRUPT;
 }
 
@@ -610,10 +613,12 @@ static void expire_due(sm *m) {
         ws_status err = WS_OK;
         const ws_record *p = record_at(m, e->lsn, &buf, &err);
         if (!p || p->kind != WS_REC_PENDING) {
-            fprintf(stderr,
-                    "wallet-service: the pending transfer at lsn %llu could not be read; now "
-                    "read-only until restart\n",
-                    (unsigned long long)e->lsn);
+            ws_log(WS_LOG_ERROR,
+                   WS_FIELDS(WS_LOG_STR("event", "read_only"), WS_LOG_STR("cause", "read"),
+                             WS_LOG_NUM("lsn", e->lsn)),
+                   "the pending transfer at lsn %llu could not be read; now read-only until "
+                   "restart",
+                   (unsigned long long)e->lsn);
             atomic_store(&m->read_only, true);
             return;
         }
@@ -680,10 +685,10 @@ ws_status sm_apply(sm *m, ws_group **groups, size_t n) {
                         (uint64_t)t0.tv_nsec;
     if (s != WS_OK) {
         atomic_store(&m->read_only, true);
-        fprintf(stderr,
-                "wallet-service: a batch of %zu requests failed to commit; now read-only until "
-                "restart\n",
-                n);
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("event", "read_only"), WS_LOG_STR("cause", "commit"),
+                         WS_LOG_NUM("requests", n), WS_LOG_NUM("lsn", m->ledger.next_lsn)),
+               "a batch of %zu requests failed to commit; now read-only until restart", n);
         for (size_t i = 0; i < n; i++) {
             for (size_t k = 0; k < groups[i]->n; k++) {
                 groups[i]->cmds[k].status = WS_UNAVAILABLE;

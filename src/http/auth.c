@@ -14,6 +14,7 @@
  * explicit_bzero before it is freed. The file's bytes are wiped as soon as they are
  * parsed. */
 #include "http/auth.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -232,7 +233,8 @@ ws_status auth_load_file(const char *path, http_auth **out) {
         }
     }
     if (s != WS_OK) {
-        fprintf(stderr, "wallet-service: --api-key-file %s: %s\n", path, why);
+        ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("path", path)), "--api-key-file %s: %s", path,
+               why); /* the path and the rule broken, never a key */
     }
     return s;
 }

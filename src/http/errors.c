@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "http/internal.h"
+
+/* At most this many refusals of whole requests are logged per I/O thread and second; the
+ * rest are counted and the count is logged with the next line. */
+#define REFUSALS_LOGGED_PER_S 10
 
 static h2o_generator_t no_generator = {NULL, NULL};
 
@@ -35,7 +40,72 @@ void http_send_typed(h2o_req_t *req, int status, const char *content_type, json_
     h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
+/* A refusal of the request as a whole (malformed, unauthorized, no such route, too large,
+ * overload, a failure of the service), as against the outcome of a command it carried
+ * (insufficient_funds and the like, which /metrics counts by code). */
+static bool whole_request(ws_status s) {
+    switch (s) {
+    case WS_MISSING_PARAMETER:
+    case WS_INVALID_PARAMETER:
+    case WS_INVALID_JSON:
+    case WS_UNAUTHORIZED:
+    case WS_NOT_FOUND:
+    case WS_METHOD_NOT_ALLOWED:
+    case WS_PAYLOAD_TOO_LARGE:
+    case WS_URI_TOO_LONG:
+    case WS_UNSUPPORTED_MEDIA_TYPE:
+    case WS_TOO_MANY_TRANSFERS:
+    case WS_DUPLICATE_TRANSFER_ID:
+    case WS_BAD_REQUEST:
+    case WS_OVERLOADED:
+    case WS_UNAVAILABLE:
+    case WS_INTERNAL:
+    case WS_CORRUPT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Logs a refusal of a whole request: its code, status, method and route, never its body,
+ * its query, its headers or the message (which may quote the body's field names). Rate
+ * limited per thread, so a flood of bad requests cannot flood the log. Loop thread. */
+static void log_refusal(h2o_req_t *req, ws_status s) {
+    static _Thread_local uint64_t window_s;
+    static _Thread_local uint64_t logged;
+    static _Thread_local uint64_t suppressed;
+    uint64_t now_s = h2o_now(req->conn->ctx->loop) / 1000;
+    if (now_s != window_s) {
+        window_s = now_s;
+        logged = 0;
+    }
+    if (logged == REFUSALS_LOGGED_PER_S) {
+        suppressed++;
+        return;
+    }
+    logged++;
+    int method_len = req->method.len < 16 ? (int)req->method.len : 16;
+    char method[17];
+    snprintf(method, sizeof(method), "%.*s", method_len, req->method.base);
+    const char *route = http_route_labels[http_route_label(req)];
+    char tail[64] = "";
+    if (suppressed > 0) {
+        snprintf(tail, sizeof(tail), " (%llu more refusals before it not logged)",
+                 (unsigned long long)suppressed);
+    }
+    ws_log(s == WS_INTERNAL || s == WS_CORRUPT ? WS_LOG_ERROR : WS_LOG_WARN,
+           WS_FIELDS(WS_LOG_STR("event", "request_refused"), WS_LOG_STR("code", ws_status_code(s)),
+                     WS_LOG_NUM("status", ws_status_http(s)), WS_LOG_STR("method", method),
+                     WS_LOG_STR("route", route), WS_LOG_NUM("suppressed", suppressed)),
+           "refused a request: %s (%d) to %s %s%s", ws_status_code(s), ws_status_http(s), method,
+           route, tail);
+    suppressed = 0;
+}
+
 static int send_error_v(h2o_req_t *req, ws_status s, long index, const char *fmt, va_list ap) {
+    if (whole_request(s)) {
+        log_refusal(req, s);
+    }
     char msg[HTTP_MESSAGE_MAX];
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;

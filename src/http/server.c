@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "http/internal.h"
 #include "http/json.h"
 
@@ -252,7 +253,8 @@ static struct addrinfo *resolve(const char *addr, uint16_t port) {
     char service[8];
     snprintf(service, sizeof(service), "%u", (unsigned)port);
     if (getaddrinfo(addr, service, &hints, &ai) != 0) {
-        fprintf(stderr, "wallet-service: --bind %s is not a numeric IPv4 or IPv6 address\n", addr);
+        ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("bind", addr)),
+               "--bind %s is not a numeric IPv4 or IPv6 address", addr);
         return NULL;
     }
     return ai;
@@ -329,7 +331,8 @@ static void tls_error(const char *what, const char *path) {
         ERR_error_string_n(e, reason, sizeof(reason));
     }
     ERR_clear_error();
-    fprintf(stderr, "wallet-service: %s %s: %s\n", what, path, reason);
+    ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("path", path), WS_LOG_STR("error", reason)),
+           "%s %s: %s", what, path, reason);
 }
 
 static WS_MUST_USE SSL_CTX *tls_context_new(const http_config *cfg) {
@@ -354,9 +357,9 @@ static WS_MUST_USE SSL_CTX *tls_context_new(const http_config *cfg) {
         ok = false;
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        fprintf(stderr,
-                "wallet-service: --tls-key %s does not match the certificate --tls-cert %s\n",
-                cfg->tls_key_path, cfg->tls_cert_path);
+        ws_log(WS_LOG_ERROR, WS_NO_FIELDS,
+               "--tls-key %s does not match the certificate --tls-cert %s", cfg->tls_key_path,
+               cfg->tls_cert_path);
         ok = false;
     }
     if (!ok) {
@@ -452,8 +455,9 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
         return WS_INVALID_PARAMETER;
     }
     if (cfg->port != 0 && !port_is_free(ai, cfg->port)) {
-        fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", cfg->bind,
-                (unsigned)cfg->port, strerror(errno));
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("bind", cfg->bind), WS_LOG_NUM("port", cfg->port)),
+               "cannot listen on %s:%u: %s", cfg->bind, (unsigned)cfg->port, strerror(errno));
         freeaddrinfo(ai);
         SSL_CTX_free(ssl_ctx);
         return WS_UNAVAILABLE;
@@ -476,8 +480,9 @@ ws_status http_listen(const http_config *cfg, http_server **out) {
     for (size_t i = 0; i < cfg->io_threads; i++) {
         srv->threads[i].listen_fd = bind_listener(ai, srv->port, &srv->port);
         if (srv->threads[i].listen_fd < 0) {
-            fprintf(stderr, "wallet-service: cannot listen on %s:%u: %s\n", cfg->bind,
-                    (unsigned)srv->port, strerror(errno));
+            ws_log(WS_LOG_ERROR,
+                   WS_FIELDS(WS_LOG_STR("bind", cfg->bind), WS_LOG_NUM("port", srv->port)),
+                   "cannot listen on %s:%u: %s", cfg->bind, (unsigned)srv->port, strerror(errno));
             freeaddrinfo(ai);
             return WS_UNAVAILABLE; /* the process exits; nothing else to undo */
         }

@@ -32,6 +32,7 @@
 
 #include "core/crc32c.h"
 #include "core/ledger.h"
+#include "core/log.h"
 #include "store/internal.h"
 
 #define FORMAT1_META_SIZE 48
@@ -452,14 +453,18 @@ ws_status store_migrate_(const char *dir) {
         return WS_OK;
     }
     destroy_new(dir); /* what an interrupted migration left */
-    fprintf(stderr, "wallet-service: migrating %s from data format 1 to %d\n", dir, STORE_FORMAT);
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "migration_start"), WS_LOG_STR("data_dir", dir)),
+           "migrating %s from data format 1 to %d", dir, STORE_FORMAT);
     migration *m = migration_new();
     ws_status s = run(m, dir);
     if (m->problem) {
-        fprintf(stderr,
-                "wallet-service: the format-1 data in %s is inconsistent (%s, seq %llu); it was "
-                "not migrated and is unchanged: check it with wallet-service 0.1.0 --verify\n",
-                dir, m->problem, (unsigned long long)m->problem_seq);
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("event", "migration_failed"), WS_LOG_STR("data_dir", dir),
+                         WS_LOG_STR("what", m->problem), WS_LOG_NUM("seq", m->problem_seq)),
+               "the format-1 data in %s is inconsistent (%s, seq %llu); it was not migrated and "
+               "is unchanged: check it with wallet-service 0.1.0 --verify",
+               dir, m->problem, (unsigned long long)m->problem_seq);
     }
     uint64_t records = m->ledger.next_lsn - 1;
     uint64_t events = m->ledger.next_seq - 1;
@@ -469,8 +474,11 @@ ws_status store_migrate_(const char *dir) {
         return s;
     }
     store_remove_format1_(dir);
-    fprintf(stderr, "wallet-service: migrated %llu events into %llu records\n",
-            (unsigned long long)events, (unsigned long long)records);
+    ws_log(WS_LOG_INFO,
+           WS_FIELDS(WS_LOG_STR("event", "migration_done"), WS_LOG_NUM("events", events),
+                     WS_LOG_NUM("records", records)),
+           "migrated %llu events into %llu records", (unsigned long long)events,
+           (unsigned long long)records);
     return WS_OK;
 }
 

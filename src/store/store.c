@@ -3,6 +3,7 @@
  * the audit in verify.c. Every value RocksDB hands back (errors, Get results) is malloc'ed
  * by it; each is freed right where it is taken. */
 #include "store/store.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +47,10 @@ bool store_take_error_(char *err, const char *what) {
     if (!err) {
         return false;
     }
-    fprintf(stderr, "wallet-service: rocksdb %s failed: %s\n", what, err);
+    ws_log(WS_LOG_ERROR,
+           WS_FIELDS(WS_LOG_STR("event", "storage_failure"), WS_LOG_STR("operation", what),
+                     WS_LOG_STR("error", err)),
+           "rocksdb %s failed: %s", what, err);
     rocksdb_free(err);
     return true;
 }
@@ -169,9 +173,9 @@ static WS_MUST_USE ws_status read_format(store *st, const char *dir) {
         st->fp_key = (ws_hash_key){ws_get_u64le(p + 8), ws_get_u64le(p + 16)};
         s = format == STORE_FORMAT ? WS_OK : WS_INVALID_PARAMETER;
         if (s != WS_OK) {
-            fprintf(stderr,
-                    "wallet-service: %s holds data format %u; this release reads format %d\n", dir,
-                    format, STORE_FORMAT);
+            ws_log(
+                WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("data_dir", dir), WS_LOG_NUM("format", format)),
+                "%s holds data format %u; this release reads format %d", dir, format, STORE_FORMAT);
         }
     }
     rocksdb_free(val);
@@ -184,8 +188,9 @@ static bool sync_dir(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     bool ok = fd >= 0 && fsync(fd) == 0;
     if (!ok) {
-        fprintf(stderr, "wallet-service: cannot sync the directory %s: %s\n", path,
-                strerror(errno));
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("event", "storage_failure"), WS_LOG_STR("path", path)),
+               "cannot sync the directory %s: %s", path, strerror(errno));
     }
     if (fd >= 0) {
         close(fd);
@@ -218,7 +223,8 @@ static bool ensure_dir(const char *path) {
     if (mkdir(path, 0755) == 0 || errno == EEXIST) {
         return true;
     }
-    fprintf(stderr, "wallet-service: cannot create %s: %s\n", path, strerror(errno));
+    ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("path", path)), "cannot create %s: %s", path,
+           strerror(errno));
     return false;
 }
 
@@ -226,10 +232,9 @@ static bool ensure_dir(const char *path) {
  * destroyed, and the start replays the whole log and checkpoints it anew. Safe at any
  * point: the projection is derived from the log alone. */
 static WS_MUST_USE ws_status rebuild_proj(store *st, const char *path) {
-    fprintf(stderr,
-            "wallet-service: the projection in %s predates the two-phase index; "
-            "rebuilding it from the log\n",
-            path);
+    ws_log(WS_LOG_WARN,
+           WS_FIELDS(WS_LOG_STR("event", "rebuild_projection"), WS_LOG_STR("path", path)),
+           "the projection in %s predates the two-phase index; rebuilding it from the log", path);
     store_db_close_(&st->proj, false, st->flush_options);
     rocksdb_options_t *o = rocksdb_options_create();
     char *err = NULL;
@@ -298,11 +303,11 @@ ws_status store_open(const char *dir, bool read_only, store **out) {
     if (s != WS_OK) {
         store_close(st);
         if (format1 && read_only) {
-            fprintf(stderr,
-                    "wallet-service: %s holds data format 1 (wallet-service 0.1.0). Start the "
-                    "service on it once, without --verify, to migrate it in place to format %d; "
-                    "then run --verify.\n",
-                    dir, STORE_FORMAT);
+            ws_log(WS_LOG_ERROR, WS_FIELDS(WS_LOG_STR("data_dir", dir)),
+                   "%s holds data format 1 (wallet-service 0.1.0). Start the service on it "
+                   "once, without --verify, to migrate it in place to format %d; then run "
+                   "--verify.",
+                   dir, STORE_FORMAT);
             return WS_INVALID_PARAMETER;
         }
         return s;

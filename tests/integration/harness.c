@@ -243,20 +243,19 @@ ws_server *ws_server_new(const char *const *extra_args) {
     return s;
 }
 
-/* Looks for "listening on 127.0.0.1:PORT" followed by a newline in the log. */
+/* Looks for "listening on 127.0.0.1:PORT" followed by a newline in the log (the stdout
+ * line; with --log-format json the stderr line says it inside a JSON string first). */
 static int find_port(const char *log) {
     const char *marker = "listening on 127.0.0.1:";
-    const char *p = strstr(log, marker);
-    if (p == NULL) {
-        return 0;
+    for (const char *p = strstr(log, marker); p != NULL; p = strstr(p, marker)) {
+        p += strlen(marker);
+        char *end;
+        long port = strtol(p, &end, 10);
+        if (end != p && *end == '\n' && port > 0 && port <= 65535) {
+            return (int)port;
+        }
     }
-    p += strlen(marker);
-    char *end;
-    long port = strtol(p, &end, 10);
-    if (end == p || *end != '\n' || port <= 0 || port > 65535) {
-        return 0;
-    }
-    return (int)port;
+    return 0;
 }
 
 bool ws_server_add_env(ws_server *s, const char *name, const char *value) {
