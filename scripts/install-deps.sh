@@ -18,6 +18,7 @@ packages=(
     fuse3 libfuse3-dev
     systemd
     prometheus
+    python3-yaml
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(postgresql-15 postgresql-client-15 redis-server redis-tools)
@@ -33,6 +34,13 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# Node.js and npm run the OpenAPI contract test's tools (tests/contract: npm ci from its
+# lockfile). Asked by command, not by dpkg: a machine whose nodejs package bundles npm (and
+# conflicts with Debian's npm package) has both already, and installing npm there would
+# replace its Node.js.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}"

@@ -16,7 +16,7 @@ typedef struct io_thread io_thread;
 
 /* ---- the request counters of GET /metrics (metrics.c) ---- */
 /* Route labels: router.c's table. */
-#define HTTP_ROUTE_LABELS 13
+#define HTTP_ROUTE_LABELS 14
 /* HTTP statuses counted one by one: 100..599 (h2o sends no other). */
 #define HTTP_STATUS_FIRST 100
 #define HTTP_STATUS_SLOTS 500
@@ -119,6 +119,11 @@ extern const char *const http_route_labels[HTTP_ROUTE_LABELS];
 /* The route label of a request (of its normalized path, or of the path as sent when h2o
  * refused the request before routing it). */
 size_t http_route_label(const h2o_req_t *req);
+
+/* ---- GET /openapi.json: docs/openapi.yaml as JSON, embedded by the build
+ * (scripts/openapi_embed.py writes the file that defines these; constant data, any thread). */
+extern const unsigned char http_openapi_json[];
+extern const size_t http_openapi_json_len;
 
 /* ---- metrics.c: GET /metrics and the request counters. ---- */
 int http_metrics(http_server *srv, h2o_req_t *req, const ws_query *q);

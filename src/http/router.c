@@ -2,8 +2,8 @@
  * (framing.c), must have a path for a target, passes the API key check (before anything
  * about routes is revealed), then is routed by path and method and its query parsed. Until
  * the service is up (the state loaded, http_attach), only the operations routes (/health,
- * /ready, /metrics) are served; a request for any other route is answered 503 unavailable
- * ("starting"), since it would need the state.
+ * /ready, /metrics, /openapi.json) are served; a request for any other route is answered
+ * 503 unavailable ("starting"), since it would need the state.
  *
  * The route table also names the route label of the request counters (metrics.c), so a
  * label is exactly a route of this table. */
@@ -45,6 +45,16 @@ static int ready(http_server *srv, h2o_req_t *req, const ws_query *q) {
     return 0;
 }
 
+/* The OpenAPI document (docs/openapi.yaml), as the build embedded it. It needs no state, so
+ * it is served while the service starts too. */
+static int openapi(http_server *srv, h2o_req_t *req, const ws_query *q) {
+    (void)srv;
+    (void)q;
+    json_buf body = {(char *)http_openapi_json, http_openapi_json_len, http_openapi_json_len};
+    http_send_body(req, 200, &body);
+    return 0;
+}
+
 typedef struct {
     const char *path;
     bool prefix; /* the path is a prefix followed by an ID (/accounts/{id}) */
@@ -70,6 +80,7 @@ enum {
     LABEL_ACCOUNT_EVENTS,
     LABEL_ACCOUNT_BALANCE,
     LABEL_TRANSFERS,
+    LABEL_OPENAPI,
     LABEL_COUNT_
 };
 _Static_assert(LABEL_COUNT_ == HTTP_ROUTE_LABELS, "one label per route");
@@ -88,6 +99,7 @@ const char *const http_route_labels[HTTP_ROUTE_LABELS] = {
     [LABEL_ACCOUNT_EVENTS] = API "accounts/{id}/events",
     [LABEL_ACCOUNT_BALANCE] = API "accounts/{id}/balance",
     [LABEL_TRANSFERS] = API "transfers",
+    [LABEL_OPENAPI] = "/openapi.json",
 };
 
 static const route routes[] = {
@@ -101,6 +113,7 @@ static const route routes[] = {
     {API "accounts", false, "POST", http_post_account, false, LABEL_ACCOUNTS},
     {API "accounts/", true, "GET", http_get_account, false, LABEL_ACCOUNT},
     {API "transfers", false, "POST", http_post_transfers, false, LABEL_TRANSFERS},
+    {"/openapi.json", false, "GET", openapi, true, LABEL_OPENAPI},
 };
 
 static const route *find_route(h2o_iovec_t path) {
