@@ -83,8 +83,15 @@ function start(name, cmd, args, env = {}) {
   p.name = name;
   p.out = '';
   p.err = '';
-  p.stdout.on('data', d => (p.out += d));
-  p.stderr.on('data', d => (p.err += d));
+  p.log = ''; // both, in the order they arrived: offsets into it stay valid as it grows
+  p.stdout.on('data', d => {
+    p.out += d;
+    p.log += d;
+  });
+  p.stderr.on('data', d => {
+    p.err += d;
+    p.log += d;
+  });
   p.exitCode_ = null;
   p.on('exit', (code, sig) => {
     p.exitCode_ = code ?? sig;
@@ -122,15 +129,38 @@ function listeningPort(p) {
   return m ? Number(m[1]) : 0;
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
+// Whether port is free on 127.0.0.1 (0: any); resolves to the port bound, or 0 if it was taken.
+function tryBind(port) {
+  return new Promise(resolve => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.on('error', () => resolve(0));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = s.address().port;
+      s.close(() => resolve(bound));
     });
   });
+}
+
+// A free loopback port for a process that binds it seconds later (Prism, the keyed twin). Not
+// one from the kernel's ephemeral range (ip_local_port_range): the kernel gives those to every
+// bind to port 0 and to the local end of every outgoing connection, and on a busy machine (other
+// tests' servers and clients) one of them took the port before Prism bound it (EADDRINUSE). A
+// port below that range goes only to a process that asks for it by number.
+const EPHEMERAL_LOW = (() => {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+})();
+async function freePort() {
+  if (EPHEMERAL_LOW > 11024) {
+    for (let i = 0; i < 50; i++) {
+      const port = await tryBind(EPHEMERAL_LOW - 1 - Math.floor(Math.random() * 10000));
+      if (port) return port;
+    }
+  }
+  return tryBind(0);
 }
 
 async function startPrism(name, doc, upstreamPort, errors) {
@@ -141,12 +171,36 @@ async function startPrism(name, doc, upstreamPort, errors) {
   const p = start(name, PRISM, args);
   p.port = port;
   p.errors = errors;
+  p.doc = doc;
+  p.upstreamPort = upstreamPort;
   return p;
+}
+
+// Waits until proxy p listens, and returns it; if another process took its port meanwhile
+// (still possible, if unlikely, with freePort's ports), starts it again on another, twice at
+// most, and returns that one.
+async function prismUp(p) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await waitFor(p, 'listening line', q => /Prism is listening on/.test(q.out + q.err), 60000);
+      return p;
+    } catch (e) {
+      if (attempt === 3 || !/EADDRINUSE/.test(p.out + p.err)) throw e;
+      console.log(`contract: ${p.name}: port ${p.port} was taken before Prism bound it; another`);
+      p = await startPrism(p.name, p.doc, p.upstreamPort, p.errors);
+    }
+  }
 }
 
 // ---- HTTP -----------------------------------------------------------------------------------
 
+// What was sent to each port, in order ({method, target, body}), so that a line of a proxy's log
+// can be traced back to the request it is about (proxyLogSuite).
+const sentTo = new Map();
+
 function request(port, method, target, { headers = {}, body = null } = {}) {
+  if (!sentTo.has(port)) sentTo.set(port, []);
+  sentTo.get(port).push({ method, target, body: body === null ? '' : String(body) });
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     const data = body === null ? null : Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -687,7 +741,8 @@ async function keyedSuite(K, svc, key) {
 // one answer schema of each kind is made wrong (mutate() below); each request here must get
 // an answer the copy forbids. Through the strict mutant Prism must answer 500 with its
 // VIOLATIONS problem; through the lenient one the sl-violations header must name the answer.
-// And the strict proxy with the real document must refuse, itself, a request that breaks it.
+// (That the strict proxy with the real document refuses, itself, a request that breaks it is
+// checked last, in proxyLogSuite.)
 function mutate(d) {
   const s = d.components.schemas;
   s.HealthStatus.properties.status.const = 'not-ok';
@@ -707,7 +762,7 @@ const MUTANT_CASES = [
   ['POST', `${A}transfers`, { transfers: [{ transferID: 'm-1', fromAccount: 'nobody', toAccount: 'bob', amount: 1 }] }],
 ];
 
-async function mutantSuite(M, ML, S) {
+async function mutantSuite(M, ML) {
   for (const [method, target, body] of MUTANT_CASES) {
     const opts = body ? { headers: J, body: json(body) } : {};
     const res = await request(M.port, method, target, opts);
@@ -718,10 +773,80 @@ async function mutantSuite(M, ML, S) {
     check(violations(resL).some(x => (x.location[0] === 'response' || x.response) && x.severity === 'Error'),
       `lenient mutant: ${method} ${target}: a wrong answer was not reported: ${resL.headers['sl-violations'] ?? 'no sl-violations'}`);
   }
+}
+
+// The strict proxies' logs: no violation of the document in either, from the first request to
+// the last. Prism logs a request after it has answered it, through a stream, so its line can
+// reach this process after the answer (in about half the runs it did): a log read right after
+// the last answer missed the last requests' lines, or held them, by chance. So each log
+// is read only once a marker request's own line is in it (logSettle): Prism logs from one
+// process through one ordered stream, so every line of a request answered before the marker was
+// sent is in by then.
+//
+// Then the one request of the suite that breaks the document on purpose goes through the strict
+// proxy with the real document, which must refuse it itself (422 problem+json) and log that
+// refusal. It is sent last, after the logs were checked: sent earlier (it was once sent at the
+// end of mutantSuite), its "Request terminated with error" line failed the check above whenever
+// the line arrived in time. The log after it must hold exactly that refusal, which also shows
+// that the check above can see a violation in the log.
+const VIOLATION_LINE = /Violation:|Request terminated with error/;
+const EXPECTED_REFUSAL = /\[HTTP SERVER\] post \/api\/1\.0\/wallet\/transfers .*Request terminated with error: https:\/\/stoplight\.io\/prism\/errors#UNPROCESSABLE_ENTITY: Invalid request$/;
+let marks = 0;
+
+// Sends a marker through proxy P and waits, at most 15 s, until Prism has logged forwarding it
+// (its [PROXY] line shows the query, with a nonce); returns the length of P's log then.
+async function logSettle(P) {
+  const target = `/health?logmark=${process.pid}-${++marks}`;
+  await call(P, 'GET', target, {}, { status: 200 });
+  const until = Date.now() + 15000;
+  while (Date.now() < until && !P.log.includes(`${target}...`)) await sleep(20);
+  check(P.log.includes(`${target}...`), `${P.name}: the log did not show ${target} within 15 s`);
+  return P.log.length;
+}
+
+// The violation lines of P's log between the offsets from and upTo, each with the request it is
+// probably about, for the failure message: Prism's n-th "Request received" line is the n-th
+// request sent to P (sentTo), and a violation line is about the last request received with the
+// same method and path (its [HTTP SERVER] prefix), or, a [VALIDATOR] line that names none,
+// about the last request received. Requests sent at once (the burst, the currencies) may
+// arrive in another order, hence "probably".
+function violationLines(P, upTo, from = 0) {
+  const lines = P.log.slice(0, upTo).split('\n');
+  const sent = sentTo.get(P.port) ?? [];
+  const found = [];
+  let offset = 0;
+  let received = 0;
+  const lastReceived = new Map(); // "method path" -> rank of its last "Request received"
+  for (const line of lines) {
+    const at = offset;
+    offset += line.length + 1;
+    const who = /\[HTTP SERVER\] (\S+ \S+) /.exec(line)?.[1];
+    if (who && /Request received/.test(line)) lastReceived.set(who, received++);
+    if (at < from || !VIOLATION_LINE.test(line)) continue;
+    const r = sent[who ? lastReceived.get(who) : received - 1];
+    found.push({ line, request: r ? `probably ${r.method} ${r.target} ${r.body.slice(0, 500)}` : 'request unknown' });
+  }
+  return found;
+}
+
+function reportViolations(found) {
+  return found.map(v => `${v.line}\n    (${v.request})`).join('\n');
+}
+
+async function proxyLogSuite(S, K) {
+  for (const P of [S, K]) {
+    const found = violationLines(P, await logSettle(P));
+    if (found.length > 0) fail(`${P.name}: Prism logged a violation:\n${reportViolations(found)}`);
+  }
+  const from = S.log.length;
   const bad = await request(S.port, 'POST', `${A}transfers`, { headers: J, body: json({ fromAccount: 'alice', toAccount: 'bob', amount: -1 }) });
   requestsSent++;
   check(bad.status === 422 && String(bad.headers['content-type']).startsWith('application/problem+json'),
     `strict: a request that breaks the document was forwarded: ${bad.status} ${bad.text.slice(0, 300)}`);
+  const after = violationLines(S, await logSettle(S), from);
+  check(after.length === 1 && EXPECTED_REFUSAL.test(after[0].line),
+    `strict: the log should show exactly the refusal of the request that breaks the document, ` +
+    `but shows:\n${reportViolations(after) || '(nothing)'}`);
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -742,14 +867,15 @@ async function main() {
   await waitFor(svc, '"listening on" line', listeningPort, 30000);
   const port = listeningPort(svc);
   const keyedPort = await freePort();
-  const S = await startPrism('strict', DOC_PATH, port, true);
-  const L = await startPrism('lenient', DOC_PATH, port, false);
-  const K = await startPrism('keyed', DOC_PATH, keyedPort, true);
-  const M = await startPrism('mutant', mutantDoc, port, true);
-  const ML = await startPrism('lenient-mutant', mutantDoc, port, false);
-  for (const p of [S, L, K, M, ML]) {
-    await waitFor(p, 'listening line', q => /Prism is listening on/.test(q.out + q.err), 60000);
-  }
+  const proxies = [
+    await startPrism('strict', DOC_PATH, port, true),
+    await startPrism('lenient', DOC_PATH, port, false),
+    await startPrism('keyed', DOC_PATH, keyedPort, true),
+    await startPrism('mutant', mutantDoc, port, true),
+    await startPrism('lenient-mutant', mutantDoc, port, false),
+  ];
+  for (let i = 0; i < proxies.length; i++) proxies[i] = await prismUp(proxies[i]);
+  const [S, L, K, M, ML] = proxies;
   const t0 = Date.now();
   console.log(`contract: service and 5 proxies up in ${t0 - started} ms`);
   // The keyed twin: the start held 1.5 s, every commit 150 ms late, the 5th failing.
@@ -767,7 +893,8 @@ async function main() {
   await expirySuite(S);
   await logSuite(S, L);
   await operationsSuite(S, L, svc);
-  await mutantSuite(M, ML, S);
+  await mutantSuite(M, ML);
+  await proxyLogSuite(S, K);
 
   // Every operation of the document answered 2xx through a strict proxy.
   for (const o of operations) {
@@ -792,13 +919,7 @@ async function main() {
     console.log(`contract:   ${o.method} ${o.template}: ${[...(answered.get(`${o.method} ${o.template}`) ?? [])].sort().join(' ')}`);
   }
 
-  // The strict proxies logged no violation, and the service stops cleanly.
-  if (process.env.WS_CONTRACT_DUMP) { fs.writeFileSync(process.env.WS_CONTRACT_DUMP + '.strict', S.out + '\n----ERR\n' + S.err); fs.writeFileSync(process.env.WS_CONTRACT_DUMP + '.keyed', K.out + '\n----ERR\n' + K.err); }
-  for (const p of [S, K]) {
-    if (/Violation:|Request terminated with error/.test(p.out + p.err)) {
-      fail(`${p.name}: Prism logged a violation:\n${(p.out + p.err).split('\n').filter(l => /Violation|terminated/.test(l)).slice(0, 20).join('\n')}`);
-    }
-  }
+  // The service stops cleanly.
   svc.kill('SIGTERM');
   await waitFor(svc, 'exit after SIGTERM', p => p.exitCode_ !== null, 15000);
   check(svc.exitCode_ === 0, `the service exited ${svc.exitCode_} after SIGTERM: ${svc.err.slice(-1000)}`);
