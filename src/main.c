@@ -54,6 +54,9 @@ static void usage(FILE *out) {
         "  --request-timeout MS  a request's first to last byte (WALLET_REQUEST_TIMEOUT, %u)\n"
         "  --idle-timeout MS     connection with no request  (WALLET_IDLE_TIMEOUT, %u)\n"
         "                        (timeouts %u..%u ms)\n"
+        "  --max-streams N       open event streams, 0..%u  (WALLET_MAX_STREAMS, %u)\n"
+        "  --stream-stall-timeout MS  a stream's chunk left untaken this long: closed\n"
+        "                        (WALLET_STREAM_STALL_TIMEOUT, %u)\n"
         "  --default-currency CODE  currency of accounts created without one, 3-12 of\n"
         "                    A-Z and 0-9                  (WALLET_DEFAULT_CURRENCY, XXX)\n"
         "  --log-format F    text or json: one line per event on stderr, json as\n"
@@ -78,7 +81,8 @@ static void usage(FILE *out) {
         HTTP_MAX_HEADER_BYTES_DEFAULT, HTTP_MAX_BODY_BYTES_LIMIT, HTTP_MAX_BODY_BYTES_DEFAULT,
         HTTP_MAX_BATCH_BODY_BYTES_LIMIT, HTTP_MAX_BATCH_BODY_BYTES_DEFAULT,
         HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MIN,
-        HTTP_TIMEOUT_MS_MAX);
+        HTTP_TIMEOUT_MS_MAX, HTTP_MAX_STREAMS_LIMIT, HTTP_MAX_STREAMS_DEFAULT,
+        HTTP_STREAM_STALL_TIMEOUT_MS_DEFAULT);
 }
 
 static bool parse_count(const char *name, const char *value, uint64_t min, uint64_t max,
@@ -102,12 +106,18 @@ static int apply_limit(http_config *h, const char *name, const char *value) {
         {"--max-header-bytes", HTTP_MAX_HEADER_BYTES_MIN, HTTP_MAX_HEADER_BYTES_LIMIT},
         {"--max-body-bytes", 0, HTTP_MAX_BODY_BYTES_LIMIT},
         {"--max-batch-body-bytes", 1024, HTTP_MAX_BATCH_BODY_BYTES_LIMIT},
+        {"--max-streams", 0, HTTP_MAX_STREAMS_LIMIT},
         {"--request-timeout", HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX},
         {"--idle-timeout", HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX},
+        {"--stream-stall-timeout", HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX},
     };
     size_t *sizes[] = {&h->max_connections, &h->max_request_line_bytes, &h->max_header_bytes,
-                       &h->max_body_bytes, &h->max_batch_body_bytes};
-    uint64_t *times[] = {&h->request_timeout_ms, &h->idle_timeout_ms};
+                       &h->max_body_bytes,  &h->max_batch_body_bytes,   &h->max_streams};
+    uint64_t *times[] = {&h->request_timeout_ms, &h->idle_timeout_ms, &h->stream_stall_timeout_ms};
+    const size_t size_count = sizeof(sizes) / sizeof(sizes[0]);
+    _Static_assert(sizeof(limits) / sizeof(limits[0]) ==
+                       sizeof(sizes) / sizeof(sizes[0]) + sizeof(times) / sizeof(times[0]),
+                   "one target per limit flag: the sizes first, then the times");
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         uint64_t v;
         if (strcmp(name, limits[i].name) != 0) {
@@ -116,10 +126,10 @@ static int apply_limit(http_config *h, const char *name, const char *value) {
         if (!parse_count(name, value, limits[i].min, limits[i].max, &v)) {
             return 0;
         }
-        if (i < 5) {
+        if (i < size_count) {
             *sizes[i] = (size_t)v;
         } else {
-            *times[i - 5] = v;
+            *times[i - size_count] = v;
         }
         return 1;
     }
@@ -225,6 +235,8 @@ static bool apply_env(options *o) {
         {"WALLET_MAX_BATCH_BODY_BYTES", "--max-batch-body-bytes"},
         {"WALLET_REQUEST_TIMEOUT", "--request-timeout"},
         {"WALLET_IDLE_TIMEOUT", "--idle-timeout"},
+        {"WALLET_MAX_STREAMS", "--max-streams"},
+        {"WALLET_STREAM_STALL_TIMEOUT", "--stream-stall-timeout"},
         /* access control and TLS */
         {"WALLET_API_KEY_FILE", "--api-key-file"},
         {"WALLET_TLS_CERT", "--tls-cert"},
@@ -257,7 +269,9 @@ static int parse_args(options *o, int argc, char **argv) {
                             .idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS_DEFAULT,
                             .max_connections = HTTP_MAX_CONNECTIONS_DEFAULT,
                             .max_request_line_bytes = HTTP_MAX_REQUEST_LINE_DEFAULT,
-                            .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT},
+                            .max_header_bytes = HTTP_MAX_HEADER_BYTES_DEFAULT,
+                            .max_streams = HTTP_MAX_STREAMS_DEFAULT,
+                            .stream_stall_timeout_ms = HTTP_STREAM_STALL_TIMEOUT_MS_DEFAULT},
                    .service = {SERVICE_QUEUE_MAX_DEFAULT, SERVICE_BATCH_MAX_DEFAULT,
                                CKPT_INTERVAL_MS_DEFAULT, SERVICE_STATS_LOG_INTERVAL_MS_DEFAULT},
                    .data_dir = "./data"};

@@ -352,6 +352,10 @@ void service_metrics_read(service *svc, service_metrics *out) {
     out->read_only = service_read_only(svc);
 }
 
+uint64_t service_committed_seq(const service *svc) {
+    return atomic_load_explicit(&sm_committed(svc->machine)->next_seq, memory_order_acquire) - 1;
+}
+
 service_reader *service_reader_new(service *svc) {
     int slot = epoch_reader_add(svc->epoch);
     if (slot < 0) {

@@ -81,6 +81,11 @@ typedef struct {
  * and no other lock. */
 void service_metrics_read(service *svc, service_metrics *out);
 
+/* The seq of the newest committed (synced and published) event, 0 if none: every event up
+ * to it can be read from the store. One atomic load (acquire); any thread, while the
+ * service is allocated. The event stream (http/stream.c) never reads past it. */
+uint64_t service_committed_seq(const service *svc);
+
 /* ---- reads from committed memory ------------------------------------------------------------ */
 
 /* A reader: one per thread that reads (each I/O thread). Freed with the service. NULL if

@@ -16,7 +16,7 @@ typedef struct io_thread io_thread;
 
 /* ---- the request counters of GET /metrics (metrics.c) ---- */
 /* Route labels: router.c's table. */
-#define HTTP_ROUTE_LABELS 14
+#define HTTP_ROUTE_LABELS 15
 /* HTTP statuses counted one by one: 100..599 (h2o sends no other). */
 #define HTTP_STATUS_FIRST 100
 #define HTTP_STATUS_SLOTS 500
@@ -56,6 +56,11 @@ struct io_thread {
     h2o_linklist_t conns; /* http_conn.link */
     h2o_timeout_t sweep_period;
     h2o_timeout_entry_t sweep;
+    /* This loop's open event streams (stream.c) and the timer that feeds them, linked only
+     * while there are any. */
+    h2o_linklist_t streams; /* http_stream.link */
+    h2o_timeout_t stream_period;
+    h2o_timeout_entry_t stream_tick;
 };
 
 /* What the server tracks of one accepted connection, for the connection cap and the idle
@@ -70,6 +75,8 @@ typedef struct {
     h2o_socket_t *sock;
     bool over_cap; /* accepted past --max-connections: its request is answered 503, then closed */
     bool closing;  /* shut down by the sweep; h2o closes it on its next read or write */
+    /* Serving an event stream: the sweep's timeouts do not apply, stream.c bounds it. */
+    bool streaming;
     conn_phase phase;
     uint64_t phase_since_ms;
     size_t bytes_written;   /* at the last sweep, to see a response that makes no progress */
@@ -91,6 +98,7 @@ struct http_server {
     uint16_t port;
     SSL_CTX *ssl_ctx;               /* NULL: plain HTTP */
     atomic_size_t open_connections; /* over every loop, for --max-connections */
+    atomic_size_t open_streams;     /* over every loop, for --max-streams */
 };
 
 /* The tracked connection of a request, or NULL. Loop thread. */
@@ -212,6 +220,14 @@ int http_get_account(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_balance_transfer(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_post_transfers(http_server *srv, h2o_req_t *req, const ws_query *q);
 int http_events(http_server *srv, h2o_req_t *req, const ws_query *q);
+
+/* ---- stream.c: GET /events/stream, the committed log as Server-Sent Events ---- */
+typedef struct http_stream http_stream;
+int http_events_stream(http_server *srv, h2o_req_t *req, const ws_query *q);
+/* Sets up the loop's stream list and timer. Setup, on the loop's thread. */
+void http_streams_init(io_thread *t);
+/* Ends every stream of the loop (the service is stopping). Loop thread. */
+void http_streams_stop(io_thread *t);
 /* ---- history.c: GET /accounts/{id}/events and /accounts/{id}/balance (id checked) ---- */
 int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
                         uint8_t len);

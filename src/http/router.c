@@ -81,6 +81,7 @@ enum {
     LABEL_ACCOUNT_BALANCE,
     LABEL_TRANSFERS,
     LABEL_OPENAPI,
+    LABEL_EVENTS_STREAM,
     LABEL_COUNT_
 };
 _Static_assert(LABEL_COUNT_ == HTTP_ROUTE_LABELS, "one label per route");
@@ -100,6 +101,7 @@ const char *const http_route_labels[HTTP_ROUTE_LABELS] = {
     [LABEL_ACCOUNT_BALANCE] = API "accounts/{id}/balance",
     [LABEL_TRANSFERS] = API "transfers",
     [LABEL_OPENAPI] = "/openapi.json",
+    [LABEL_EVENTS_STREAM] = API "events/stream",
 };
 
 static const route routes[] = {
@@ -107,6 +109,7 @@ static const route routes[] = {
     {API "balance_transfer", false, "GET", http_balance_transfer, false, LABEL_BALANCE_TRANSFER},
     {API "get_balance", false, "GET", http_get_balance, false, LABEL_GET_BALANCE},
     {API "events", false, "GET", http_events, false, LABEL_EVENTS},
+    {API "events/stream", false, "GET", http_events_stream, false, LABEL_EVENTS_STREAM},
     {"/health", false, "GET", health, true, LABEL_HEALTH},
     {"/ready", false, "GET", ready, true, LABEL_READY},
     {"/metrics", false, "GET", http_metrics, true, LABEL_METRICS},

@@ -137,6 +137,9 @@ static bool send_request_timeout(h2o_socket_t *sock) {
  * answered (stalled when its response makes no progress). A timed-out connection is shut
  * down; h2o then sees the end on its next read or write and closes it the usual way. */
 static void sweep_conn(http_conn *c, uint64_t now, const http_config *cfg) {
+    if (c->streaming) {
+        return; /* an event stream has its own bound (stream.c) */
+    }
     h2o_socket_t *sock = c->sock;
     conn_phase phase = CONN_BUSY;
     if (h2o_socket_is_reading(sock)) {
@@ -221,6 +224,7 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
             h2o_socket_read_stop(t->listener);
             h2o_socket_close(t->listener);
             t->listener = NULL;
+            http_streams_stop(t);
         } else if (m == &t->exit_msg) {
             atomic_store(&t->exiting, true);
         }
@@ -422,6 +426,7 @@ static void init_loop(io_thread *t) {
     h2o_timeout_init(t->loop, &t->sweep_period, SWEEP_MS);
     t->sweep.cb = on_sweep;
     h2o_timeout_link(t->loop, &t->sweep_period, &t->sweep);
+    http_streams_init(t);
     t->listener = h2o_evloop_socket_create(t->loop, t->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);

@@ -35,6 +35,11 @@
 #define HTTP_MAX_HEADER_BYTES_DEFAULT 8192
 #define HTTP_MAX_HEADER_BYTES_MIN 256
 #define HTTP_MAX_HEADER_BYTES_LIMIT 262144
+/* Event streams (GET /events/stream): how many may be open over all I/O threads, and how
+ * long a stream's client may leave a chunk untaken before it is disconnected. */
+#define HTTP_MAX_STREAMS_DEFAULT 64
+#define HTTP_MAX_STREAMS_LIMIT 100000
+#define HTTP_STREAM_STALL_TIMEOUT_MS_DEFAULT 10000
 
 typedef struct http_server http_server;
 
@@ -43,13 +48,15 @@ typedef struct {
     uint16_t port;    /* 0: an ephemeral port, see http_port */
     size_t io_threads;
     /* Limits (docs/api.md, "Limits and refusals"). */
-    size_t max_body_bytes;         /* 413 past it, on every route but POST /transfers */
-    size_t max_batch_body_bytes;   /* 413 past it, on POST /transfers */
-    uint64_t request_timeout_ms;   /* from a request's first byte to its last; then 408 */
-    uint64_t idle_timeout_ms;      /* a connection with no request under way is closed */
-    size_t max_connections;        /* open connections over all I/O threads; then 503 */
-    size_t max_request_line_bytes; /* "GET /path?query HTTP/1.1"; 414 past it */
-    size_t max_header_bytes;       /* the header fields together; 431 past it */
+    size_t max_body_bytes;            /* 413 past it, on every route but POST /transfers */
+    size_t max_batch_body_bytes;      /* 413 past it, on POST /transfers */
+    uint64_t request_timeout_ms;      /* from a request's first byte to its last; then 408 */
+    uint64_t idle_timeout_ms;         /* a connection with no request under way is closed */
+    size_t max_connections;           /* open connections over all I/O threads; then 503 */
+    size_t max_request_line_bytes;    /* "GET /path?query HTTP/1.1"; 414 past it */
+    size_t max_header_bytes;          /* the header fields together; 431 past it */
+    size_t max_streams;               /* open event streams over all I/O threads; then 503 */
+    uint64_t stream_stall_timeout_ms; /* a stream's chunk untaken this long: disconnected */
     /* The currency of an account created without one (the seed's create_account always). */
     const char *default_currency; /* a valid code (ws_currency_valid); NULL: "XXX" */
     /* Access control and TLS. auth: the API keys, NULL for none; owned by the caller and

@@ -265,8 +265,13 @@ function parseRaw(text) {
 const DOC_PATH = process.env.WS_OPENAPI_JSON;
 const doc = JSON.parse(fs.readFileSync(DOC_PATH, 'utf8'));
 const operations = []; // {method, template, re}
+const skipped = []; // operations marked x-contract-skip (their reason in the document)
 for (const [template, item] of Object.entries(doc.paths)) {
-  for (const method of Object.keys(item)) {
+  for (const [method, op] of Object.entries(item)) {
+    if (op['x-contract-skip']) {
+      skipped.push(`${method.toUpperCase()} ${template}: ${op['x-contract-skip']}`);
+      continue; // never sent through Prism: see docs/testing.md
+    }
     const re = new RegExp('^' + template.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+') + '$');
     operations.push({ method: method.toUpperCase(), template, re });
   }
@@ -913,6 +918,7 @@ async function main() {
   const viaProxy = [...codesSeen].filter(([, w]) => [...w].some(x => x !== 'direct')).map(([c]) => c);
   const directOnly = [...codesSeen].filter(([, w]) => [...w].every(x => x === 'direct')).map(([c]) => c);
   console.log(`contract: ${requestsSent} requests in ${Date.now() - t0} ms; ${operations.length} operations`);
+  for (const k of skipped) console.log(`contract: not through Prism: ${k}`);
   console.log(`contract: codes through a validating proxy (${viaProxy.length}): ${viaProxy.sort().join(' ')}`);
   console.log(`contract: codes straight to the service (${directOnly.length}): ${directOnly.sort().join(' ')}`);
   for (const o of operations) {
