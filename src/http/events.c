@@ -7,26 +7,31 @@
 #define EVENTS_LIMIT_DEFAULT 100
 #define EVENTS_LIMIT_MAX 1000
 
-static int store_failure(h2o_req_t *req, ws_status s) {
+int http_store_failure(h2o_req_t *req, ws_status s) {
     return http_send_error(req, s == WS_CORRUPT ? WS_CORRUPT : WS_UNAVAILABLE, "%s",
                            ws_status_message(s));
 }
 
-typedef struct {
-    json_buf *body;
-    bool first;
-    uint64_t last_seq;
-} events_ctx;
-
-static ws_status render_event(void *ctx, const ws_event *e) {
-    events_ctx *ec = ctx;
-    if (!ec->first) {
-        json_lit(ec->body, ",");
+ws_status http_render_event(void *ctx, const ws_event *e) {
+    http_event_page *pg = ctx;
+    if (pg->given++ > 0) {
+        json_lit(pg->body, ",");
     }
-    ec->first = false;
-    json_event(ec->body, e);
-    ec->last_seq = e->seq;
+    json_event(pg->body, e);
+    pg->last = e->seq;
     return WS_OK;
+}
+
+int http_send_page(h2o_req_t *req, json_buf *body, bool more, uint64_t last) {
+    json_lit(body, "],\"next\":");
+    if (more) {
+        json_u64(body, last);
+    } else {
+        json_lit(body, "null");
+    }
+    json_lit(body, "}");
+    http_send_body(req, 200, body);
+    return 0;
 }
 
 /* GET /events?records=all: the log's records, every kind, paged by lsn. */
@@ -60,17 +65,9 @@ static int records(http_server *srv, h2o_req_t *req, uint64_t after, uint64_t li
     ws_status s =
         after == UINT64_MAX ? WS_OK : store_scan_log(srv->st, after + 1, render_record, &rc);
     if (s != WS_OK && s != WS_NOT_FOUND) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
-    json_lit(&body, "],\"next\":");
-    if (rc.more) {
-        json_u64(&body, rc.last_lsn);
-    } else {
-        json_lit(&body, "null");
-    }
-    json_lit(&body, "}");
-    http_send_body(req, 200, &body);
-    return 0;
+    return http_send_page(req, &body, rc.more, rc.last_lsn);
 }
 
 int http_events(http_server *srv, h2o_req_t *req, const ws_query *q) {
@@ -105,20 +102,12 @@ int http_events(http_server *srv, h2o_req_t *req, const ws_query *q) {
         return http_send_error(req, s, "account '%.*s' does not exist", (int)len, id);
     }
     json_buf body = http_pool_buf(req, 64 + (size_t)limit * JSON_EVENT_MAX);
-    events_ctx ec = {&body, true, 0};
+    http_event_page ec = {&body, 0, 0};
     bool more = false;
     json_lit(&body, "{\"events\":[");
-    s = store_scan_events(srv->st, after, limit, id, len, render_event, &ec, &more);
+    s = store_scan_events(srv->st, after, limit, id, len, http_render_event, &ec, &more);
     if (s != WS_OK) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
-    json_lit(&body, "],\"next\":");
-    if (more) {
-        json_u64(&body, ec.last_seq);
-    } else {
-        json_lit(&body, "null");
-    }
-    json_lit(&body, "}");
-    http_send_body(req, 200, &body);
-    return 0;
+    return http_send_page(req, &body, more, ec.last);
 }

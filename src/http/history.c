@@ -13,11 +13,6 @@
 static const char TIME_RULE[] =
     "must be an RFC 3339 time such as 2026-11-30T23:59:59Z or 2026-12-01T00:59:59.5+01:00";
 
-static int store_failure(h2o_req_t *req, ws_status s) {
-    return http_send_error(req, s == WS_CORRUPT ? WS_CORRUPT : WS_UNAVAILABLE, "%s",
-                           ws_status_message(s));
-}
-
 /* Reads the time parameter name, if given, as microseconds since the epoch rounded up (the
  * first microsecond at or after it). */
 static bool get_time(h2o_req_t *req, const ws_query *q, const char *name, bool *given,
@@ -52,22 +47,6 @@ static bool account_exists(h2o_req_t *req, const char *id, uint8_t len) {
         return false;
     }
     return true;
-}
-
-typedef struct {
-    json_buf *body;
-    size_t given;
-    uint64_t last_seq;
-} history_ctx;
-
-static ws_status render(void *ctx, const ws_event *e) {
-    history_ctx *hc = ctx;
-    if (hc->given++ > 0) {
-        json_lit(hc->body, ",");
-    }
-    json_event(hc->body, e);
-    hc->last_seq = e->seq;
-    return WS_OK;
 }
 
 int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
@@ -105,7 +84,7 @@ int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, con
         s = seq_after(srv, until_us - 1, &r.hi);
     }
     if (s != WS_OK) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
     bool has_after = ws_query_get(q, "after") != NULL;
     if (has_after && !reverse && after >= r.lo) {
@@ -114,22 +93,14 @@ int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, con
         r.hi = after;
     }
     json_buf body = http_pool_buf(req, 64 + (size_t)limit * JSON_EVENT_MAX);
-    history_ctx hc = {&body, 0, 0};
+    http_event_page hc = {&body, 0, 0};
     bool more = false;
     json_lit(&body, "{\"events\":[");
-    s = store_scan_account(srv->st, id, len, &r, render, &hc, &more);
+    s = store_scan_account(srv->st, id, len, &r, http_render_event, &hc, &more);
     if (s != WS_OK) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
-    json_lit(&body, "],\"next\":");
-    if (more) {
-        json_u64(&body, hc.last_seq);
-    } else {
-        json_lit(&body, "null");
-    }
-    json_lit(&body, "}");
-    http_send_body(req, 200, &body);
-    return 0;
+    return http_send_page(req, &body, more, hc.last);
 }
 
 int http_account_balance(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
@@ -158,7 +129,7 @@ int http_account_balance(http_server *srv, h2o_req_t *req, const ws_query *q, co
                                "2026-11-30T23:59:59Z");
     }
     if (s != WS_OK) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
     if (!account_exists(req, id, len)) {
         return 0;
@@ -172,7 +143,7 @@ int http_account_balance(http_server *srv, h2o_req_t *req, const ws_query *q, co
         s = store_account_last(srv->st, id, len, below, true, &two_phase, &found_two_phase);
     }
     if (s != WS_OK) {
-        return store_failure(req, s);
+        return http_store_failure(req, s);
     }
     if (!found) {
         return http_send_error(req, WS_ACCOUNT_NOT_FOUND,

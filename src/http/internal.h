@@ -228,6 +228,19 @@ int http_events_stream(http_server *srv, h2o_req_t *req, const ws_query *q);
 void http_streams_init(io_thread *t);
 /* Ends every stream of the loop (the service is stopping). Loop thread. */
 void http_streams_stop(io_thread *t);
+/* ---- events.c: what the event pages share (GET /events and the history routes). ---- */
+/* A store read that failed: 500 corrupt (a record failed its checks) or 503 unavailable. */
+int http_store_failure(h2o_req_t *req, ws_status s);
+/* A page of events being rendered into body after its opening "{\"events\":[". */
+typedef struct {
+    json_buf *body;
+    size_t given;
+    uint64_t last; /* the seq of the last event rendered */
+} http_event_page;
+/* A store_event_fn: renders one event into the page (ctx: an http_event_page). */
+ws_status http_render_event(void *ctx, const ws_event *e);
+/* Closes the page ("],\"next\":" last or null, "}") and answers it 200. */
+int http_send_page(h2o_req_t *req, json_buf *body, bool more, uint64_t last);
 /* ---- history.c: GET /accounts/{id}/events and /accounts/{id}/balance (id checked) ---- */
 int http_account_events(http_server *srv, h2o_req_t *req, const ws_query *q, const char *id,
                         uint8_t len);
