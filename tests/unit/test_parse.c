@@ -196,6 +196,27 @@ Test(id_valid, every_byte) {
     cr_assert_eq(allowed, 65);
 }
 
+/* The check reads eight bytes at a time, four and four below eight, and byte by byte below
+ * four: every byte value at every position of every length, the rest valid, against a
+ * per-byte rule; and a string that is valid but for a byte past its end. */
+Test(id_valid, every_byte_at_every_position_of_every_length) {
+    char s[WS_ID_LEN_MAX + 1];
+    for (size_t len = 1; len <= WS_ID_LEN_MAX; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int b = 0; b <= 0xFF; b++) {
+                memset(s, 'Z', sizeof(s));
+                s[at] = (char)b;
+                bool want = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                            (b >= '0' && b <= '9') || b == '.' || b == '_' || b == '-';
+                cr_assert_eq(ws_id_valid(s, len), want, "byte 0x%02x at %zu of %zu", b, at, len);
+            }
+        }
+        memset(s, '9', sizeof(s));
+        s[len] = ' ';
+        cr_assert(ws_id_valid(s, len), "a bad byte just past %zu", len);
+    }
+}
+
 Test(id_valid, rejected_bytes) {
     cr_assert_not(id_ok("a b"));
     cr_assert_not(id_ok(" a"));
