@@ -84,14 +84,30 @@ void ws_ledger_decide_create(const ws_ledger *l, const char *id, uint8_t len, ui
 }
 
 /* The rules of a transfer, in the order they are checked. */
+/* The index of account id. hint, if not WS_ACCOUNT_NONE, is where the caller believes it is
+ * (where the decision that made a record found it): taken once the account there is seen to
+ * hold id, so a wrong hint costs the lookup, never a wrong account. Applying a record right
+ * after deciding it so looks up neither account again (two of the writer's four lookups). */
+static uint32_t find_id(const ws_ledger *l, const char *id, size_t len, uint32_t hint) {
+    if (hint < ws_accounts_count(l->accounts)) {
+        uint8_t n;
+        const char *at = ws_accounts_id(l->accounts, hint, &n);
+        if (same_id(at, n, id, len)) {
+            return hint;
+        }
+    }
+    return ws_accounts_find(l->accounts, id, len);
+}
+
+/* *from and *to come in as hints (find_id) and go out as the accounts' indexes. */
 static ws_status transfer_rule(const ws_ledger *l, const ws_transfer_req *q, uint32_t *from,
                                uint32_t *to, uint8_t *missing_side) {
     *missing_side = 0;
     if (same_id(q->from, q->from_len, q->to, q->to_len)) {
         return WS_SAME_ACCOUNT;
     }
-    *from = ws_accounts_find(l->accounts, q->from, q->from_len);
-    *to = ws_accounts_find(l->accounts, q->to, q->to_len);
+    *from = find_id(l, q->from, q->from_len, *from);
+    *to = find_id(l, q->to, q->to_len, *to);
     if (*from == WS_ACCOUNT_NONE || *to == WS_ACCOUNT_NONE) {
         *missing_side = *from == WS_ACCOUNT_NONE ? 1 : 2;
         return WS_ACCOUNT_NOT_FOUND;
@@ -116,8 +132,8 @@ static ws_status transfer_rule(const ws_ledger *l, const ws_transfer_req *q, uin
 /* The answer a two-phase record gives: its accounts, balances and totals after. */
 static void step_answer(const ws_ledger *l, const ws_record *r, ws_decision *d) {
     d->status = WS_OK;
-    d->from = ws_accounts_find(l->accounts, r->account, r->account_len);
-    d->to = ws_accounts_find(l->accounts, r->to, r->to_len);
+    d->from = find_id(l, r->account, r->account_len, d->from); /* d's are hints */
+    d->to = find_id(l, r->to, r->to_len, d->to);
     d->from_balance = r->from_balance;
     d->to_balance = r->to_balance;
     d->amount =
@@ -313,6 +329,8 @@ void ws_ledger_decide_transfer(const ws_ledger *l, const ws_transfer_req *q, con
         return;
     }
     d->append = true;
+    d->from = from;
+    d->to = to;
     if (q->step == WS_STEP_PENDING) {
         fill_transfer(&d->rec, WS_REC_PENDING, q);
         d->rec.expires_us = expiry(l, q->timeout_s);
@@ -341,17 +359,18 @@ static void set_totals(ws_ledger *l, uint32_t index, int64_t balance, uint64_t p
     ws_accounts_set_pending(l->accounts, index, pd, pc);
 }
 
+/* r's accounts; *from and *to come in as hints (find_id). */
 static void find_both(const ws_ledger *l, const ws_record *r, uint32_t *from, uint32_t *to) {
-    *from = ws_accounts_find(l->accounts, r->account, r->account_len);
-    *to = ws_accounts_find(l->accounts, r->to, r->to_len);
+    *from = find_id(l, r->account, r->account_len, *from);
+    *to = find_id(l, r->to, r->to_len, *to);
 }
 
 void ws_ledger_undo(ws_ledger *l, const ws_record *r, uint64_t lsn) {
     WS_ASSERT(lsn + 1 == l->next_lsn && r->kind != WS_REC_ACCOUNT_CREATED &&
               r->kind != WS_REC_REQUEST_KEY && r->step != WS_STEP_EXPIRE);
     ws_idem_remove(l->idem, ws_idem_record_fp(l->fp_key, r), lsn);
-    uint32_t from;
-    uint32_t to;
+    uint32_t from = WS_ACCOUNT_NONE;
+    uint32_t to = WS_ACCOUNT_NONE;
     if (r->kind == WS_REC_TRANSFER || r->kind == WS_REC_PENDING || r->kind == WS_REC_RESOLVED) {
         find_both(l, r, &from, &to);
         WS_ASSERT(from != WS_ACCOUNT_NONE && to != WS_ACCOUNT_NONE);
@@ -430,7 +449,8 @@ static bool same_totals(const ws_record *r, const ws_record *want) {
 }
 
 /* A transfer's or pending transfer's record must pass the transfer rule in the state it is
- * applied to: its accounts (in from, to) exist, share a currency and have room. */
+ * applied to: its accounts (in from, to, which come in as hints) exist, share a currency and
+ * have room. */
 static bool record_passes_rule(const ws_ledger *l, const ws_record *r, uint32_t *from, uint32_t *to,
                                const char **why) {
     ws_transfer_req q = {.from = r->account,
@@ -447,10 +467,10 @@ static bool record_passes_rule(const ws_ledger *l, const ws_record *r, uint32_t 
     return true;
 }
 
-static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
-                                const char **why) {
-    uint32_t from;
-    uint32_t to;
+static ws_status apply_transfer(ws_ledger *l, const ws_record *r, uint64_t lsn,
+                                const uint32_t hint[2], ws_effect *eff, const char **why) {
+    uint32_t from = hint[0];
+    uint32_t to = hint[1];
     if (!record_passes_rule(l, r, &from, &to, why)) {
         return WS_CORRUPT;
     }
@@ -494,10 +514,10 @@ static void take_totals(ws_ledger *l, const ws_record *r, uint32_t from, uint32_
     l->transfers++;
 }
 
-static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
-                               const char **why) {
-    uint32_t from;
-    uint32_t to;
+static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn,
+                               const uint32_t hint[2], ws_effect *eff, const char **why) {
+    uint32_t from = hint[0];
+    uint32_t to = hint[1];
     if (!record_passes_rule(l, r, &from, &to, why)) {
         return WS_CORRUPT;
     }
@@ -528,11 +548,11 @@ static ws_status apply_pending(ws_ledger *l, const ws_record *r, uint64_t lsn, w
     return WS_OK;
 }
 
-static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn, ws_effect *eff,
-                                const char **why) {
+static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn,
+                                const uint32_t hint[2], ws_effect *eff, const char **why) {
     ws_pending_entry *e = ws_pending_get(l->pending, r->pending_lsn);
-    uint32_t from;
-    uint32_t to;
+    uint32_t from = hint[0];
+    uint32_t to = hint[1];
     find_both(l, r, &from, &to);
     if (!e || e->from != from || e->to != to || e->amount != r->pending_amount ||
         e->id_hash != ws_ledger_pending_id_hash(l->fp_key, r->pending, r->pending_len)) {
@@ -567,6 +587,13 @@ static ws_status apply_resolved(ws_ledger *l, const ws_record *r, uint64_t lsn, 
 
 ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
                           ws_effect *effect, const char **why) {
+    return ws_ledger_apply_hinted(l, r, lsn, seq, WS_ACCOUNT_NONE, WS_ACCOUNT_NONE, effect, why);
+}
+
+ws_status ws_ledger_apply_hinted(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
+                                 uint32_t from_hint, uint32_t to_hint, ws_effect *effect,
+                                 const char **why) {
+    const uint32_t hint[2] = {from_hint, to_hint};
     effect->count = 0;
     *why = "";
     if (!ws_record_valid(r)) {
@@ -581,11 +608,11 @@ ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64
     if (r->kind == WS_REC_ACCOUNT_CREATED) {
         s = apply_created(l, r, effect, why);
     } else if (r->kind == WS_REC_TRANSFER) {
-        s = apply_transfer(l, r, lsn, effect, why);
+        s = apply_transfer(l, r, lsn, hint, effect, why);
     } else if (r->kind == WS_REC_PENDING) {
-        s = apply_pending(l, r, lsn, effect, why);
+        s = apply_pending(l, r, lsn, hint, effect, why);
     } else if (r->kind == WS_REC_RESOLVED) {
-        s = apply_resolved(l, r, lsn, effect, why);
+        s = apply_resolved(l, r, lsn, hint, effect, why);
     } else if (!remember(l, r, lsn, why)) {
         s = WS_INTERNAL;
     } else if (r->kind == WS_REC_REQUEST_KEY) {

@@ -96,8 +96,9 @@ typedef struct {
     uint8_t missing_side; /* WS_ACCOUNT_NOT_FOUND: 1 the fromAccount (or created), 2 toAccount */
     int64_t from_balance; /* after: the created account's, or the fromAccount's */
     int64_t to_balance;
-    /* A two-phase step that succeeded: the accounts (indexes) and their pending totals
-     * after, and the amount it reserved, posted or released. */
+    /* A transfer or two-phase step that succeeded: the accounts (indexes); a two-phase
+     * step's also their pending totals after, and the amount it reserved, posted or
+     * released. */
     uint32_t from;
     uint32_t to;
     uint64_t amount;
@@ -141,6 +142,12 @@ typedef struct {
  * state allows; WS_INTERNAL on out of memory. Nothing changes unless WS_OK. */
 WS_MUST_USE ws_status ws_ledger_apply(ws_ledger *l, const ws_record *r, uint64_t lsn, uint64_t seq,
                                       ws_effect *effect, const char **why);
+/* The same, given the indexes at which r's fromAccount and toAccount are believed to be (the
+ * decision's from and to), or WS_ACCOUNT_NONE: each is used only once the account there is
+ * seen to hold r's ID, so the outcome is ws_ledger_apply's whatever the hints. */
+WS_MUST_USE ws_status ws_ledger_apply_hinted(ws_ledger *l, const ws_record *r, uint64_t lsn,
+                                             uint64_t seq, uint32_t from_hint, uint32_t to_hint,
+                                             ws_effect *effect, const char **why);
 
 /* Takes back r, the last record applied (at lsn), which must be one a chain member makes
  * (not an AccountCreated, a RequestKey or an expiry): the writer undoes the members of a

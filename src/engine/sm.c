@@ -288,12 +288,14 @@ static void prefetch(sm *m, const ws_command *c) {
 }
 
 /* Applies a decided record to the state (kept in the batch's records, where a retry later in
- * the batch finds it); false (nothing changed) if the state machine ran out of memory. */
-static bool apply_record(sm *m, const ws_record *r) {
+ * the batch finds it); false (nothing changed) if the state machine ran out of memory. d, if
+ * not NULL, is the decision that made r: where it found the accounts (ws_ledger_apply_hinted). */
+static bool apply_record(sm *m, const ws_record *r, const ws_decision *d) {
     ws_effect eff;
     const char *why;
-    ws_status s =
-        ws_ledger_apply(&m->ledger, r, m->ledger.next_lsn, m->ledger.next_seq, &eff, &why);
+    ws_status s = ws_ledger_apply_hinted(&m->ledger, r, m->ledger.next_lsn, m->ledger.next_seq,
+                                         d ? d->from : WS_ACCOUNT_NONE, d ? d->to : WS_ACCOUNT_NONE,
+                                         &eff, &why);
     if (s == WS_INTERNAL) {
         return false;
     }
@@ -374,7 +376,7 @@ static void decide(sm *m, ws_command *c) {
     } else if (!decide_transfer(m, c, &d)) {
         return;
     }
-    if (d.append && !apply_record(m, &d.rec)) {
+    if (d.append && !apply_record(m, &d.rec, &d)) {
         d = (ws_decision){.status = WS_INTERNAL};
     } else if (d.append) {
         store_batch_add(m->batch, &d.rec);
@@ -492,7 +494,7 @@ static void decide_keyed(sm *m, ws_command *c) {
                    .to_balance = c->to_balance};
     memcpy(r.account, create ? c->account : c->transfer_id, r.account_len);
     memcpy(r.txn, c->idem_key, c->idem_key_len);
-    if (apply_record(m, &r)) {
+    if (apply_record(m, &r, NULL)) {
         store_batch_add(m->batch, &r);
     }
 }
@@ -504,7 +506,7 @@ static void refuse_member(sm *m, ws_command *c, ws_status status, uint8_t missin
     ws_record r;
     ws_ledger_refusal(&q, status, missing_side, &r);
     ws_decision d = {.status = status, .missing_side = missing_side};
-    if (!apply_record(m, &r)) {
+    if (!apply_record(m, &r, NULL)) {
         d = (ws_decision){.status = WS_INTERNAL};
     } else {
         store_batch_add(m->batch, &r);
@@ -540,7 +542,7 @@ static void decide_chain(sm *m, ws_command *cmds, size_t k, bool open) {
             d = (ws_decision){.status = c->status};
         } else if (open && !d.replayed && d.status != WS_TRANSFER_ID_CONFLICT) {
             d = (ws_decision){.status = WS_LINKED_EVENT_CHAIN_OPEN};
-        } else if (d.status == WS_OK && !d.replayed && !apply_record(m, &d.rec)) {
+        } else if (d.status == WS_OK && !d.replayed && !apply_record(m, &d.rec, &d)) {
             d = (ws_decision){.status = WS_INTERNAL};
         }
         set_result(m, c, &d);
@@ -624,7 +626,7 @@ static void expire_due(sm *m) {
         }
         ws_record r;
         ws_ledger_expire(&m->ledger, e, p->txn, p->txn_len, &r);
-        if (!apply_record(m, &r)) {
+        if (!apply_record(m, &r, NULL)) {
             return;
         }
         store_batch_add(m->batch, &r);

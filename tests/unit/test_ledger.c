@@ -2521,3 +2521,62 @@ Test(ledger, pending_request_with_a_null_pending_pointer) {
     cr_assert_eq(d.status, WS_ACCOUNT_NOT_FOUND, "the refusal's record is filled the same way");
     cr_assert_eq(d.rec.kind, WS_REC_STEP_REFUSED);
 }
+
+/* ---- applying with the decision's account indexes as hints ------------------------------------
+ */
+
+/* ws_ledger_apply_hinted gives ws_ledger_apply's outcome whatever the hints: right, swapped,
+ * another account's, out of range or none; for a transfer, a pending transfer and a post;
+ * and a record whose balances are wrong is refused with the right hints too. */
+Test(ledger, apply_hinted_outcome_does_not_depend_on_the_hints) {
+    create_with("ha", "XXX", 1000, 0, WS_AMOUNT_MAX);
+    create_with("hb", "XXX", 0, 0, WS_AMOUNT_MAX);
+    create_with("hc", "XXX", 0, 0, WS_AMOUNT_MAX);
+    uint32_t a = idx("ha");
+    uint32_t b = idx("hb");
+    uint32_t c = idx("hc");
+    const uint32_t hints[][2] = {
+        {a, b},          {b, a}, {c, c}, {WS_ACCOUNT_NONE, WS_ACCOUNT_NONE},
+        {999, 1u << 30}, {a, a}, {b, b}};
+    size_t n = sizeof(hints) / sizeof(hints[0]);
+    for (size_t i = 0; i < n; i++) {
+        char txn[16];
+        snprintf(txn, sizeof(txn), "ht%zu", i);
+        ws_transfer_req q = req("ha", "hb", 1, txn, true);
+        if (i % 2 == 1) {
+            q = pending_req("ha", "hb", 1, txn, 0);
+        }
+        ws_decision d = decide_q(&q, NULL);
+        cr_assert_eq(d.status, WS_OK);
+        cr_assert_eq(d.from, a, "the decision names the accounts it found");
+        cr_assert_eq(d.to, b);
+        ws_record bad = d.rec;
+        bad.from_balance++;
+        ws_effect eff;
+        const char *why;
+        cr_assert_eq(ws_ledger_apply_hinted(&l, &bad, l.next_lsn, l.next_seq, a, b, &eff, &why),
+                     WS_CORRUPT, "hints %zu: a wrong balance", i);
+        int64_t ba = (int64_t)balance("ha");
+        cr_assert_eq(ws_ledger_apply_hinted(&l, &d.rec, l.next_lsn, l.next_seq, hints[i][0],
+                                            hints[i][1], &eff, &why),
+                     WS_OK, "hints %zu: %s", i, why);
+        cr_assert_eq(eff.count, 2);
+        cr_assert_eq(eff.touched[0], a, "hints %zu", i);
+        cr_assert_eq(eff.touched[1], b, "hints %zu", i);
+        cr_assert_eq((int64_t)balance("ha"), q.step == WS_STEP_PENDING ? ba : ba - 1);
+        cr_assert(ws_ledger_pending_consistent(&l));
+    }
+    /* a post, whose decision names the pending transfer's accounts */
+    ws_transfer_req q = post_req("ht1", 0, "hp");
+    ws_decision d = decide_q(&q, NULL);
+    cr_assert_eq(d.status, WS_OK);
+    ws_effect eff;
+    const char *why;
+    cr_assert_eq(ws_ledger_apply_hinted(&l, &d.rec, l.next_lsn, l.next_seq, b, c, &eff, &why),
+                 WS_OK, "%s", why);
+    cr_assert_eq(eff.touched[0], a);
+    cr_assert_eq(eff.touched[1], b);
+    cr_assert_eq(pd("ha"), 2); /* ht3 and ht5 still pending */
+    cr_assert(ws_ledger_pending_consistent(&l));
+    cr_assert(ws_ledger_money_conserved(&l));
+}
