@@ -19,6 +19,7 @@ packages=(
     systemd
     prometheus
     python3-yaml
+    chromium fonts-dejavu-core
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(postgresql-15 postgresql-client-15 redis-server redis-tools)
@@ -34,6 +35,9 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# chromium is the browser of the ledger explorer's test (tests/ui: playwright-core drives
+# Debian's /usr/bin/chromium headless; no browser is downloaded). Without recommends it brings
+# no font, so fonts-dejavu-core gives the page's text glyphs in the test's screenshot.
 # Node.js and npm run the OpenAPI contract test's tools (tests/contract: npm ci from its
 # lockfile). Asked by command, not by dpkg: a machine whose nodejs package bundles npm (and
 # conflicts with Debian's npm package) has both already, and installing npm there would

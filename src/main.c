@@ -430,9 +430,8 @@ static int serve(const options *o) {
     ws_log(WS_LOG_INFO,
            WS_FIELDS(WS_LOG_STR("event", "starting"), WS_LOG_STR("address", addr),
                      WS_LOG_STR("data_dir", o->data_dir), WS_LOG_STR("version", WS_VERSION)),
-           "starting on %s: loading the state; until then only /health, /ready, /metrics and "
-           "/openapi.json "
-           "answer",
+           "starting on %s: loading the state; until then only /health, /ready, /metrics, "
+           "/openapi.json and /ui answer",
            addr);
 #ifdef WS_FAULT_INJECTION
     fault_start_delay();

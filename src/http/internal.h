@@ -16,7 +16,7 @@ typedef struct io_thread io_thread;
 
 /* ---- the request counters of GET /metrics (metrics.c) ---- */
 /* Route labels: router.c's table. */
-#define HTTP_ROUTE_LABELS 15
+#define HTTP_ROUTE_LABELS 18
 /* HTTP statuses counted one by one: 100..599 (h2o sends no other). */
 #define HTTP_STATUS_FIRST 100
 #define HTTP_STATUS_SLOTS 500
@@ -132,6 +132,12 @@ size_t http_route_label(const h2o_req_t *req);
  * (scripts/openapi_embed.py writes the file that defines these; constant data, any thread). */
 extern const unsigned char http_openapi_json[];
 extern const size_t http_openapi_json_len;
+
+/* ---- ui.c: GET /ui (index.html), /ui/app.js and /ui/style.css, the ledger explorer's files
+ * (ui/), embedded by the build (scripts/ui_embed.py); constant data, any thread. ---- */
+int http_ui_index(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_ui_app_js(http_server *srv, h2o_req_t *req, const ws_query *q);
+int http_ui_style_css(http_server *srv, h2o_req_t *req, const ws_query *q);
 
 /* ---- metrics.c: GET /metrics and the request counters. ---- */
 int http_metrics(http_server *srv, h2o_req_t *req, const ws_query *q);

@@ -1,9 +1,10 @@
 /* The one h2o handler: a request passes the connection, size and framing limits
  * (framing.c), must have a path for a target, passes the API key check (before anything
- * about routes is revealed), then is routed by path and method and its query parsed. Until
- * the service is up (the state loaded, http_attach), only the operations routes (/health,
- * /ready, /metrics, /openapi.json) are served; a request for any other route is answered
- * 503 unavailable ("starting"), since it would need the state.
+ * about routes is revealed, but for the open routes: the probes and the explorer's static
+ * files), then is routed by path and method and its query parsed. Until the service is up
+ * (the state loaded, http_attach), only the operations routes (/health, /ready, /metrics,
+ * /openapi.json) and the explorer's files (/ui, /ui/...) are served; a request for any other route
+ * is answered 503 unavailable ("starting"), since it would need the state.
  *
  * The route table also names the route label of the request counters (metrics.c), so a
  * label is exactly a route of this table. */
@@ -61,6 +62,7 @@ typedef struct {
     const char *method;
     http_route_fn fn;
     bool ops;      /* served while the service starts (uses the service only once attached) */
+    bool open;     /* needs no API key: it tells nothing about accounts (see authorized) */
     uint8_t label; /* its request counters' label, http_route_labels[label] */
 } route;
 
@@ -82,6 +84,9 @@ enum {
     LABEL_TRANSFERS,
     LABEL_OPENAPI,
     LABEL_EVENTS_STREAM,
+    LABEL_UI,
+    LABEL_UI_APP_JS,
+    LABEL_UI_STYLE_CSS,
     LABEL_COUNT_
 };
 _Static_assert(LABEL_COUNT_ == HTTP_ROUTE_LABELS, "one label per route");
@@ -102,21 +107,31 @@ const char *const http_route_labels[HTTP_ROUTE_LABELS] = {
     [LABEL_TRANSFERS] = API "transfers",
     [LABEL_OPENAPI] = "/openapi.json",
     [LABEL_EVENTS_STREAM] = API "events/stream",
+    [LABEL_UI] = "/ui",
+    [LABEL_UI_APP_JS] = "/ui/app.js",
+    [LABEL_UI_STYLE_CSS] = "/ui/style.css",
 };
 
+/* The explorer's files are routes of their own, one path each, so a path under /ui/ that is
+ * no file (/ui/ itself included) is the usual 404 not_found (and, with keys, the usual 401
+ * before that). */
 static const route routes[] = {
-    {API "create_account", false, "GET", http_create_account, false, LABEL_CREATE_ACCOUNT},
-    {API "balance_transfer", false, "GET", http_balance_transfer, false, LABEL_BALANCE_TRANSFER},
-    {API "get_balance", false, "GET", http_get_balance, false, LABEL_GET_BALANCE},
-    {API "events", false, "GET", http_events, false, LABEL_EVENTS},
-    {API "events/stream", false, "GET", http_events_stream, false, LABEL_EVENTS_STREAM},
-    {"/health", false, "GET", health, true, LABEL_HEALTH},
-    {"/ready", false, "GET", ready, true, LABEL_READY},
-    {"/metrics", false, "GET", http_metrics, true, LABEL_METRICS},
-    {API "accounts", false, "POST", http_post_account, false, LABEL_ACCOUNTS},
-    {API "accounts/", true, "GET", http_get_account, false, LABEL_ACCOUNT},
-    {API "transfers", false, "POST", http_post_transfers, false, LABEL_TRANSFERS},
-    {"/openapi.json", false, "GET", openapi, true, LABEL_OPENAPI},
+    {API "create_account", false, "GET", http_create_account, false, false, LABEL_CREATE_ACCOUNT},
+    {API "balance_transfer", false, "GET", http_balance_transfer, false, false,
+     LABEL_BALANCE_TRANSFER},
+    {API "get_balance", false, "GET", http_get_balance, false, false, LABEL_GET_BALANCE},
+    {API "events", false, "GET", http_events, false, false, LABEL_EVENTS},
+    {API "events/stream", false, "GET", http_events_stream, false, false, LABEL_EVENTS_STREAM},
+    {"/health", false, "GET", health, true, true, LABEL_HEALTH},
+    {"/ready", false, "GET", ready, true, true, LABEL_READY},
+    {"/metrics", false, "GET", http_metrics, true, false, LABEL_METRICS},
+    {API "accounts", false, "POST", http_post_account, false, false, LABEL_ACCOUNTS},
+    {API "accounts/", true, "GET", http_get_account, false, false, LABEL_ACCOUNT},
+    {API "transfers", false, "POST", http_post_transfers, false, false, LABEL_TRANSFERS},
+    {"/openapi.json", false, "GET", openapi, true, false, LABEL_OPENAPI},
+    {"/ui", false, "GET", http_ui_index, true, true, LABEL_UI},
+    {"/ui/app.js", false, "GET", http_ui_app_js, true, true, LABEL_UI_APP_JS},
+    {"/ui/style.css", false, "GET", http_ui_style_css, true, true, LABEL_UI_STYLE_CSS},
 };
 
 static const route *find_route(h2o_iovec_t path) {
@@ -167,17 +182,17 @@ static int unauthorized(h2o_req_t *req, const char *why) {
     return http_send_error(req, WS_UNAUTHORIZED, "%s", why);
 }
 
-/* With API keys configured, every path but /health and /ready needs "Authorization: Bearer
- * <key>" (/metrics too: it shows traffic and the size of the ledger). The two probes stay
- * open so that load balancers and orchestrators can ask without a key; they tell nothing
- * about accounts. Checked before the path, method or query is looked at, so a 401 says
- * nothing about what exists, and nothing of a refused request reaches the store or the
- * writer. The messages never repeat what the client sent. Answers and returns false when
- * refused. */
-static bool authorized(const http_server *srv, h2o_req_t *req) {
-    h2o_iovec_t path = req->path_normalized;
-    if (srv->cfg.auth == NULL || h2o_memis(path.base, path.len, H2O_STRLIT("/health")) ||
-        h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
+/* With API keys configured, every path but the open routes needs "Authorization: Bearer
+ * <key>" (/metrics too: it shows traffic and the size of the ledger). The open routes are
+ * the two probes /health and /ready, so that load balancers and orchestrators can ask
+ * without a key, and the explorer's static files, so that a browser can load the page the
+ * key is then typed into; none of them tells anything about accounts. For every other path
+ * the key is checked before its method or query is looked at, and a path that is no route
+ * gets the 401 too, so a 401 says nothing about what exists, and nothing of a refused
+ * request reaches the store or the writer. The messages never repeat what the client sent.
+ * r is the route of the path (NULL: none). Answers and returns false when refused. */
+static bool authorized(const http_server *srv, h2o_req_t *req, const route *r) {
+    if (srv->cfg.auth == NULL || (r != NULL && r->open)) {
         return true;
     }
     ssize_t at = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
@@ -255,10 +270,10 @@ int http_handle(h2o_handler_t *self, h2o_req_t *req) {
         return http_send_error(req, WS_BAD_REQUEST,
                                "the request target must be a path beginning with '/'");
     }
-    if (!authorized(srv, req)) {
+    const route *r = find_route(req->path_normalized);
+    if (!authorized(srv, req, r)) {
         return 0;
     }
-    const route *r = find_route(req->path_normalized);
     if (!r) {
         return http_send_error(req, WS_NOT_FOUND, "no endpoint at this path; see docs/api.md");
     }

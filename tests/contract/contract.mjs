@@ -637,6 +637,12 @@ async function operationsSuite(S, L, svc) {
   check(m.text.includes('# TYPE wallet_http_requests_total counter') &&
     m.text.includes('route="/openapi.json",status="200"'), '/metrics counts /openapi.json under its own label');
   await call(S, 'GET', '/health?anything=1', {}, { status: 200 });
+  // The ledger explorer's files: their types and headers through the document (tests/ui checks
+  // the page itself in a browser).
+  for (const [target, type] of [['/ui', 'text/html'], ['/ui/app.js', 'text/javascript'], ['/ui/style.css', 'text/css']]) {
+    const f = await call(S, 'GET', target, {}, { status: 200 });
+    check(String(f.headers['content-type']).startsWith(`${type}; charset=utf-8`), `${target}: Content-Type ${f.headers['content-type']}`);
+  }
   // Limits: a query string past 1024 bytes, header fields past --max-header-bytes.
   await call(S, 'GET', `${A}get_balance?accountID=alice&pad=${'x'.repeat(1100)}`, {}, { status: 414, code: 'uri_too_long' });
   await call(S, 'GET', `${A}get_balance?accountID=alice`, { headers: { 'X-Pad': 'y'.repeat(9000) } }, { status: 431, code: 'headers_too_large' });
@@ -700,6 +706,9 @@ async function keyedSuite(K, svc, key) {
   await call(K, 'GET', A + 'get_balance?accountID=a', { headers: auth }, { status: 503, code: 'unavailable' });
   await waitFor(svc, '"listening on" line', listeningPort, 30000);
   await call(K, 'GET', '/ready', {}, { status: 200 });
+  // The explorer's files need no key either (the page sends the one typed into it).
+  await call(K, 'GET', '/ui', {}, { status: 200 });
+  await call(K, 'GET', '/ui/app.js', {}, { status: 200 });
   // 401: no key, a wrong key, another scheme; the probes need none.
   for (const h of [{}, { Authorization: 'Bearer wrong-key-0123456789' }]) {
     await call(K, 'GET', A + 'get_balance?accountID=a', { headers: h }, { status: 401, code: 'unauthorized' });
@@ -743,9 +752,10 @@ async function keyedSuite(K, svc, key) {
 }
 
 // The harness must be able to fail. The mutant proxies serve a copy of the document in which
-// one answer schema of each kind is made wrong (mutate() below); each request here must get
-// an answer the copy forbids. Through the strict mutant Prism must answer 500 with its
-// VIOLATIONS problem; through the lenient one the sl-violations header must name the answer.
+// one answer schema of each kind (and a header of the explorer's files) is made wrong
+// (mutate() below); each request here must get an answer the copy forbids. Through the strict
+// mutant Prism must answer 500 with its VIOLATIONS problem; through the lenient one the
+// sl-violations header must name the answer.
 // (That the strict proxy with the real document refuses, itself, a request that breaks it is
 // checked last, in proxyLogSuite.)
 function mutate(d) {
@@ -756,6 +766,7 @@ function mutate(d) {
   s.RecordTransferRefused.properties.code = { const: 'nothing' };
   s.ErrorAccountNotFound.allOf[1].properties.error.properties.code.const = 'nothing';
   s.BatchResults.properties.results.maxItems = 0;
+  d.components.headers.UiNoSniff.schema.const = 'sniff';
   return d;
 }
 const MUTANT_CASES = [
@@ -765,6 +776,7 @@ const MUTANT_CASES = [
   ['GET', `${A}events?records=all&limit=1000`, null],
   ['GET', `${A}accounts/nobody`, null],
   ['POST', `${A}transfers`, { transfers: [{ transferID: 'm-1', fromAccount: 'nobody', toAccount: 'bob', amount: 1 }] }],
+  ['GET', '/ui/app.js', null],
 ];
 
 async function mutantSuite(M, ML) {
