@@ -219,20 +219,20 @@ bench_service() {
     codes=$("$here/create_accounts.sh" "$svc_url" "$ACCOUNTS" "$balance" 2>/dev/null)
     grep -q "^ *$ACCOUNTS 201$" <<<"$codes" || die "creating accounts: $codes"
     local op script durable
-    # post_transfer runs again right after pending_post: the log grows through the runs and
-    # each run is slower than the one before it on the same server (measured: the CPU per
-    # request of three post_transfer runs 16 s apart rose 6% and then 15%), so pending_post
-    # is compared with the mean of the runs before and after it (A/B/A), not with the
-    # earlier one alone.
-    for op in health get_balance balance_transfer post_transfer pending_post post_transfer_again \
-        create_account; do
+    # post_transfer and pending_post alternate, three pending_post runs each between two
+    # post_transfer runs: the log grows through the runs and each run is slower than the one
+    # before it on the same server (measured: the CPU per request of three post_transfer runs
+    # 16 s apart rose 6% and then 15%), so each pending_post is compared with the mean of the
+    # runs before and after it (A/B/A), and the target takes the median of the three ratios
+    # (on a noisy 2-core VM one A/B/A ratio ranged 0.27-0.62 over five tries).
+    for op in health get_balance balance_transfer post_transfer pending_post post_transfer_2 \
+        pending_post_2 post_transfer_3 pending_post_3 post_transfer_4 create_account; do
         case $op in
         health) script=health.lua durable=- ;;
         get_balance) script=get_balance.lua durable=- ;;
         balance_transfer) script=transfer.lua durable=yes ;;
-        post_transfer) script=post_transfer.lua durable=yes ;;
-        pending_post) script=pending_post.lua durable=yes ;;
-        post_transfer_again) script=post_transfer.lua durable=yes ;;
+        post_transfer*) script=post_transfer.lua durable=yes ;;
+        pending_post*) script=pending_post.lua durable=yes ;;
         create_account) script=create_account.lua durable=yes ;;
         esac
         wrk_run "$op-warmup" "$script" "$svc_url" "$warmup"
@@ -639,12 +639,20 @@ report() {
     done
     echo "| single POST /transfers vs GET balance_transfer | ${v_post}x | >= 0.95x | $(check "$v_post" '>=' 0.95) |"
     # pending_post counts requests: a pending transfer and its post are two, one pair
-    # against the mean of the post_transfer runs before and after it
-    local pp=${rps[$ws/pending_post]:-n/a} pt2=${rps[$ws/post_transfer_again]:-n/a} v_pp
-    v_pp=$(awk -v a="$pp" -v b="$pt" -v c="$pt2" 'BEGIN {
-        if (a != "n/a" && b != "n/a" && c != "n/a" && b + c > 0) printf "%.2f", a / 2 / ((b + c) / 2)
-        else print "n/a" }')
-    echo "| pending + post pairs/s vs single POST /transfers (mean of the runs before and after) | ${v_pp}x | >= 0.45x | $(check "$v_pp" '>=' 0.45) |"
+    # against the mean of the post_transfer runs before and after it; the median of three
+    local k pp_ratios=() v_pp
+    local pts=("$pt" "${rps[$ws/post_transfer_2]:-n/a}" "${rps[$ws/post_transfer_3]:-n/a}"
+        "${rps[$ws/post_transfer_4]:-n/a}")
+    local pps=("${rps[$ws/pending_post]:-n/a}" "${rps[$ws/pending_post_2]:-n/a}"
+        "${rps[$ws/pending_post_3]:-n/a}")
+    for k in 0 1 2; do
+        pp_ratios+=("$(awk -v a="${pps[$k]}" -v b="${pts[$k]}" -v c="${pts[$((k + 1))]}" 'BEGIN {
+            if (a != "n/a" && b != "n/a" && c != "n/a" && b + c > 0) printf "%.3f", a / 2 / ((b + c) / 2)
+            else print "n/a" }')")
+    done
+    v_pp=$(printf '%s\n' "${pp_ratios[@]}" | grep -v n/a | sort -n | awk '{v[NR] = $1}
+        END { if (NR == 3) printf "%.3f", v[2]; else print "n/a" }')
+    echo "| pending + post pairs/s vs single POST /transfers (median of 3 A/B/A: ${pp_ratios[*]}) | ${v_pp}x | >= 0.45x | $(check "$v_pp" '>=' 0.45) |"
     if [ -n "${writer_rate:-}" ]; then
         echo "| writer alone (wallet-bench-writer) | $writer_rate transfers/s | >= 1,000,000 | $(check "$writer_rate" '>=' 1000000) |"
     fi
