@@ -7,7 +7,7 @@
  *      its index entries, and its last triple its balance as of the checkpoint;
  *   3. stage the directory chunks of the new accounts, every balance chunk touched (the
  *      previous checkpoint's chunk, patched), the index values, the idempotency parts and
- *      the meta; write them in one write and flush. */
+ *      the meta; write them in one write, and flush once flush_records are unflushed. */
 #include "engine/checkpoint.h"
 #include "core/log.h"
 
@@ -32,8 +32,10 @@ struct ckpt {
     bool stopping; /* under mu */
     bool poked;    /* under mu */
     _Atomic uint64_t done_lsn;
+    _Atomic uint64_t durable_lsn; /* the newest flushed checkpoint's next_lsn */
+    _Atomic uint64_t flushes;
     _Atomic uint64_t count;
-    _Atomic uint64_t us_max; /* the longest checkpoint, scan to flush */
+    _Atomic uint64_t us_max; /* the longest checkpoint, scan to write (and flush, if any) */
     _Atomic uint64_t us_total;
     _Atomic bool poke_sent; /* the writer's poke is pending: do not send another */
     int reader;
@@ -329,17 +331,34 @@ static void stage_idem(ckpt *c, uint64_t first_lsn) {
     }
 }
 
-/* One checkpoint up to the committed position; WS_OK if there was nothing to do. */
 static uint64_t now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static WS_MUST_USE ws_status checkpoint(ckpt *c) {
+/* Flushes the checkpoints written since the last flush if they cover flush_records records,
+ * or any at all when last (the stop). */
+static WS_MUST_USE ws_status maybe_flush(ckpt *c, bool last) {
+    uint64_t durable = atomic_load(&c->durable_lsn);
+    uint64_t unflushed = c->meta.next_lsn - durable;
+    if (unflushed == 0 || (!last && unflushed < c->cfg.flush_records)) {
+        return WS_OK;
+    }
+    ws_status s = store_ckpt_flush(c->cfg.st);
+    if (s == WS_OK) {
+        atomic_store(&c->durable_lsn, c->meta.next_lsn);
+        atomic_fetch_add(&c->flushes, 1);
+    }
+    return s;
+}
+
+/* One checkpoint up to the committed position (WS_OK if there was nothing to do), flushed
+ * as maybe_flush says. */
+static WS_MUST_USE ws_status checkpoint(ckpt *c, bool last) {
     c->target_lsn = atomic_load_explicit(&c->cfg.committed->next_lsn, memory_order_acquire);
     if (c->target_lsn <= c->meta.next_lsn) {
-        return WS_OK;
+        return maybe_flush(c, last);
     }
     uint64_t t0 = now_us();
     store_ckpt_meta before = c->meta;
@@ -365,7 +384,7 @@ static WS_MUST_USE ws_status checkpoint(ckpt *c) {
         stage_idem(c, before.next_lsn);
         put_pending(c);
         store_ckpt_put_meta(c->out, &c->meta);
-        s = store_ckpt_commit(c->cfg.st, c->out);
+        s = store_ckpt_write(c->cfg.st, c->out);
     }
     if (s != WS_OK) {
         const char *why = c->problem ? c->problem : ws_status_message(s);
@@ -380,6 +399,17 @@ static WS_MUST_USE ws_status checkpoint(ckpt *c) {
     }
     atomic_store(&c->done_lsn, c->meta.next_lsn);
     atomic_fetch_add(&c->count, 1);
+    s = maybe_flush(c, last);
+    if (s != WS_OK) {
+        ws_log(WS_LOG_ERROR,
+               WS_FIELDS(WS_LOG_STR("event", "checkpoint_failed"),
+                         WS_LOG_NUM("from_lsn", atomic_load(&c->durable_lsn)),
+                         WS_LOG_NUM("to_lsn", c->meta.next_lsn - 1), WS_LOG_STR("why", "flush")),
+               "flush of the checkpoints of lsn %llu..%llu failed",
+               (unsigned long long)atomic_load(&c->durable_lsn),
+               (unsigned long long)c->meta.next_lsn - 1);
+        return s;
+    }
     uint64_t took = now_us() - t0;
     atomic_fetch_add(&c->us_total, took);
     if (took > atomic_load(&c->us_max)) {
@@ -402,6 +432,7 @@ static void deadline_after(struct timespec *ts, uint64_t ms) {
 
 static void *ckpt_main(void *arg) {
     ckpt *c = arg;
+    pthread_setname_np(pthread_self(), "ws-checkpoint");
     bool stop = false;
     while (!stop) {
         struct timespec ts;
@@ -416,7 +447,7 @@ static void *ckpt_main(void *arg) {
         c->poked = false;
         pthread_mutex_unlock(&c->mu);
         atomic_store(&c->poke_sent, false);
-        if (!c->failed && checkpoint(c) != WS_OK) {
+        if (!c->failed && checkpoint(c, stop) != WS_OK) {
             c->failed = true;
             c->cfg.on_failure(c->cfg.ctx);
         }
@@ -433,6 +464,8 @@ ws_status ckpt_start(const ckpt_config *cfg, ckpt **out) {
     c->meta = cfg->from;
     c->reader = epoch_reader_add(cfg->epoch); /* here, before any I/O thread takes one */
     atomic_init(&c->done_lsn, cfg->from.next_lsn);
+    atomic_init(&c->durable_lsn, cfg->from.next_lsn);
+    c->cfg.flush_records = cfg->flush_records ? cfg->flush_records : CKPT_FLUSH_RECORDS_DEFAULT;
     c->out = store_ckpt_new();
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
@@ -486,5 +519,9 @@ uint64_t ckpt_count(ckpt *c) { return atomic_load(&c->count); }
 uint64_t ckpt_us_max(ckpt *c) { return atomic_load(&c->us_max); }
 
 uint64_t ckpt_us_total(ckpt *c) { return atomic_load(&c->us_total); }
+
+uint64_t ckpt_durable_lsn(ckpt *c) { return atomic_load(&c->durable_lsn); }
+
+uint64_t ckpt_flushes(ckpt *c) { return atomic_load(&c->flushes); }
 
 uint64_t ckpt_next_lsn(ckpt *c) { return atomic_load(&c->done_lsn); }

@@ -3,13 +3,21 @@
  *
  * Each checkpoint covers the records from the previous one's next_lsn up to the committed
  * position of the moment it starts (sm_position). It reads those records back from the log
- * and writes, in one write of the projection database followed by a flush (store_ckpt_*):
+ * and writes, in one write of the projection database (store_ckpt_*):
  * the IDs of the accounts created, the balances as of its last record of every account
  * those records touched (the other balances of each chunk are the previous checkpoint's),
  * the per-account index of their events, their idempotency fingerprints, and the meta that
  * names the lsn covered. It runs every interval_ms while there is something new, at once
  * when the log has grown by records_max records past the newest checkpoint, and a last time
  * when it is stopped, so that a start after a clean stop replays nothing.
+ *
+ * A checkpoint is flushed (made durable) only once the checkpoints written since the last
+ * flush cover flush_records records, and at the stop; RocksDB also flushes on its own when
+ * the projection's memtable fills. Flushing every checkpoint made one small file a second,
+ * each spanning every account's index keys, and compacting them into the first level
+ * rewrote that whole level every few seconds: under the transfer load this took a sixth of
+ * the service's CPU after a minute and more the longer it ran (docs/design.md). So a start
+ * after a crash replays up to flush_records records more than the newest checkpoint's lag.
  *
  * Nothing depends on a checkpoint for correctness: a start loads the newest complete one
  * and replays the log after it. A failed checkpoint write turns the service read-only
@@ -31,6 +39,7 @@
 #define CKPT_INTERVAL_MS_MIN 10
 #define CKPT_INTERVAL_MS_MAX 3600000
 #define CKPT_RECORDS_MAX (1u << 18)
+#define CKPT_FLUSH_RECORDS_DEFAULT CKPT_RECORDS_MAX
 
 typedef struct ckpt ckpt;
 
@@ -41,6 +50,7 @@ typedef struct {
     const sm_position *committed;
     store_ckpt_meta from; /* the checkpoint the state was loaded from */
     uint64_t interval_ms;
+    uint64_t flush_records; /* 0: CKPT_FLUSH_RECORDS_DEFAULT */
     void (*on_failure)(void *ctx);
     void *ctx;
 } ckpt_config;
@@ -57,9 +67,14 @@ void ckpt_free(ckpt *c);
 
 /* Checkpoints written, and the lsn the newest covers up to. */
 uint64_t ckpt_count(ckpt *c);
-/* The longest checkpoint and all of them together, from its scan to its flush, in us. */
+/* The longest checkpoint and all of them together, from its scan to its write (and its
+ * flush, when it made one), in us. */
 uint64_t ckpt_us_max(ckpt *c);
 uint64_t ckpt_us_total(ckpt *c);
 uint64_t ckpt_next_lsn(ckpt *c);
+/* The lsn the newest flushed checkpoint covers up to (+1), and the flushes made: a start
+ * after a crash replays the log from there at most. */
+uint64_t ckpt_durable_lsn(ckpt *c);
+uint64_t ckpt_flushes(ckpt *c);
 
 #endif

@@ -155,6 +155,7 @@ static void period_batch(service *svc, period *p, uint64_t commands, bool commit
 
 static void *writer_main(void *arg) {
     service *svc = arg;
+    pthread_setname_np(pthread_self(), "ws-writer"); /* for top -H, perf and /proc */
     period stats_period = {0};
     writer_state state = STATE_LISTEN;
     size_t n = 0;
@@ -227,6 +228,7 @@ static WS_MUST_USE ws_status start_threads(service *svc, store *st, const servic
                       .from = *sm_loaded_checkpoint(svc->machine),
                       .interval_ms = cfg->checkpoint_interval_ms ? cfg->checkpoint_interval_ms
                                                                  : CKPT_INTERVAL_MS_DEFAULT,
+                      .flush_records = cfg->checkpoint_flush_records,
                       .on_failure = on_checkpoint_failure,
                       .ctx = svc};
     if (ckpt_start(&cc, &svc->checkpointer) != WS_OK) {
@@ -308,12 +310,14 @@ void service_stop(service *svc) {
     uint64_t newest = ckpt_next_lsn(svc->checkpointer) - 1;
     ws_log(WS_LOG_INFO,
            WS_FIELDS(WS_LOG_STR("event", "checkpointer_stats"), WS_LOG_NUM("checkpoints", n),
+                     WS_LOG_NUM("flushes", ckpt_flushes(svc->checkpointer)),
                      WS_LOG_NUM("lsn", newest),
                      WS_LOG_NUM("us_total", ckpt_us_total(svc->checkpointer)),
                      WS_LOG_NUM("us_max", ckpt_us_max(svc->checkpointer))),
-           "checkpointer: %llu checkpoints, the newest up to lsn %llu, %.1f ms each on average, "
-           "%.1f ms the longest",
-           (unsigned long long)n, (unsigned long long)newest,
+           "checkpointer: %llu checkpoints (%llu flushes), the newest up to lsn %llu, %.1f ms "
+           "each on average, %.1f ms the longest",
+           (unsigned long long)n, (unsigned long long)ckpt_flushes(svc->checkpointer),
+           (unsigned long long)newest,
            n ? (double)ckpt_us_total(svc->checkpointer) / 1000.0 / (double)n : 0.0,
            (double)ckpt_us_max(svc->checkpointer) / 1000.0);
 }
@@ -340,9 +344,9 @@ void service_metrics_read(service *svc, service_metrics *out) {
     out->queue_depth = mq_depth(svc->queue);
     out->accounts = stats_get(&st->accounts);
     out->pending_open = stats_get(&st->pending_open);
-    /* The checkpoint first: it only follows the committed position, so the lag read after
-     * it cannot come out negative. */
-    uint64_t checkpointed = ckpt_next_lsn(svc->checkpointer);
+    /* The flushed checkpoint first: it only follows the committed position, so the lag read
+     * after it cannot come out negative. It is what a start after a crash replays from. */
+    uint64_t checkpointed = ckpt_durable_lsn(svc->checkpointer);
     const sm_position *p = sm_committed(svc->machine);
     uint64_t next_lsn = atomic_load_explicit(&p->next_lsn, memory_order_acquire);
     uint64_t next_seq = atomic_load_explicit(&p->next_seq, memory_order_acquire);

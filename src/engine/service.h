@@ -28,6 +28,7 @@ typedef struct {
     size_t queue_max; /* commands waiting; past it, submit is refused with WS_OVERLOADED */
     size_t batch_max; /* commands per group commit */
     uint64_t checkpoint_interval_ms; /* 0: CKPT_INTERVAL_MS_DEFAULT */
+    uint64_t checkpoint_flush_records; /* 0: CKPT_FLUSH_RECORDS_DEFAULT */
     /* how often the writer logs its batch statistics while it has work (0: never) */
     uint64_t stats_log_interval_ms;
 } service_config;
@@ -72,7 +73,7 @@ typedef struct {
     uint64_t accounts;                   /* accounts committed */
     uint64_t last_seq;                   /* the newest committed event's seq (0: none) */
     uint64_t last_lsn;                   /* the newest committed record's lsn (0: none) */
-    uint64_t checkpoint_lag;             /* committed records the newest checkpoint lacks */
+    uint64_t checkpoint_lag; /* committed records the newest flushed checkpoint lacks */
     uint64_t pending_open;               /* open pending transfers, as of the last commit */
     bool read_only;
 } service_metrics;

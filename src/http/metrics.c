@@ -162,8 +162,8 @@ static void service_families(json_buf *b, const service_metrics *m) {
     gauge(b, "wallet_last_seq", "Seq of the newest committed event (0: none).", m->last_seq);
     gauge(b, "wallet_last_lsn", "Lsn of the newest committed log record (0: none).", m->last_lsn);
     gauge(b, "wallet_checkpoint_lag_records",
-          "Committed log records past the newest checkpoint (what a start after a crash "
-          "replays).",
+          "Committed log records past the newest flushed checkpoint (what a start after a "
+          "crash replays).",
           m->checkpoint_lag);
     gauge(b, "wallet_pending_transfers_open", "Open pending (two-phase) transfers.",
           m->pending_open);

@@ -235,6 +235,7 @@ static void init_loop(io_thread *t);
 
 static void *io_main(void *arg) {
     io_thread *t = arg;
+    pthread_setname_np(pthread_self(), "ws-io");
     init_loop(t);
     sem_post(&t->ready);
     while (!atomic_load(&t->exiting)) {

@@ -468,13 +468,20 @@ void store_ckpt_put_meta(store_ckpt *c, const store_ckpt_meta *m) {
     rocksdb_writebatch_put(c->wb, "m", 1, (const char *)p, META_SIZE);
 }
 
-ws_status store_ckpt_commit(store *st, store_ckpt *c) {
+ws_status store_ckpt_write(store *st, store_ckpt *c) {
     char *err = NULL;
     rocksdb_write(st->proj.db, st->proj.write_options, c->wb, &err);
     rocksdb_writebatch_clear(c->wb);
-    if (store_take_error_(err, "checkpoint write")) {
-        return WS_UNAVAILABLE;
-    }
+    return store_take_error_(err, "checkpoint write") ? WS_UNAVAILABLE : WS_OK;
+}
+
+ws_status store_ckpt_flush(store *st) {
+    char *err = NULL;
     rocksdb_flush(st->proj.db, st->flush_options, &err);
     return store_take_error_(err, "checkpoint flush") ? WS_UNAVAILABLE : WS_OK;
+}
+
+ws_status store_ckpt_commit(store *st, store_ckpt *c) {
+    ws_status s = store_ckpt_write(st, c);
+    return s == WS_OK ? store_ckpt_flush(st) : s;
 }

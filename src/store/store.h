@@ -198,8 +198,15 @@ void store_ckpt_put_idem(store_ckpt *c, uint64_t first_lsn, uint32_t part, const
  * of the same lsn in one checkpoint replaces an earlier one). */
 void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e);
 void store_ckpt_put_meta(store_ckpt *c, const store_ckpt_meta *m);
-/* Writes and flushes; the checkpoint is complete (and the newest) once this returns WS_OK.
- * Empties c either way. WS_UNAVAILABLE on failure. */
+/* Writes c in one write without a write-ahead log: the checkpoint is the newest for every
+ * read of this store once this returns WS_OK, and durable once the projection is flushed
+ * (store_ckpt_flush, RocksDB's own flush of a full memtable, or the close). A crash before
+ * that leaves an older checkpoint whole, never part of one (a write is never split between
+ * flushes). Empties c either way. WS_UNAVAILABLE on failure. */
+WS_MUST_USE ws_status store_ckpt_write(store *st, store_ckpt *c);
+/* Makes every checkpoint written so far durable. WS_UNAVAILABLE on failure. */
+WS_MUST_USE ws_status store_ckpt_flush(store *st);
+/* store_ckpt_write, then store_ckpt_flush. */
 WS_MUST_USE ws_status store_ckpt_commit(store *st, store_ckpt *c);
 
 /* ---- the audit ---------------------------------------------------------------------- */

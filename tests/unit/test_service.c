@@ -269,14 +269,18 @@ static void run_one(job *j) {
 /* Counts the services started, so that a reader is never used past its service's life. */
 static unsigned svc_generation;
 
+static void start_cfg(const service_config *cfg) {
+    writer_reader = NULL; /* readers die with their service */
+    svc_generation++;
+    cr_assert_eq(service_start(st, cfg, &svc), WS_OK);
+    cr_assert_not(service_read_only(svc));
+}
+
 static void start_with(size_t queue_max, size_t batch_max, uint64_t checkpoint_interval_ms) {
     service_config cfg = {.queue_max = queue_max,
                           .batch_max = batch_max,
                           .checkpoint_interval_ms = checkpoint_interval_ms};
-    writer_reader = NULL; /* readers die with their service */
-    svc_generation++;
-    cr_assert_eq(service_start(st, &cfg, &svc), WS_OK);
-    cr_assert_not(service_read_only(svc));
+    start_cfg(&cfg);
 }
 
 static void start(size_t queue_max, size_t batch_max) { start_with(queue_max, batch_max, 0); }
@@ -1110,6 +1114,88 @@ Test(service, stop_checkpoints_so_a_restart_replays_nothing) {
     store_verify_report rep;
     assert_verify_ok(&rep);
     for (size_t i = 0; i < 4; i++) {
+        free(jobs[i]);
+    }
+    free(mirror);
+}
+
+/* The meta of the newest checkpoint a crash now would leave: what a read-only open (another
+ * RocksDB instance, which sees only flushed files) finds. */
+static store_ckpt_meta durable_meta(void) {
+    store *ro = NULL;
+    cr_assert_eq(store_open(dir, true, &ro), WS_OK);
+    store_ckpt_meta m;
+    cr_assert_eq(store_ckpt_meta_get(ro, &m), WS_OK);
+    store_close(ro);
+    return m;
+}
+
+static uint64_t lag(void) {
+    service_metrics m;
+    service_metrics_read(svc, &m);
+    return m.checkpoint_lag;
+}
+
+static bool wait_lag(uint64_t want) {
+    uint64_t deadline = now_ms() + WAIT_MS_MAX;
+    while (lag() != want) {
+        if (now_ms() > deadline) {
+            return false;
+        }
+        sleep_ms(5);
+    }
+    return true;
+}
+
+/* Checkpoints are written every interval but flushed only once those since the last flush
+ * cover flush_records records, and at the stop: until then a crash would leave the older
+ * one, and the lag metric (what a start after a crash replays) counts from it. */
+Test(service, checkpoints_are_flushed_by_records_and_at_stop) {
+    service_config cfg = {.queue_max = 64,
+                          .batch_max = 16,
+                          .checkpoint_interval_ms = 20,
+                          .checkpoint_flush_records = 5};
+    start_cfg(&cfg);
+    job *jobs[7] = {new_create("A", 100),
+                    new_create("B", 0),
+                    new_transfer("A", "B", 1, "t-1", true),
+                    new_transfer("A", "B", 2, "t-2", true),
+                    new_transfer("A", "B", 3, "t-3", true),
+                    new_transfer("A", "B", 4, "t-4", true),
+                    new_transfer("A", "B", 5, "t-5", true)};
+    for (size_t i = 0; i < 3; i++) {
+        run_one(jobs[i]);
+    }
+    cr_assert(wait_checkpoint_at_log_end(), "no checkpoint within %u ms", WAIT_MS_MAX);
+    cr_assert_eq(ckpt_meta().next_lsn, 4, "the writing store reads the newest checkpoint");
+    cr_assert_eq(durable_meta().next_lsn, 1, "3 records of 5 were flushed");
+    cr_assert_eq(lag(), 3);
+    for (size_t i = 3; i < 5; i++) {
+        run_one(jobs[i]);
+    }
+    cr_assert(wait_lag(0), "5 unflushed records were not flushed within %u ms (lag %llu)",
+              WAIT_MS_MAX, (unsigned long long)lag());
+    store_ckpt_meta d = durable_meta();
+    cr_assert_eq(d.next_lsn, 6);
+    cr_assert_eq(d.transfers, 3);
+    for (size_t i = 5; i < 7; i++) {
+        run_one(jobs[i]);
+    }
+    cr_assert(wait_checkpoint_at_log_end(), "no checkpoint within %u ms", WAIT_MS_MAX);
+    cr_assert_eq(durable_meta().next_lsn, 6, "2 records of 5 were flushed");
+    cr_assert_eq(lag(), 2);
+    stop();
+    d = durable_meta();
+    cr_assert_eq(d.next_lsn, 8, "the stop flushes");
+    cr_assert_eq(d.transfers, 5);
+    start(16, 4);
+    cr_assert_eq(read_balance("A"), 85);
+    cr_assert_eq(read_balance("B"), 15);
+    cr_assert_eq(lag(), 0);
+    stop();
+    store_verify_report rep;
+    assert_verify_ok(&rep);
+    for (size_t i = 0; i < 7; i++) {
         free(jobs[i]);
     }
     free(mirror);
