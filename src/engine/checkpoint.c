@@ -6,8 +6,9 @@
  *   2. sort the triples by account (stable, so seq order is kept): each account's run gives
  *      its index entries, and its last triple its balance as of the checkpoint;
  *   3. stage the directory chunks of the new accounts, every balance chunk touched (the
- *      previous checkpoint's chunk, patched), the index values, the idempotency parts and
- *      the meta; write them in one write, and flush once flush_records are unflushed. */
+ *      previous checkpoint's chunk, patched), the index values (in key order), the
+ *      idempotency parts, the pending transfers (those made in the range packed) and the
+ *      meta; write them in one write, and flush once flush_records are unflushed. */
 #include "engine/checkpoint.h"
 #include "core/log.h"
 
@@ -23,6 +24,13 @@ typedef struct {
     uint64_t seq;
     int64_t balance;
 } triple;
+
+/* One account's events in the sorted triples, events[at..end), and its ID. */
+typedef struct {
+    const char *id;
+    uint8_t len;
+    size_t at, end;
+} run;
 
 struct ckpt {
     ckpt_config cfg;
@@ -49,6 +57,8 @@ struct ckpt {
     size_t sorted_cap;
     uint32_t *counts; /* per account index, for the sort */
     size_t counts_cap;
+    run *runs; /* the accounts touched, sorted by ID for the index keys */
+    size_t run_count, run_cap;
     uint64_t *fps;
     uint64_t *lsns;
     size_t idem_count, idem_cap;
@@ -119,9 +129,14 @@ static void stage_pending(ckpt *c, const ws_pending_entry *e, bool made) {
     c->older[c->older_count++] = *e;
 }
 
+/* The made ones packed (a value per STORE_PENDING_PACK_MAX: one key a pending transfer made
+ * the memtable inserts, flushes and compactions of the projection under a load of two-phase
+ * transfers cost 2-3 us a request more than under single transfers), the older one by one. */
 static void put_pending(ckpt *c) {
-    for (size_t i = 0; i < c->made_count; i++) {
-        store_ckpt_put_pending(c->out, &c->made[i]);
+    for (size_t i = 0; i < c->made_count; i += STORE_PENDING_PACK_MAX) {
+        size_t n = c->made_count - i;
+        store_ckpt_put_pending_pack(c->out, c->made + i,
+                                    n < STORE_PENDING_PACK_MAX ? n : STORE_PENDING_PACK_MAX);
     }
     for (size_t i = 0; i < c->older_count; i++) {
         store_ckpt_put_pending(c->out, &c->older[i]);
@@ -271,47 +286,64 @@ static WS_MUST_USE ws_status stage_balances(ckpt *c, uint32_t chunk, size_t at, 
     return WS_OK;
 }
 
-/* The 'y' values of account a, whose run is events[i..j). */
-static void stage_two_phase(ckpt *c, uint32_t a, size_t i, size_t j, uint64_t *seqs) {
+/* The 'y' values of the run (its events of two-phase records). */
+static void stage_two_phase(ckpt *c, const run *r, uint64_t *seqs) {
     size_t n = 0;
-    uint8_t len;
-    const char *id = ws_accounts_id(c->cfg.accounts, a, &len);
-    for (size_t k = i; k < j; k++) {
+    for (size_t k = r->at; k < r->end; k++) {
         if (c->events[k].two_phase) {
             seqs[n++] = c->events[k].seq;
         }
-        if (n == STORE_INDEX_SEQS_MAX || (k + 1 == j && n > 0)) {
-            store_ckpt_put_index(c->out, STORE_INDEX_TWO_PHASE, id, len, seqs, n);
+        if (n == STORE_INDEX_SEQS_MAX || (k + 1 == r->end && n > 0)) {
+            store_ckpt_put_index(c->out, STORE_INDEX_TWO_PHASE, r->id, r->len, seqs, n);
             n = 0;
         }
     }
 }
 
+/* The 'x' values of the run. */
+static void stage_events(ckpt *c, const run *r, uint64_t *seqs) {
+    for (size_t k = r->at; k < r->end; k += STORE_INDEX_SEQS_MAX) {
+        size_t n = r->end - k < STORE_INDEX_SEQS_MAX ? r->end - k : STORE_INDEX_SEQS_MAX;
+        for (size_t x = 0; x < n; x++) {
+            seqs[x] = c->events[k + x].seq;
+        }
+        store_ckpt_put_index(c->out, STORE_INDEX_EVENTS, r->id, r->len, seqs, n);
+    }
+}
+
+/* Runs in the order of their index keys: by ID, a prefix first (its key's 0x00 sorts
+ * before any ID byte). */
+static int run_order(const void *a, const void *b) {
+    const run *x = a;
+    const run *y = b;
+    int d = memcmp(x->id, y->id, x->len < y->len ? x->len : y->len);
+    return d != 0 ? d : (int)x->len - (int)y->len;
+}
+
+/* The balance chunks in account order, then the 'x' values and the 'y' values each in key
+ * order: RocksDB's memtable inserts a batch's keys with the position of the previous insert
+ * as its starting point, so keys in ascending order are found in a few comparisons where
+ * keys in account-index order searched the skiplist from its top. The sort is of the
+ * accounts touched, one qsort; the inserts were half the checkpointer's CPU under a load of
+ * two-phase transfers (perf, docs/performance.md). */
 static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
     if (c->event_count == 0) {
         return WS_OK; /* refusals only: no account changed */
     }
     sort_by_account(c);
-    uint64_t seqs[STORE_INDEX_SEQS_MAX];
+    c->run_count = 0;
     size_t chunk_at = 0;
     ws_status s = WS_OK;
     for (size_t i = 0; i < c->event_count && s == WS_OK;) {
-        /* one account's run: its index values */
         size_t j = i;
         uint32_t a = c->events[i].account;
         while (j < c->event_count && c->events[j].account == a) {
             j++;
         }
-        for (size_t k = i; k < j; k += STORE_INDEX_SEQS_MAX) {
-            size_t n = j - k < STORE_INDEX_SEQS_MAX ? j - k : STORE_INDEX_SEQS_MAX;
-            for (size_t x = 0; x < n; x++) {
-                seqs[x] = c->events[k + x].seq;
-            }
-            uint8_t len;
-            const char *id = ws_accounts_id(c->cfg.accounts, a, &len);
-            store_ckpt_put_index(c->out, STORE_INDEX_EVENTS, id, len, seqs, n);
-        }
-        stage_two_phase(c, a, i, j, seqs);
+        c->runs = grow(c->runs, &c->run_cap, c->run_count + 1, sizeof(run));
+        run *r = &c->runs[c->run_count++];
+        *r = (run){.at = i, .end = j};
+        r->id = ws_accounts_id(c->cfg.accounts, a, &r->len);
         /* the chunk ends: its balances */
         uint32_t chunk = a / STORE_CHUNK_ACCOUNTS;
         if (j == c->event_count || c->events[j].account / STORE_CHUNK_ACCOUNTS != chunk) {
@@ -320,7 +352,18 @@ static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
         }
         i = j;
     }
-    return s;
+    if (s != WS_OK) {
+        return s;
+    }
+    qsort(c->runs, c->run_count, sizeof(run), run_order);
+    uint64_t seqs[STORE_INDEX_SEQS_MAX];
+    for (size_t i = 0; i < c->run_count; i++) {
+        stage_events(c, &c->runs[i], seqs);
+    }
+    for (size_t i = 0; i < c->run_count; i++) {
+        stage_two_phase(c, &c->runs[i], seqs);
+    }
+    return WS_OK;
 }
 
 static void stage_idem(ckpt *c, uint64_t first_lsn) {
@@ -509,6 +552,7 @@ void ckpt_free(ckpt *c) {
     free(c->older);
     free(c->sorted);
     free(c->counts);
+    free(c->runs);
     free(c->fps);
     free(c->lsns);
     free(c);

@@ -1,6 +1,6 @@
 /* The checkpoint's keys in the projection database (layout in store.h). Every value ends
  * with the CRC32C of the bytes before it, little-endian; counts are little-endian too.
- *   'm'  u8 version 1, 7 zero, u64 next_lsn, next_seq, account_count, total lo, total hi,
+ *   'm'  u8 version (META_VERSION), 7 zero, u64 next_lsn, next_seq, account_count, total lo, total hi,
  *        transfers, refusals, u64 crc32c
  *   'd'  u16 count, then count times u8 length and the ID, u32 crc32c
  *   'b'  u16 count, then count u64 balances (signed, two's complement), u32 crc32c
@@ -8,7 +8,9 @@
  *        u32 crc32c: an account whose currency is not XXX or that has limits
  *   'x'  u32 count, count varint deltas (the first 0: the key's seq), u32 crc32c
  *   'i'  u32 count, count pairs of u64 fingerprint and u64 lsn, u32 crc32c
- * A checkpoint is one WriteBatch without a WAL, then a flush: RocksDB keeps a prefix of a
+ *   'q'  be64(lsn): a pending transfer's state (PENDING_VALUE bytes), u32 crc32c
+ *   'Q'  be64(first lsn): u32 count, count times u64 lsn and a state, u32 crc32c
+ * A checkpoint is one WriteBatch without a WAL, flushed later: RocksDB keeps a prefix of a
  * database's writes across a crash, and each batch is whole in it or absent, so the newest
  * 'm' on disk always describes data written by the same batch or earlier. */
 #include <stdlib.h>
@@ -19,8 +21,11 @@
 
 #define META_SIZE 72
 /* 2: the projection has the 'y' index. A version-1 projection (written before it existed)
- * is rebuilt from the log by the next read-write open (store.c). */
-#define META_VERSION 2
+ * is rebuilt from the log by the next read-write open (store.c).
+ * 3: the pending transfers made in a checkpoint's range are packed into 'Q' values. A
+ * version-2 projection has 'q' values only, which version 3 reads as they are: it is used
+ * as it stands, and its next checkpoint writes version 3. */
+#define META_VERSION 3
 
 struct store_ckpt {
     rocksdb_writebatch_t *wb;
@@ -35,7 +40,7 @@ static void chunk_key(char kind, uint32_t chunk, char *key) {
 
 ws_status store_ckpt_meta_from_(const char *v, size_t vlen, store_ckpt_meta *m) {
     const unsigned char *p = (const unsigned char *)v;
-    if (vlen != META_SIZE || (p[0] != 1 && p[0] != META_VERSION) ||
+    if (vlen != META_SIZE || p[0] < 1 || p[0] > META_VERSION ||
         ws_get_u64le(p + 64) != ws_crc32c(p, 64)) {
         return WS_CORRUPT;
     }
@@ -309,52 +314,160 @@ void store_ckpt_put_params(store_ckpt *c, uint32_t index, const ws_account_param
     put(c, key, 5, 17u + a->currency_len);
 }
 
-/* A pending transfer: u8 status, u32 from, u32 to, u64 amount, u64 expires_us, u64 id_hash. */
+/* A pending transfer's state: u8 status, u32 from, u32 to, u64 amount, u64 expires_us, u64
+ * id_hash; a 'q' value is one (and its CRC), a 'Q' value a count of (u64 lsn, state). */
 #define PENDING_VALUE 33
+#define PENDING_PACKED (8 + PENDING_VALUE)
+
+static void encode_pending(unsigned char *p, const ws_pending_entry *e) {
+    WS_ASSERT(e->status >= WS_PENDING_OPEN && e->status <= WS_PENDING_EXPIRED);
+    p[0] = (unsigned char)e->status;
+    store_put_u32le_(p + 1, e->from);
+    store_put_u32le_(p + 5, e->to);
+    ws_put_u64le(p + 9, e->amount);
+    ws_put_u64le(p + 17, e->expires_us);
+    ws_put_u64le(p + 25, e->id_hash);
+}
+
+/* false if p holds no valid state. */
+static bool decode_pending(const unsigned char *p, uint64_t lsn, ws_pending_entry *e) {
+    *e = (ws_pending_entry){.lsn = lsn,
+                            .status = (ws_pending_status)p[0],
+                            .from = store_get_u32le_(p + 1),
+                            .to = store_get_u32le_(p + 5),
+                            .amount = ws_get_u64le(p + 9),
+                            .expires_us = ws_get_u64le(p + 17),
+                            .id_hash = ws_get_u64le(p + 25)};
+    return p[0] >= WS_PENDING_OPEN && p[0] <= WS_PENDING_EXPIRED && lsn != 0 && e->amount >= 1 &&
+           e->amount <= WS_AMOUNT_MAX && e->from != e->to;
+}
 
 void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e) {
-    WS_ASSERT(e->status >= WS_PENDING_OPEN && e->status <= WS_PENDING_EXPIRED);
-    c->buf[0] = (unsigned char)e->status;
-    store_put_u32le_(c->buf + 1, e->from);
-    store_put_u32le_(c->buf + 5, e->to);
-    ws_put_u64le(c->buf + 9, e->amount);
-    ws_put_u64le(c->buf + 17, e->expires_us);
-    ws_put_u64le(c->buf + 25, e->id_hash);
+    encode_pending(c->buf, e);
     char key[9];
     key[0] = 'q';
     ws_put_u64be((unsigned char *)key + 1, e->lsn);
     put(c, key, 9, PENDING_VALUE);
 }
 
-ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx) {
-    rocksdb_iterator_t *it = store_iter_(st, &st->proj, "q", 1, true);
-    ws_status s = WS_OK;
-    for (; s == WS_OK && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+void store_ckpt_put_pending_pack(store_ckpt *c, const ws_pending_entry *e, size_t n) {
+    WS_ASSERT(n >= 1 && n <= STORE_PENDING_PACK_MAX);
+    store_put_u32le_(c->buf, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        WS_ASSERT(i == 0 || e[i].lsn > e[i - 1].lsn);
+        ws_put_u64le(c->buf + 4 + PENDING_PACKED * i, e[i].lsn);
+        encode_pending(c->buf + 12 + PENDING_PACKED * i, &e[i]);
+    }
+    char key[9];
+    key[0] = 'Q';
+    ws_put_u64be((unsigned char *)key + 1, e[0].lsn);
+    put(c, key, 9, 4 + PENDING_PACKED * n);
+}
+
+/* A cursor over the 'Q' packs, entry by entry in lsn order. */
+typedef struct {
+    rocksdb_iterator_t *it;
+    const unsigned char *v; /* the current pack's entries */
+    size_t n, at;
+    uint64_t after; /* the previous entry's lsn */
+    bool corrupt;
+} pack_cursor;
+
+/* The next entry into *e; false at the end or (corrupt set) on a bad value. */
+static bool pack_next(pack_cursor *pc, ws_pending_entry *e) {
+    while (pc->at == pc->n) {
+        if (pc->v) {
+            rocksdb_iter_next(pc->it);
+        }
+        pc->v = NULL;
+        pc->n = pc->at = 0;
         size_t klen;
         size_t vlen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        if (klen != 9 || k[0] != 'q') {
-            break;
+        if (!rocksdb_iter_valid(pc->it)) {
+            return false;
         }
-        const char *v = rocksdb_iter_value(it, &vlen);
+        const char *k = rocksdb_iter_key(pc->it, &klen);
+        if (klen != 9 || k[0] != 'Q') {
+            return false;
+        }
+        const char *v = rocksdb_iter_value(pc->it, &vlen);
+        size_t body = body_len(v, vlen);
         const unsigned char *p = (const unsigned char *)v;
-        if (body_len(v, vlen) != PENDING_VALUE || p[0] < WS_PENDING_OPEN ||
-            p[0] > WS_PENDING_EXPIRED) {
-            s = WS_CORRUPT;
-            break;
+        size_t count = body == SIZE_MAX || body < 4 ? 0 : store_get_u32le_(p);
+        if (count == 0 || count > STORE_PENDING_PACK_MAX || body != 4 + PENDING_PACKED * count ||
+            ws_get_u64le(p + 4) != ws_get_u64be((const unsigned char *)k + 1)) {
+            pc->corrupt = true;
+            return false;
         }
-        ws_pending_entry e = {.lsn = ws_get_u64be((const unsigned char *)k + 1),
-                              .status = (ws_pending_status)p[0],
-                              .from = store_get_u32le_(p + 1),
-                              .to = store_get_u32le_(p + 5),
-                              .amount = ws_get_u64le(p + 9),
-                              .expires_us = ws_get_u64le(p + 17),
-                              .id_hash = ws_get_u64le(p + 25)};
-        s = e.amount >= 1 && e.amount <= WS_AMOUNT_MAX && e.from != e.to ? fn(ctx, &e) : WS_CORRUPT;
+        pc->v = p + 4;
+        pc->n = count;
     }
-    ws_status is = store_iter_status_(it);
-    rocksdb_iter_destroy(it);
-    return s != WS_OK ? s : is;
+    const unsigned char *p = pc->v + PENDING_PACKED * pc->at++;
+    uint64_t lsn = ws_get_u64le(p);
+    if (lsn <= pc->after || !decode_pending(p + 8, lsn, e)) {
+        pc->corrupt = true;
+        return false;
+    }
+    pc->after = lsn;
+    return true;
+}
+
+/* The next 'q' entry into *e; false at the end or (*corrupt set) on a bad value. */
+static bool single_next(rocksdb_iterator_t *it, bool *started, ws_pending_entry *e, bool *corrupt) {
+    if (*started) {
+        rocksdb_iter_next(it);
+    }
+    *started = true;
+    size_t klen;
+    size_t vlen;
+    if (!rocksdb_iter_valid(it)) {
+        return false;
+    }
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (klen != 9 || k[0] != 'q') {
+        return false;
+    }
+    const char *v = rocksdb_iter_value(it, &vlen);
+    if (body_len(v, vlen) != PENDING_VALUE ||
+        !decode_pending((const unsigned char *)v, ws_get_u64be((const unsigned char *)k + 1), e)) {
+        *corrupt = true;
+        return false;
+    }
+    return true;
+}
+
+/* The packs and the single values merged by lsn; where both hold an lsn the single value
+ * is the newer (a later checkpoint's resolution) and the pack's entry is passed over. */
+ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx) {
+    pack_cursor pc = {.it = store_iter_(st, &st->proj, "Q", 1, true)};
+    rocksdb_iterator_t *qi = store_iter_(st, &st->proj, "q", 1, true);
+    bool q_started = false;
+    bool q_corrupt = false;
+    ws_pending_entry pe;
+    ws_pending_entry qe;
+    bool have_p = pack_next(&pc, &pe);
+    bool have_q = single_next(qi, &q_started, &qe, &q_corrupt);
+    ws_status s = WS_OK;
+    while (s == WS_OK && (have_p || have_q)) {
+        if (have_q && (!have_p || qe.lsn <= pe.lsn)) {
+            if (have_p && qe.lsn == pe.lsn) {
+                have_p = pack_next(&pc, &pe);
+            }
+            s = fn(ctx, &qe);
+            have_q = single_next(qi, &q_started, &qe, &q_corrupt);
+        } else {
+            s = fn(ctx, &pe);
+            have_p = pack_next(&pc, &pe);
+        }
+    }
+    if (s == WS_OK && (pc.corrupt || q_corrupt)) {
+        s = WS_CORRUPT;
+    }
+    ws_status ps = store_iter_status_(pc.it);
+    ws_status qs = store_iter_status_(qi);
+    rocksdb_iter_destroy(pc.it);
+    rocksdb_iter_destroy(qi);
+    return ps != WS_OK ? ps : qs != WS_OK ? qs : s;
 }
 
 void store_ckpt_put_balances(store_ckpt *c, uint32_t chunk, const int64_t *balances, size_t n) {

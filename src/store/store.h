@@ -7,7 +7,8 @@
  *            'S' be64(first seq)   -> be64(first lsn): where the block whose first event
  *                                     is seq lies (blocks with events only)
  *   proj/  projections, derived from the log and written by the checkpointer without a
- *          write-ahead log, each checkpoint one atomic write then a flush:
+ *          write-ahead log, each checkpoint one atomic write (flushed as checkpoint.h
+ *          says):
  *            'm'                   -> the checkpoint: the lsn and seq it covers up to, the
  *                                     account count, the money, the record counts
  *            'd' be32(chunk)       -> the IDs of accounts chunk*1024 .. +1023, in order
@@ -18,9 +19,13 @@
  *                                     checkpoint's worth): the per-account index
  *            'y' id 0x00 be64(seq) -> the same, of the events of its two-phase records
  *                                     only: where its pending totals changed
- *            'q' be64(lsn)         -> the pending transfer whose TransferPending is at lsn:
- *                                     its status, accounts, amount, expiry time and the
- *                                     hash of its transferID
+ *            'Q' be64(lsn)         -> the pending transfers made in one checkpoint's range,
+ *                                     the first at lsn, in lsn order, as of the range's
+ *                                     end: each one's lsn, status, accounts, amount,
+ *                                     expiry time and the hash of its transferID
+ *            'q' be64(lsn)         -> the same of one pending transfer (its TransferPending
+ *                                     at lsn) resolved in a later checkpoint's range; it
+ *                                     overrides the entry in its pack
  *            'i' be64(lsn) be32(n) -> idempotency fingerprints of the records from lsn on
  * Format 1 (one RocksDB database straight in the data directory: balances, events, index,
  * idempotency records and meta, all written by every commit) is migrated in place by the
@@ -54,6 +59,8 @@
 #define STORE_INDEX_SEQS_MAX 1024
 /* Idempotency entries per 'i' value. */
 #define STORE_IDEM_PART_MAX 65536
+/* Pending transfers per 'Q' value. */
+#define STORE_PENDING_PACK_MAX 4096
 
 typedef struct store store;
 typedef struct store_batch store_batch;
@@ -194,8 +201,11 @@ void store_ckpt_put_index(store_ckpt *c, store_index ix, const char *id, size_t 
  * part; part numbers from 0). */
 void store_ckpt_put_idem(store_ckpt *c, uint64_t first_lsn, uint32_t part, const uint64_t *fp,
                          const uint64_t *lsn, size_t n);
-/* A pending transfer made or resolved in the checkpoint's range, as of its end (a later put
- * of the same lsn in one checkpoint replaces an earlier one). */
+/* The pending transfers made in the checkpoint's range, as of its end: n (at most
+ * STORE_PENDING_PACK_MAX) in ascending lsn order, one 'Q' value. */
+void store_ckpt_put_pending_pack(store_ckpt *c, const ws_pending_entry *e, size_t n);
+/* A pending transfer made before the checkpoint's range and resolved in it, as of its end
+ * (a later put of the same lsn in one checkpoint replaces an earlier one). */
 void store_ckpt_put_pending(store_ckpt *c, const ws_pending_entry *e);
 void store_ckpt_put_meta(store_ckpt *c, const store_ckpt_meta *m);
 /* Writes c in one write without a write-ahead log: the checkpoint is the newest for every
