@@ -25,11 +25,11 @@ typedef struct {
     int64_t balance;
 } triple;
 
-/* One account's events in the sorted triples, events[at..end), and its ID. */
+/* One account's events in the sorted triples: from events[at] on, while the account is its
+ * (8 bytes: the runs of a checkpoint after a start can cover every account). */
 typedef struct {
-    const char *id;
-    uint8_t len;
-    size_t at, end;
+    uint32_t account;
+    uint32_t at;
 } run;
 
 struct ckpt {
@@ -286,38 +286,40 @@ static WS_MUST_USE ws_status stage_balances(ckpt *c, uint32_t chunk, size_t at, 
     return WS_OK;
 }
 
-/* The 'y' values of the run (its events of two-phase records). */
-static void stage_two_phase(ckpt *c, const run *r, uint64_t *seqs) {
+/* The end of the run at r in the sorted triples. */
+static size_t run_end(const ckpt *c, const run *r) {
+    size_t j = r->at;
+    while (j < c->event_count && c->events[j].account == r->account) {
+        j++;
+    }
+    return j;
+}
+
+/* The run's values of index ix: all its events ('x') or those of two-phase records ('y'). */
+static void stage_index(ckpt *c, const run *r, store_index ix, uint64_t *seqs) {
+    uint8_t len;
+    const char *id = ws_accounts_id(c->cfg.accounts, r->account, &len);
     size_t n = 0;
-    for (size_t k = r->at; k < r->end; k++) {
-        if (c->events[k].two_phase) {
+    for (size_t k = r->at, end = run_end(c, r); k < end; k++) {
+        if (ix == STORE_INDEX_EVENTS || c->events[k].two_phase) {
             seqs[n++] = c->events[k].seq;
         }
-        if (n == STORE_INDEX_SEQS_MAX || (k + 1 == r->end && n > 0)) {
-            store_ckpt_put_index(c->out, STORE_INDEX_TWO_PHASE, r->id, r->len, seqs, n);
+        if (n == STORE_INDEX_SEQS_MAX || (k + 1 == end && n > 0)) {
+            store_ckpt_put_index(c->out, ix, id, len, seqs, n);
             n = 0;
         }
     }
 }
 
-/* The 'x' values of the run. */
-static void stage_events(ckpt *c, const run *r, uint64_t *seqs) {
-    for (size_t k = r->at; k < r->end; k += STORE_INDEX_SEQS_MAX) {
-        size_t n = r->end - k < STORE_INDEX_SEQS_MAX ? r->end - k : STORE_INDEX_SEQS_MAX;
-        for (size_t x = 0; x < n; x++) {
-            seqs[x] = c->events[k + x].seq;
-        }
-        store_ckpt_put_index(c->out, STORE_INDEX_EVENTS, r->id, r->len, seqs, n);
-    }
-}
-
 /* Runs in the order of their index keys: by ID, a prefix first (its key's 0x00 sorts
  * before any ID byte). */
-static int run_order(const void *a, const void *b) {
-    const run *x = a;
-    const run *y = b;
-    int d = memcmp(x->id, y->id, x->len < y->len ? x->len : y->len);
-    return d != 0 ? d : (int)x->len - (int)y->len;
+static int run_order(const void *a, const void *b, void *accounts) {
+    uint8_t xl;
+    uint8_t yl;
+    const char *x = ws_accounts_id(accounts, ((const run *)a)->account, &xl);
+    const char *y = ws_accounts_id(accounts, ((const run *)b)->account, &yl);
+    int d = memcmp(x, y, xl < yl ? xl : yl);
+    return d != 0 ? d : (int)xl - (int)yl;
 }
 
 /* The balance chunks in account order, then the 'x' values and the 'y' values each in key
@@ -341,9 +343,7 @@ static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
             j++;
         }
         c->runs = grow(c->runs, &c->run_cap, c->run_count + 1, sizeof(run));
-        run *r = &c->runs[c->run_count++];
-        *r = (run){.at = i, .end = j};
-        r->id = ws_accounts_id(c->cfg.accounts, a, &r->len);
+        c->runs[c->run_count++] = (run){a, (uint32_t)i};
         /* the chunk ends: its balances */
         uint32_t chunk = a / STORE_CHUNK_ACCOUNTS;
         if (j == c->event_count || c->events[j].account / STORE_CHUNK_ACCOUNTS != chunk) {
@@ -355,13 +355,13 @@ static WS_MUST_USE ws_status stage_accounts(ckpt *c) {
     if (s != WS_OK) {
         return s;
     }
-    qsort(c->runs, c->run_count, sizeof(run), run_order);
+    qsort_r(c->runs, c->run_count, sizeof(run), run_order, (void *)c->cfg.accounts);
     uint64_t seqs[STORE_INDEX_SEQS_MAX];
     for (size_t i = 0; i < c->run_count; i++) {
-        stage_events(c, &c->runs[i], seqs);
+        stage_index(c, &c->runs[i], STORE_INDEX_EVENTS, seqs);
     }
     for (size_t i = 0; i < c->run_count; i++) {
-        stage_two_phase(c, &c->runs[i], seqs);
+        stage_index(c, &c->runs[i], STORE_INDEX_TWO_PHASE, seqs);
     }
     return WS_OK;
 }

@@ -437,9 +437,13 @@ static bool single_next(rocksdb_iterator_t *it, bool *started, ws_pending_entry 
 }
 
 /* The packs and the single values merged by lsn; where both hold an lsn the single value
- * is the newer (a later checkpoint's resolution) and the pack's entry is passed over. */
+ * is the newer (a later checkpoint's resolution) and the pack's entry is passed over. The
+ * packs are read without the scans' 2 MB readahead: with no pack, the seek lands on the
+ * balance chunks of every level, and the readahead buffers, freed, stayed in the heap: the
+ * RSS after a clean start with 1M accounts was 102-106 MiB against 96-99 (mem runs,
+ * docs/performance.md). */
 ws_status store_ckpt_load_pending(store *st, store_pending_fn fn, void *ctx) {
-    pack_cursor pc = {.it = store_iter_(st, &st->proj, "Q", 1, true)};
+    pack_cursor pc = {.it = store_iter_(st, &st->proj, "Q", 1, false)};
     rocksdb_iterator_t *qi = store_iter_(st, &st->proj, "q", 1, true);
     bool q_started = false;
     bool q_corrupt = false;
