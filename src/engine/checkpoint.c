@@ -25,8 +25,8 @@ typedef struct {
     int64_t balance;
 } triple;
 
-/* One account's events in the sorted triples: from events[at] on, while the account is its
- * (8 bytes: the runs of a checkpoint after a start can cover every account). */
+/* One account's events in the sorted triples: from events[at] on, as long as the triples
+ * are that account's. 8 bytes: a checkpoint after a start can touch every account. */
 typedef struct {
     uint32_t account;
     uint32_t at;
@@ -129,9 +129,10 @@ static void stage_pending(ckpt *c, const ws_pending_entry *e, bool made) {
     c->older[c->older_count++] = *e;
 }
 
-/* The made ones packed (a value per STORE_PENDING_PACK_MAX: one key a pending transfer made
- * the memtable inserts, flushes and compactions of the projection under a load of two-phase
- * transfers cost 2-3 us a request more than under single transfers), the older one by one. */
+/* The made ones packed, a value per STORE_PENDING_PACK_MAX (a key per pending transfer was
+ * part of what the memtable inserts, flushes and compactions of the projection cost more
+ * under two-phase transfers than under single ones: docs/performance.md); the older ones,
+ * resolved in this range, one by one. */
 static void put_pending(ckpt *c) {
     for (size_t i = 0; i < c->made_count; i += STORE_PENDING_PACK_MAX) {
         size_t n = c->made_count - i;

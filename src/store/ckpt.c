@@ -1,7 +1,7 @@
 /* The checkpoint's keys in the projection database (layout in store.h). Every value ends
  * with the CRC32C of the bytes before it, little-endian; counts are little-endian too.
- *   'm'  u8 version (META_VERSION), 7 zero, u64 next_lsn, next_seq, account_count, total lo, total hi,
- *        transfers, refusals, u64 crc32c
+ *   'm'  u8 version (META_VERSION), 7 zero, u64 next_lsn, next_seq, account_count, total
+ *        lo, total hi, transfers, refusals, u64 crc32c
  *   'd'  u16 count, then count times u8 length and the ID, u32 crc32c
  *   'b'  u16 count, then count u64 balances (signed, two's complement), u32 crc32c
  *   'p'  be32(index): u8 currency length, the currency, u64 overdraft, u64 max balance,

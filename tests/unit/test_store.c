@@ -1145,12 +1145,11 @@ Test(store, pending_packs_and_single_values_merge_by_lsn) {
     for (size_t i = 0; i < 6; i++) {
         ws_pending_entry want = pending_at(want_lsn[i], want_status[i]);
         const ws_pending_entry *got = &ps.got[i];
-        cr_assert(got->lsn == want.lsn && got->status == want.status &&
-                      got->id_hash == want.id_hash && got->amount == want.amount &&
-                      got->expires_us == want.expires_us && got->from == want.from &&
-                      got->to == want.to,
-                  "entry %zu: lsn %llu status %d", i, (unsigned long long)got->lsn,
-                  (int)got->status);
+        cr_assert(
+            got->lsn == want.lsn && got->status == want.status && got->id_hash == want.id_hash &&
+                got->amount == want.amount && got->expires_us == want.expires_us &&
+                got->from == want.from && got->to == want.to,
+            "entry %zu: lsn %llu status %d", i, (unsigned long long)got->lsn, (int)got->status);
     }
 }
 
